@@ -1,0 +1,56 @@
+//! One module per subcommand, each thin: resolve the home, call the core, render.
+
+mod generate;
+mod init;
+mod log;
+mod send;
+mod serve;
+mod verify;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Code;
+use crate::home::Home;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<Code> {
+    let home = Home::resolve(cli.home)?;
+    let out = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Serve(args) => serve::run(&home, &args, out),
+        Command::Send(args) => send::run(&home, &args, out),
+        Command::Log(args) => log::run(&home, &args, out),
+        Command::Verify(args) => verify::run(&home, &args, out),
+        Command::Web => {
+            let url = home.node_url()?;
+            println!("{url}/?token={}", home.token()?.expose_hex());
+            Ok(Code::Success)
+        }
+        Command::Init(_) => init::run(&home, out),
+        Command::Id => {
+            println!("{}", home.identity()?.author());
+            Ok(Code::Success)
+        }
+        Command::Generate(args) => generate::run(&args.out),
+    }
+}
+
+/// The global output switches.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    /// A line for people on stderr, unless `-q`.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("dshare: {}", text.as_ref());
+        }
+    }
+}

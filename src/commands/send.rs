@@ -1,0 +1,49 @@
+//! `dshare send`: one message to the node; prints its id once it is on disk.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::SendArgs;
+use crate::exit::Code;
+use crate::home::Home;
+use crate::net::client::NodeClient;
+
+use super::Output;
+
+pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
+    let body = body(&args.text)?;
+    let client = NodeClient::connect(home, &args.node)?;
+    let message = client.send(&body)?;
+    if out.json {
+        println!("{}", serde_json::to_string(&message)?);
+    } else if !out.quiet {
+        println!("{}", message.id);
+    }
+    Ok(Code::Success)
+}
+
+/// The words joined by spaces, or stdin when there are none (or just `-`). One
+/// trailing newline from stdin is dropped, as `$(…)` would: `echo hi | dshare send`
+/// sends "hi".
+fn body(words: &[String]) -> Result<String> {
+    if !(words.is_empty() || words == ["-"]) {
+        return Ok(words.join(" "));
+    }
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("dshare: reading the message from the terminal; end it with Ctrl-D");
+    }
+    let mut raw = Vec::new();
+    stdin
+        .read_to_end(&mut raw)
+        .context("cannot read the message from stdin")?;
+    let mut text = String::from_utf8(raw).context("the message on stdin is not UTF-8 text")?;
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    if text.is_empty() {
+        bail!("the message is empty; nothing was sent");
+    }
+    Ok(text)
+}

@@ -1,0 +1,82 @@
+//! `dshare serve`: run a node until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use anyhow::{Context, Result};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cli::ServeArgs;
+use crate::exit::Code;
+use crate::home::Home;
+use crate::mbox::{Store, Writer};
+use crate::net::client_api::ClientApi;
+use crate::net::http::{self, Handler, Request, Response, Server};
+
+use super::Output;
+
+pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
+    // Registered first, so a stop request during start-up is not lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    if !home.exists() {
+        home.init(None)?;
+        out.note(format!("created a new network in {}", home.dir().display()));
+    }
+    let _lock = home.lock()?;
+    home.check_permissions();
+    let identity = home.identity()?;
+    let author = identity.author();
+    let (store, append, tracker) = Store::open(&home.box_path())?;
+    let writer = Writer::start(store, append, tracker, identity);
+    let listener = http::bind(&args.listen)?;
+    let local = listener.local_addr()?;
+    let workers = usize::from(args.workers);
+    let node = Node {
+        client: ClientApi {
+            writer: writer.clone(),
+            token: home.token()?,
+            author,
+            waiting: AtomicUsize::new(0),
+            max_waiting: workers / 2,
+        },
+    };
+    let server = Server::start(listener, Arc::new(node), workers)?;
+    let url = local_url(local);
+    home.write_addr(&url)?;
+    out.note(format!(
+        "node {} listening on http://{local} (box {})",
+        author.short(12),
+        home.box_path().display()
+    ));
+    signals.forever().next();
+    out.note("stopping");
+    server.stop();
+    let _ = std::fs::remove_file(home.addr_path());
+    Ok(Code::Success)
+}
+
+/// The URL the local command line uses: a wildcard listen address is reached through
+/// loopback.
+fn local_url(addr: SocketAddr) -> String {
+    let ip = addr.ip();
+    let host = match ip {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// Everything the node answers over HTTP.
+struct Node {
+    client: ClientApi,
+}
+
+impl Handler for Node {
+    fn handle(&self, req: &Request) -> Response {
+        self.client.handle(req)
+    }
+}

@@ -1,0 +1,226 @@
+//! The home directory: where a node keeps its box, keys, token, lock and address.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::identity::Identity;
+use crate::secret::Secret;
+
+/// A node's home. Several homes on one machine are several nodes.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+const IDENTITY: &str = "identity.key";
+const NETWORK: &str = "network.key";
+const TOKEN: &str = "client.token";
+
+impl Home {
+    /// `--home`, else `DSHARE_HOME` (clap fills both into `dir`), else
+    /// `<data dir>/dshare`.
+    pub fn resolve(dir: Option<PathBuf>) -> Result<Home> {
+        let dir = match dir {
+            Some(d) => d,
+            None => dirs::data_dir()
+                .context(
+                    "cannot find this user's data directory; pass --home DIR or set DSHARE_HOME",
+                )?
+                .join("dshare"),
+        };
+        Ok(Home { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn box_path(&self) -> PathBuf {
+        self.dir.join("box.txt")
+    }
+
+    pub fn addr_path(&self) -> PathBuf {
+        self.dir.join("node.addr")
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("node.lock")
+    }
+
+    pub fn peers_path(&self) -> PathBuf {
+        self.dir.join("peers.json")
+    }
+
+    /// True once `init` (or a first `serve`) has run here.
+    pub fn exists(&self) -> bool {
+        self.dir.join(IDENTITY).exists()
+    }
+
+    /// Creates a new home: identity key, network key (new, or the one given to join a
+    /// network) and client token, each written once with mode 0600 in a 0700 directory.
+    pub fn init(&self, network_key: Option<&Secret>) -> Result<()> {
+        if self.exists() || self.dir.join(NETWORK).exists() {
+            bail!(
+                "{} is already a dshare home; nothing was changed (use another --home for another node)",
+                self.dir.display()
+            );
+        }
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", self.dir.display()))?;
+        let identity = Identity::generate();
+        let network = network_key.cloned().unwrap_or_else(Secret::random);
+        // The network key and token first: if anything fails, no identity exists and
+        // `init` can simply be run again.
+        write_secret(&self.dir.join(NETWORK), "network key", None, &network)?;
+        write_secret(
+            &self.dir.join(TOKEN),
+            "client token",
+            None,
+            &Secret::random(),
+        )?;
+        write_secret(
+            &self.dir.join(IDENTITY),
+            "identity key",
+            Some(&identity.author().to_hex()),
+            &identity.secret(),
+        )?;
+        Ok(())
+    }
+
+    pub fn identity(&self) -> Result<Identity> {
+        Ok(Identity::from_secret(&self.read_secret(IDENTITY)?))
+    }
+
+    pub fn network_key(&self) -> Result<Secret> {
+        self.read_secret(NETWORK)
+    }
+
+    pub fn token(&self) -> Result<Secret> {
+        self.read_secret(TOKEN)
+    }
+
+    fn read_secret(&self, name: &str) -> Result<Secret> {
+        let path = self.dir.join(name);
+        let text = fs::read_to_string(&path).with_context(|| {
+            if self.exists() {
+                format!("cannot read {}", path.display())
+            } else {
+                format!(
+                    "{} is not a dshare home yet; run `dshare init` (or `dshare serve`, which creates it)",
+                    self.dir.display()
+                )
+            }
+        })?;
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .and_then(Secret::from_hex)
+            .with_context(|| format!("{} does not hold a 64-hex-digit key", path.display()))
+    }
+
+    /// Takes the home's lock for the life of the returned file: one node per home.
+    pub fn lock(&self) -> Result<File> {
+        let path = self.lock_path();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => bail!(
+                "another node is already running on {} (its address is in {}); stop it first or use another --home",
+                self.dir.display(),
+                self.addr_path().display()
+            ),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
+    /// True when a node holds this home's lock.
+    pub fn node_running(&self) -> bool {
+        let Ok(file) = File::open(self.lock_path()) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
+    /// Records the running node's URL, atomically, for `send`, `log` and `web`.
+    pub fn write_addr(&self, url: &str) -> Result<()> {
+        let tmp = self.dir.join("node.addr.tmp");
+        fs::write(&tmp, format!("{url}\n"))
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, self.addr_path()).context("cannot record the node's address")
+    }
+
+    /// The URL of the node running on this home.
+    pub fn node_url(&self) -> Result<String> {
+        let no_node = || {
+            format!(
+                "no node is running for {}; start one with `dshare serve` (or pass --node URL)",
+                self.dir.display()
+            )
+        };
+        if !self.node_running() {
+            bail!(no_node());
+        }
+        let text = fs::read_to_string(self.addr_path()).with_context(no_node)?;
+        Ok(text.trim().to_string())
+    }
+
+    /// Warns when a secret file or the home can be read by others.
+    pub fn check_permissions(&self) {
+        let loose = |p: &Path, allowed: u32| {
+            fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o777 & !allowed != 0)
+        };
+        if loose(&self.dir, 0o700) {
+            eprintln!(
+                "dshare: warning: {} is accessible to other users; run `chmod 700 {}`",
+                self.dir.display(),
+                self.dir.display()
+            );
+        }
+        for name in [IDENTITY, NETWORK, TOKEN] {
+            let p = self.dir.join(name);
+            if loose(&p, 0o600) {
+                eprintln!(
+                    "dshare: warning: {} is readable by other users; run `chmod 600 {}`",
+                    p.display(),
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+/// Writes a secret once: `create_new` so an existing key is never overwritten, mode
+/// 0600 from the first byte, a comment header saying what it is, then fsync.
+fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut text = format!(
+        "# dshare {what}: secret, keep this file private\n# created: {}\n",
+        crate::time::utc(crate::time::now_ms())
+    );
+    if let Some(p) = public {
+        text.push_str(&format!("# public key: {p}\n"));
+    }
+    text.push_str(&secret.expose_hex());
+    text.push('\n');
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,52 @@
+//! A node's author identity: an ed25519 key pair, its file, signing and verifying.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+use crate::hex::Hex;
+use crate::message::{AuthorId, Signature};
+use crate::secret::Secret;
+
+/// The signing half stays in here; only the public key and signatures leave.
+pub struct Identity {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", self.author())
+    }
+}
+
+impl Identity {
+    pub fn generate() -> Identity {
+        Identity::from_secret(&Secret::random())
+    }
+
+    pub fn from_secret(secret: &Secret) -> Identity {
+        Identity {
+            key: SigningKey::from_bytes(secret.expose()),
+        }
+    }
+
+    pub fn secret(&self) -> Secret {
+        Secret::new(self.key.to_bytes())
+    }
+
+    pub fn author(&self) -> AuthorId {
+        Hex(self.key.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, bytes: &[u8]) -> Signature {
+        Hex(self.key.sign(bytes).to_bytes())
+    }
+}
+
+/// Strict verification (RFC 8032 with the checks that refuse malleable and
+/// small-order keys), so one message has exactly one valid signature form.
+pub fn verify(author: &AuthorId, bytes: &[u8], sig: &Signature) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(&author.0) else {
+        return false;
+    };
+    key.verify_strict(bytes, &ed25519_dalek::Signature::from_bytes(&sig.0))
+        .is_ok()
+}

@@ -1,0 +1,23 @@
+//! dshare: a peer-to-peer, signed, encrypted broadcast channel for a set of machines.
+//!
+//! How the parts fit: the command line ([`cli`], [`commands`]) talks HTTP to a node
+//! started by `dshare serve`. The node ([`net`]) answers the client API (token) and
+//! the peer API (sealed with the network key) on tiny_http worker threads; every
+//! message that arrives goes through one writer thread ([`mbox::Store`]), which
+//! appends it to the message box (a hash-chained, plain-text file) and fsyncs before
+//! anyone is told it is stored. [`replicate`] pushes new messages to peers and pulls
+//! what it lacks, so every node ends with the same conversation. [`message`],
+//! [`chain`] and [`seal`] are pure functions with their tests beside them.
+
+pub mod chain;
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod hex;
+pub mod home;
+pub mod identity;
+pub mod mbox;
+pub mod message;
+pub mod net;
+pub mod secret;
+pub mod time;

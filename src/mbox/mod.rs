@@ -1,0 +1,17 @@
+//! The message box: a plain-text, append-only, hash-chained file of messages
+//! (docs/FORMAT.md), the index that serves reads from it, and the one writer thread
+//! that appends to it with group commit.
+
+mod format;
+mod read;
+mod store;
+mod track;
+mod verify;
+mod writer;
+
+pub use format::{Line, encode_line, parse_line};
+pub use read::{read_messages, sort_conversation};
+pub use store::{Store, Summary, head_path};
+pub use track::{LineError, Tracker};
+pub use verify::{LineReport, Report, read_head_file, verify_file};
+pub use writer::{Outcome, StoreError, Writer};

@@ -1,0 +1,428 @@
+//! Opening a box (scan, recover a torn tail) and the in-memory index that answers
+//! reads. Bodies stay on disk: the index holds ids, clocks and offsets only.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::chain::{self, Head};
+use crate::hex::Hash;
+use crate::message::{AuthorId, Message};
+
+use super::format::{Line, parse_line};
+use super::track::Tracker;
+
+/// Where a line is in the file, and what the index needs to know of it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    pub id: Hash,
+    pub clock: u64,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A message named by its author's slot in the index and its seq.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    author: u32,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Index {
+    authors: Vec<AuthorId>,
+    logs: Vec<Vec<Entry>>,
+    slot: HashMap<AuthorId, u32>,
+    /// Conversation order: (clock, author, seq), the same on every node.
+    order: Vec<Loc>,
+    /// Arrival order: line order in this node's file.
+    arrival: Vec<Loc>,
+    chain: Hash,
+    max_clock: u64,
+}
+
+impl Index {
+    fn entry(&self, loc: Loc) -> &Entry {
+        &self.logs[loc.author as usize][(loc.seq - 1) as usize]
+    }
+
+    fn cmp(&self, a: Loc, b: Loc) -> Ordering {
+        let (ea, eb) = (self.entry(a), self.entry(b));
+        ea.clock
+            .cmp(&eb.clock)
+            .then_with(|| self.authors[a.author as usize].cmp(&self.authors[b.author as usize]))
+            .then_with(|| a.seq.cmp(&b.seq))
+    }
+
+    fn push(&mut self, line: &Line, offset: u64, len: u32) {
+        let m = &line.message;
+        let author = match self.slot.get(&m.author) {
+            Some(&s) => s,
+            None => {
+                let s = u32::try_from(self.authors.len()).expect("fewer than 2^32 authors");
+                self.authors.push(m.author);
+                self.logs.push(Vec::new());
+                self.slot.insert(m.author, s);
+                s
+            }
+        };
+        self.logs[author as usize].push(Entry {
+            id: m.id,
+            clock: m.clock,
+            offset,
+            len,
+        });
+        let loc = Loc { author, seq: m.seq };
+        // Almost every message sorts last; search only when it does not.
+        let at = match self.order.last() {
+            Some(&last) if self.cmp(last, loc) == Ordering::Greater => self
+                .order
+                .partition_point(|&x| self.cmp(x, loc) == Ordering::Less),
+            _ => self.order.len(),
+        };
+        self.order.insert(at, loc);
+        self.arrival.push(loc);
+        self.chain = line.chain;
+        self.max_clock = self.max_clock.max(m.clock);
+    }
+
+    fn heads(&self) -> Vec<Head> {
+        self.authors
+            .iter()
+            .zip(&self.logs)
+            .filter_map(|(author, log)| {
+                log.last().map(|e| Head {
+                    author: *author,
+                    seq: log.len() as u64,
+                    id: e.id,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Counts and hashes that describe a box.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub messages: u64,
+    pub authors: u64,
+    /// The chain hash of the last line (the box's head).
+    pub head: Hash,
+    /// The order-independent digest of the messages held.
+    pub digest: Hash,
+    pub max_clock: u64,
+}
+
+/// The box file and its index. Reads come from any thread; appends come only from
+/// the [`super::Writer`] thread, which owns the append handle.
+pub struct Store {
+    path: PathBuf,
+    reader: File,
+    index: RwLock<Index>,
+    /// Number of durable lines, for readers that wait for new ones.
+    lines: Mutex<u64>,
+    grew: Condvar,
+    subscribers: Mutex<Vec<mpsc::Sender<Arc<Vec<Message>>>>>,
+}
+
+/// The file that records the last durable line count and chain hash, beside the box,
+/// so `verify` can tell when lines were cut from the end.
+pub fn head_path(box_path: &Path) -> PathBuf {
+    box_path.with_extension("head")
+}
+
+impl Store {
+    /// Opens (or creates) the box at `path`, checking every line's format, id, chain
+    /// and continuity. A bad last line (a write torn by a crash) is moved into a
+    /// `box.torn-<ms>` file beside the box; a bad line anywhere else is corruption
+    /// and stops the node. Signatures are not re-checked here: the node checked them
+    /// before it wrote them, and `dshare verify` checks them all.
+    pub fn open(path: &Path) -> Result<(Arc<Store>, File, Tracker)> {
+        let mut append = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("cannot open the message box {}", path.display()))?;
+        let mut index = Index::default();
+        let mut tracker = Tracker::default();
+        let mut offset = 0u64;
+        let mut reader = BufReader::with_capacity(1 << 16, &append);
+        let mut buf = Vec::new();
+        let mut bad: Option<(u64, String)> = None;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            let line_no = tracker.lines + 1;
+            if let Some((at, why)) = &bad {
+                bail!(
+                    "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
+                    path.display(),
+                    at
+                );
+            }
+            let checked = if buf.last() != Some(&b'\n') {
+                Err("line has no newline at the end (torn write)".to_string())
+            } else {
+                std::str::from_utf8(&buf[..n - 1])
+                    .map_err(|_| "line is not UTF-8".to_string())
+                    .and_then(parse_line)
+                    .and_then(|line| {
+                        line.message
+                            .check_without_signature()
+                            .map_err(|e| e.to_string())?;
+                        tracker.check(&line).map_err(|e| e.to_string())?;
+                        Ok(line)
+                    })
+            };
+            match checked {
+                Ok(line) => {
+                    tracker.advance(&line);
+                    let len = u32::try_from(n).context("a box line longer than 4 GiB")?;
+                    index.push(&line, offset, len);
+                    offset += n as u64;
+                }
+                Err(why) => bad = Some((line_no, why)),
+            }
+        }
+        drop(reader);
+        if let Some((line_no, why)) = bad {
+            quarantine_tail(path, &mut append, offset, line_no, &why)?;
+        }
+        keep_cut_evidence(path, tracker.lines);
+        let reader = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let lines = tracker.lines;
+        let store = Store {
+            path: path.to_path_buf(),
+            reader,
+            index: RwLock::new(index),
+            lines: Mutex::new(lines),
+            grew: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+        };
+        Ok((Arc::new(store), append, tracker))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds durable lines to the index and wakes readers and subscribers. Called by
+    /// the writer after fsync, never before.
+    pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
+        let messages: Vec<Message> = {
+            let mut index = self.index.write().expect("index lock");
+            for (line, offset, len) in &appended {
+                index.push(line, *offset, *len);
+            }
+            appended
+                .into_iter()
+                .map(|(line, _, _)| line.message)
+                .collect()
+        };
+        {
+            let mut lines = self.lines.lock().expect("lines lock");
+            *lines += messages.len() as u64;
+            self.grew.notify_all();
+        }
+        let messages = Arc::new(messages);
+        self.subscribers
+            .lock()
+            .expect("subscribers lock")
+            .retain(|tx| tx.send(Arc::clone(&messages)).is_ok());
+    }
+
+    /// A channel that receives every batch of newly stored messages.
+    pub fn subscribe(&self) -> mpsc::Receiver<Arc<Vec<Message>>> {
+        let (tx, rx) = mpsc::channel();
+        self.subscribers.lock().expect("subscribers lock").push(tx);
+        rx
+    }
+
+    pub fn summary(&self) -> Summary {
+        let index = self.index.read().expect("index lock");
+        let heads = index.heads();
+        Summary {
+            messages: index.arrival.len() as u64,
+            authors: heads.len() as u64,
+            head: index.chain,
+            digest: chain::digest(&heads),
+            max_clock: index.max_clock,
+        }
+    }
+
+    pub fn heads(&self) -> Vec<Head> {
+        self.index.read().expect("index lock").heads()
+    }
+
+    /// The number of messages held from `author` (its highest seq).
+    pub fn seq_of(&self, author: &AuthorId) -> u64 {
+        let index = self.index.read().expect("index lock");
+        index
+            .slot
+            .get(author)
+            .map_or(0, |&s| index.logs[s as usize].len() as u64)
+    }
+
+    /// The id of `author`'s message `seq`, if held.
+    pub fn id_at(&self, author: &AuthorId, seq: u64) -> Option<Hash> {
+        let index = self.index.read().expect("index lock");
+        let &slot = index.slot.get(author)?;
+        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        index.logs[slot as usize].get(i).map(|e| e.id)
+    }
+
+    /// The last `n` messages in conversation order (all when `n` is `None`), and the
+    /// number of lines they were read at, so a follower can go on from there with
+    /// [`Store::since`] without missing or repeating a message.
+    pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
+        let (entries, lines): (Vec<Entry>, u64) = {
+            let index = self.index.read().expect("index lock");
+            let skip = n.map_or(0, |n| index.order.len().saturating_sub(n));
+            let entries = index.order[skip..]
+                .iter()
+                .map(|&l| *index.entry(l))
+                .collect();
+            (entries, index.arrival.len() as u64)
+        };
+        Ok((self.read_entries(&entries)?, lines))
+    }
+
+    /// Up to `limit` messages after the first `after` lines, in arrival order.
+    pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Message>> {
+        let entries: Vec<Entry> = {
+            let index = self.index.read().expect("index lock");
+            let start = usize::try_from(after)
+                .unwrap_or(usize::MAX)
+                .min(index.arrival.len());
+            index.arrival[start..]
+                .iter()
+                .take(limit)
+                .map(|&l| *index.entry(l))
+                .collect()
+        };
+        self.read_entries(&entries)
+    }
+
+    /// Up to `limit` of `author`'s messages from seq `from` on.
+    pub fn range(&self, author: &AuthorId, from: u64, limit: usize) -> Result<Vec<Message>> {
+        let entries: Vec<Entry> = {
+            let index = self.index.read().expect("index lock");
+            match index.slot.get(author) {
+                None => Vec::new(),
+                Some(&s) => {
+                    let start = usize::try_from(from.max(1) - 1).unwrap_or(usize::MAX);
+                    let log = &index.logs[s as usize];
+                    log.get(start..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .take(limit)
+                        .copied()
+                        .collect()
+                }
+            }
+        };
+        self.read_entries(&entries)
+    }
+
+    /// Waits until the box holds more than `lines` lines or `timeout` passes;
+    /// returns the line count.
+    pub fn wait_beyond(&self, lines: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut held = self.lines.lock().expect("lines lock");
+        while *held <= lines {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            held = self.grew.wait_timeout(held, left).expect("lines lock").0;
+        }
+        *held
+    }
+
+    fn read_entries(&self, entries: &[Entry]) -> Result<Vec<Message>> {
+        let mut out = Vec::with_capacity(entries.len());
+        let mut buf = Vec::new();
+        for e in entries {
+            buf.resize(e.len as usize, 0);
+            self.reader
+                .read_exact_at(&mut buf, e.offset)
+                .with_context(|| format!("cannot read {}", self.path.display()))?;
+            let text =
+                std::str::from_utf8(&buf[..buf.len() - 1]).context("box line is not UTF-8")?;
+            let line = parse_line(text).map_err(anyhow::Error::msg)?;
+            out.push(line.message);
+        }
+        Ok(out)
+    }
+}
+
+/// Moves the bytes from `good_len` to the end into a named file beside the box, makes
+/// that durable, then cuts the box back to its last good line.
+fn quarantine_tail(
+    path: &Path,
+    append: &mut File,
+    good_len: u64,
+    line_no: u64,
+    why: &str,
+) -> Result<()> {
+    let total = append.metadata()?.len();
+    let mut tail = vec![0u8; usize::try_from(total - good_len)?];
+    append.read_exact_at(&mut tail, good_len)?;
+    let name = format!(
+        "{}.torn-{}",
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("box"),
+        crate::time::now_ms()
+    );
+    let aside = path.with_file_name(name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&aside)
+        .with_context(|| format!("cannot create {}", aside.display()))?;
+    f.write_all(&tail)?;
+    f.sync_all()?;
+    append.set_len(good_len)?;
+    append.sync_all()?;
+    eprintln!(
+        "dshare: warning: line {line_no} of {} was incomplete or damaged ({why}); moved its {} bytes to {} and kept the {} lines before it. Peers will send the message again if it had reached them.",
+        path.display(),
+        tail.len(),
+        aside.display(),
+        line_no - 1
+    );
+    Ok(())
+}
+
+/// The head file is written only after fsync, so a box shorter than it records was cut
+/// after the fact (by hand, a restore, a disk fault). The node can go on (peers refill
+/// what they have), but the evidence is kept: the head file is renamed, not overwritten.
+fn keep_cut_evidence(path: &Path, lines: u64) {
+    let head = head_path(path);
+    if let Some((recorded, _)) = super::verify::read_head_file(&head)
+        && recorded > lines
+    {
+        let aside = head.with_extension(format!("head.cut-{}", crate::time::now_ms()));
+        let renamed = std::fs::rename(&head, &aside);
+        eprintln!(
+            "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {} ({}); peers will send back what they hold.",
+            path.display(),
+            head.display(),
+            aside.display(),
+            renamed.map_or_else(|e| e.to_string(), |()| "renamed".into())
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! `dshare verify`: every check on every line of a box file, reporting each bad line.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::hex::Hash;
+
+use super::format::parse_line;
+use super::store::head_path;
+use super::track::Tracker;
+
+/// More errors than this are counted but not listed: one cut in the middle of a big
+/// box would otherwise list a million lines.
+const MAX_LISTED: usize = 1000;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LineReport {
+    pub line: u64,
+    pub error: String,
+}
+
+/// The outcome of checking a whole box (the `--json` form of `dshare verify`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub messages: u64,
+    pub authors: u64,
+    pub head: Hash,
+    pub digest: Hash,
+    pub errors: Vec<LineReport>,
+    /// Errors found, listed or not.
+    pub error_count: u64,
+}
+
+impl Report {
+    fn error(&mut self, line: u64, error: impl Into<String>) {
+        self.ok = false;
+        self.error_count += 1;
+        if self.errors.len() < MAX_LISTED {
+            self.errors.push(LineReport {
+                line,
+                error: error.into(),
+            });
+        }
+    }
+}
+
+/// Checks format, id, signature, chain and per-author continuity of every line of
+/// `path`, then compares the end of the box with the head file beside it (if any) and
+/// with `known_head` (if given). With `live` (a node is appending to this file), an
+/// unfinished last line is the append in progress, not damage. `Err` only when the
+/// file cannot be read at all.
+pub fn verify_file(path: &Path, known_head: Option<Hash>, live: bool) -> Result<Report> {
+    // The head file first: the box only grows, so the box read after it holds at least
+    // the lines it records, even while a node appends.
+    let recorded = read_head_file(&head_path(path));
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut tracker = Tracker::default();
+    let mut report = Report {
+        ok: true,
+        messages: 0,
+        authors: 0,
+        head: tracker.chain,
+        digest: tracker.chain,
+        errors: Vec::new(),
+        error_count: 0,
+    };
+    let mut chain_at_recorded = None;
+    let mut known_seen = known_head.is_none();
+    let mut resync = false;
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.last() != Some(&b'\n') {
+            if live {
+                break;
+            }
+            report.error(
+                line_no,
+                "line has no newline at the end (torn write or truncated file)",
+            );
+            break;
+        }
+        let text = match std::str::from_utf8(&buf[..n - 1]) {
+            Ok(t) => t,
+            Err(_) => {
+                report.error(line_no, "line is not valid UTF-8");
+                resync = true;
+                continue;
+            }
+        };
+        let line = match parse_line(text) {
+            Ok(line) => line,
+            Err(e) => {
+                report.error(line_no, e);
+                resync = true;
+                continue;
+            }
+        };
+        if let Err(e) = line.message.check() {
+            report.error(line_no, e.to_string());
+        } else if let Err(e) = tracker.check(&line) {
+            // After an unparseable line the chain cannot be followed; pick it up again
+            // from this line rather than report every later line.
+            let chain_only = matches!(e, super::LineError::Chain { .. });
+            if !(resync && chain_only) {
+                report.error(line_no, e.to_string());
+            }
+        }
+        resync = false;
+        tracker.advance(&line);
+        report.messages += 1;
+        if Some(line_no) == recorded.map(|(lines, _)| lines) {
+            chain_at_recorded = Some(line.chain);
+        }
+        if known_head == Some(line.chain) {
+            known_seen = true;
+        }
+    }
+    if let Some((lines, head)) = recorded {
+        if lines > line_no {
+            report.error(
+                line_no + 1,
+                format!(
+                    "the box ends after line {line_no} but {} records {lines} lines: lines were cut from the end",
+                    head_path(path).display()
+                ),
+            );
+        } else if lines > 0 && chain_at_recorded != Some(head) {
+            report.error(
+                lines,
+                format!(
+                    "chain hash differs from the head recorded in {}",
+                    head_path(path).display()
+                ),
+            );
+        }
+    }
+    if !known_seen {
+        report.error(
+            line_no + 1,
+            format!(
+                "the known head {} is not in this box: lines were cut or rewritten",
+                known_head.map(|h| h.to_hex()).unwrap_or_default()
+            ),
+        );
+    }
+    report.authors = tracker.heads.len() as u64;
+    report.head = tracker.chain;
+    report.digest = tracker.digest();
+    Ok(report)
+}
+
+/// The `(lines, head)` recorded beside a box, if the file exists and is readable.
+pub fn read_head_file(path: &Path) -> Option<(u64, Hash)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (lines, head) = text.trim_end().split_once(' ')?;
+    Some((lines.parse().ok()?, head.parse().ok()?))
+}

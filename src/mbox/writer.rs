@@ -1,0 +1,382 @@
+//! The one thread that appends to the box. Jobs queue on a bounded channel; the
+//! thread takes every job waiting, appends their lines in one write, fsyncs once
+//! (group commit), and only then answers each job. An answer therefore always means
+//! "on disk".
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::thread;
+
+use serde::Serialize;
+
+use crate::identity::Identity;
+use crate::message::{AuthorId, Draft, Message};
+
+use super::format::{Line, encode_line};
+use super::store::{Store, head_path};
+use super::track::{AuthorHead, Tracker};
+
+/// How many jobs queue before senders block: back-pressure instead of memory growth.
+const QUEUE: usize = 4096;
+/// Most jobs in one commit, so one fsync never waits on an unbounded write.
+const MAX_BATCH: usize = 1024;
+/// A message stamped more than this far ahead of our clock is refused: it would sort
+/// after everything sent for hours and cannot be an honest clock.
+const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
+/// How far one message may move the Lamport clock forward. Honest clocks move by one
+/// per message seen; a huge jump would push every later message to the end.
+const MAX_CLOCK_JUMP: u64 = 1 << 32;
+
+/// What became of one offered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Stored,
+    /// Already held (the same id at that seq).
+    Duplicate,
+    /// An earlier message of the author is missing here; `have` is the highest seq held.
+    Gap {
+        have: u64,
+    },
+    /// A different message is held at that seq: the author signed two histories.
+    Fork,
+    /// Refused by a rule (clock, time, author list); nothing stored.
+    Refused {
+        reason: String,
+    },
+}
+
+/// Why a write failed.
+#[derive(Debug, Clone)]
+pub enum StoreError {
+    /// The disk is full: nothing was stored, and the box is as it was.
+    Full,
+    /// Another I/O failure; nothing was stored.
+    Io(String),
+    /// The writer has stopped (node shutting down, or a failed rollback).
+    Closed,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Full => {
+                f.write_str("the disk holding the message box is full; nothing was stored")
+            }
+            StoreError::Io(e) => write!(f, "cannot write the message box: {e}; nothing was stored"),
+            StoreError::Closed => f.write_str("the node is shutting down; nothing was stored"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+enum Job {
+    Local {
+        body: String,
+        reply: mpsc::SyncSender<Result<Message, StoreError>>,
+    },
+    Remote {
+        messages: Vec<Message>,
+        reply: mpsc::SyncSender<Result<Vec<Outcome>, StoreError>>,
+    },
+}
+
+/// The handle through which every thread stores messages.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::SyncSender<Job>,
+    store: Arc<Store>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`, appending through `append`.
+    pub fn start(store: Arc<Store>, append: File, tracker: Tracker, identity: Identity) -> Writer {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let mut state = State {
+            head: open_head(&head_path(store.path())),
+            store: Arc::clone(&store),
+            file: append,
+            tracker,
+            identity,
+            broken: false,
+        };
+        thread::Builder::new()
+            .name("box-writer".into())
+            .spawn(move || state.run(&rx))
+            .expect("spawn the box writer");
+        Writer { tx, store }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Signs `body` as this node's next message and stores it. Returns once it is on
+    /// disk. The body must already be within limits.
+    pub fn send(&self, body: String) -> Result<Message, StoreError> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.tx
+            .send(Job::Local { body, reply })
+            .map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Offers messages that already passed [`Message::check`]; returns, in order,
+    /// what became of each once the stored ones are on disk.
+    pub fn offer(&self, messages: Vec<Message>) -> Result<Vec<Outcome>, StoreError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.tx
+            .send(Job::Remote { messages, reply })
+            .map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+struct State {
+    store: Arc<Store>,
+    /// The head file, if it could be opened; the box works without it.
+    head: Option<File>,
+    file: File,
+    tracker: Tracker,
+    identity: Identity,
+    /// Set when a failed write could not be rolled back: refuse all further writes
+    /// rather than append after an unknown tail.
+    broken: bool,
+}
+
+/// The answer a job gets once its batch is committed.
+enum Pending {
+    Local(
+        mpsc::SyncSender<Result<Message, StoreError>>,
+        Option<Message>,
+    ),
+    Remote(
+        mpsc::SyncSender<Result<Vec<Outcome>, StoreError>>,
+        Vec<Outcome>,
+    ),
+}
+
+impl State {
+    fn run(&mut self, rx: &mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs);
+        }
+    }
+
+    fn commit(&mut self, jobs: Vec<Job>) {
+        let before = self.tracker.clone();
+        let start_len = match self.file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return fail_all(jobs, &StoreError::Io(e.to_string())),
+        };
+        if self.broken {
+            return fail_all(jobs, &StoreError::Closed);
+        }
+        let mut buf = Vec::new();
+        let mut appended = Vec::new();
+        let mut pending = Vec::with_capacity(jobs.len());
+        let now = crate::time::now_ms();
+        for job in jobs {
+            match job {
+                Job::Local { body, reply } => {
+                    let m = self.next_local(&body, now);
+                    self.append(&m, start_len, &mut buf, &mut appended);
+                    pending.push(Pending::Local(reply, Some(m)));
+                }
+                Job::Remote { messages, reply } => {
+                    let outcomes = messages
+                        .into_iter()
+                        .map(|m| {
+                            let outcome = self.judge(&m, now);
+                            if outcome == Outcome::Stored {
+                                self.append(&m, start_len, &mut buf, &mut appended);
+                            }
+                            outcome
+                        })
+                        .collect();
+                    pending.push(Pending::Remote(reply, outcomes));
+                }
+            }
+        }
+        if !buf.is_empty() {
+            if let Err(e) = self.write_durably(&buf) {
+                let err = if e.raw_os_error() == Some(28) {
+                    StoreError::Full
+                } else {
+                    StoreError::Io(e.to_string())
+                };
+                self.rollback(start_len);
+                self.tracker = before;
+                for p in pending {
+                    match p {
+                        Pending::Local(reply, _) => drop(reply.send(Err(err.clone()))),
+                        Pending::Remote(reply, _) => drop(reply.send(Err(err.clone()))),
+                    }
+                }
+                return;
+            }
+            self.write_head();
+            self.store.publish(appended);
+        }
+        for p in pending {
+            // A requester that gave up has dropped its receiver; the message is
+            // stored all the same.
+            match p {
+                Pending::Local(reply, m) => drop(reply.send(Ok(m.expect("signed")))),
+                Pending::Remote(reply, outcomes) => drop(reply.send(Ok(outcomes))),
+            }
+        }
+    }
+
+    fn next_local(&mut self, body: &str, now: u64) -> Message {
+        let author = self.identity.author();
+        let head = self.tracker.heads.get(&author).copied();
+        let draft = Draft {
+            author,
+            seq: head.map_or(1, |h| h.seq + 1),
+            prev: head.map(|h| h.id),
+            clock: self.tracker.max_clock + 1,
+            ts: now,
+            body,
+        };
+        Message::sign(&draft, &self.identity)
+    }
+
+    /// Decides whether a checked message from elsewhere can be the next line.
+    fn judge(&self, m: &Message, now: u64) -> Outcome {
+        let head = self.tracker.heads.get(&m.author).copied();
+        let have = head.map_or(0, |h| h.seq);
+        if m.seq <= have {
+            let held = self.held_id(&m.author, m.seq, head);
+            return if held == Some(m.id) {
+                Outcome::Duplicate
+            } else {
+                Outcome::Fork
+            };
+        }
+        if m.seq > have + 1 {
+            return Outcome::Gap { have };
+        }
+        if let Some(h) = head {
+            if m.prev != Some(h.id) {
+                return Outcome::Fork;
+            }
+            if m.clock <= h.clock {
+                return refused("clock does not move forward from the author's previous message");
+            }
+        }
+        if m.clock > self.tracker.max_clock.saturating_add(MAX_CLOCK_JUMP) {
+            return refused("clock is implausibly far ahead");
+        }
+        if m.ts > now.saturating_add(MAX_FUTURE_MS) {
+            return refused("timestamp is more than 10 minutes in the future");
+        }
+        Outcome::Stored
+    }
+
+    /// The id held at `seq`: from this batch's heads, or from the index.
+    fn held_id(
+        &self,
+        author: &AuthorId,
+        seq: u64,
+        head: Option<AuthorHead>,
+    ) -> Option<crate::hex::Hash> {
+        match head {
+            Some(h) if h.seq == seq => Some(h.id),
+            _ => self.store.id_at(author, seq),
+        }
+    }
+
+    fn append(
+        &mut self,
+        m: &Message,
+        start_len: u64,
+        buf: &mut Vec<u8>,
+        appended: &mut Vec<(Line, u64, u32)>,
+    ) {
+        let chain = crate::chain::step(&self.tracker.chain, &m.id);
+        let line = Line {
+            chain,
+            message: m.clone(),
+        };
+        let text = encode_line(&chain, m);
+        let offset = start_len + buf.len() as u64;
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'\n');
+        let len = u32::try_from(text.len() + 1).expect("a line is far below 4 GiB");
+        self.tracker.advance(&line);
+        appended.push((line, offset, len));
+    }
+
+    fn write_durably(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(buf)?;
+        self.file.sync_data()
+    }
+
+    /// Cuts off whatever part of a failed write reached the file.
+    fn rollback(&mut self, len: u64) {
+        let undone = self.file.set_len(len).and_then(|()| self.file.sync_data());
+        if let Err(e) = undone {
+            eprintln!(
+                "dshare: error: cannot roll back a failed write to {}: {e}; refusing further writes until restart",
+                self.store.path().display()
+            );
+            self.broken = true;
+        }
+    }
+
+    /// Records the durable line count and head beside the box. Fixed width, written
+    /// in place, after the box's fsync: it is never ahead of the box.
+    fn write_head(&self) {
+        let text = format!("{:020} {}\n", self.tracker.lines, self.tracker.chain);
+        if let Some(f) = &self.head
+            && let Err(e) = f.write_all_at(text.as_bytes(), 0)
+        {
+            eprintln!("dshare: warning: cannot update the box's head file: {e}");
+        }
+    }
+}
+
+fn refused(reason: &str) -> Outcome {
+    Outcome::Refused {
+        reason: reason.into(),
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, err: &StoreError) {
+    for job in jobs {
+        match job {
+            Job::Local { reply, .. } => drop(reply.send(Err(err.clone()))),
+            Job::Remote { reply, .. } => drop(reply.send(Err(err.clone()))),
+        }
+    }
+}
+
+fn open_head(path: &Path) -> Option<File> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("dshare: warning: cannot open {}: {e}", path.display());
+            None
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! A message: its fields, the canonical encoding its id and signature cover, and the
+//! checks every message passes before it is stored, whoever sent it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::hex::{Hash, Hex};
+use crate::identity;
+
+/// An author is an ed25519 public key.
+pub type AuthorId = Hex<32>;
+/// An ed25519 signature.
+pub type Signature = Hex<64>;
+
+/// Largest body, in bytes of UTF-8. Large enough for a log excerpt or a release note,
+/// small enough that a sealed push of one message fits in a URL.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The first line of the canonical encoding: names the format version, and keeps
+/// signatures made for dshare from being valid anywhere else.
+pub const CANONICAL_TAG: &str = "dshare/1";
+
+/// Clocks and sequence numbers above this are refused: they stay exact in every JSON
+/// reader (2^53) and leave room that arithmetic on them can never overflow.
+pub const MAX_COUNTER: u64 = (1 << 53) - 1;
+
+/// One message, immutable once signed. The order of fields here is the order of keys
+/// in the box file and in `--json` output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub id: Hash,
+    pub author: AuthorId,
+    pub seq: u64,
+    pub prev: Option<Hash>,
+    pub clock: u64,
+    /// Milliseconds since the Unix epoch, as the author's clock said. Informational.
+    pub ts: u64,
+    pub body: String,
+    pub sig: Signature,
+}
+
+/// The fields an author fills in; signing one gives a [`Message`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft<'a> {
+    pub author: AuthorId,
+    pub seq: u64,
+    pub prev: Option<Hash>,
+    pub clock: u64,
+    pub ts: u64,
+    pub body: &'a str,
+}
+
+/// The bytes a message's id is the SHA-256 of, and its signature is over
+/// (docs/FORMAT.md): one `name value` line per field, then the body's byte length on
+/// its own line and the body bytes. Every field but the body has a fixed alphabet and
+/// the body's length is given, so no two messages share an encoding.
+pub fn canonical(d: &Draft<'_>) -> Vec<u8> {
+    let prev = d.prev.map_or_else(|| "-".to_string(), |p| p.to_hex());
+    let mut out = format!(
+        "{CANONICAL_TAG}\nauthor {}\nseq {}\nprev {prev}\nclock {}\nts {}\nbody {}\n",
+        d.author,
+        d.seq,
+        d.clock,
+        d.ts,
+        d.body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(d.body.as_bytes());
+    out
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash {
+    Hex(Sha256::digest(bytes).into())
+}
+
+/// Why a message is refused. The text is shown to users and peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    BodyTooLarge(usize),
+    BadSeq,
+    BadPrev,
+    BadCounter,
+    WrongId,
+    BadSignature,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Invalid::BodyTooLarge(n) => {
+                write!(
+                    f,
+                    "body is {n} bytes; the limit is {MAX_BODY} bytes (64 KiB)"
+                )
+            }
+            Invalid::BadSeq => f.write_str("seq must be at least 1"),
+            Invalid::BadPrev => f.write_str("prev must be null exactly when seq is 1"),
+            Invalid::BadCounter => write!(f, "seq and clock must be 1..={MAX_COUNTER}"),
+            Invalid::WrongId => f.write_str("id is not the SHA-256 of the canonical encoding"),
+            Invalid::BadSignature => f.write_str("signature does not verify for this author"),
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Refuses a body over [`MAX_BODY`] before any work is done on it.
+pub fn check_body(body: &str) -> Result<(), Invalid> {
+    if body.len() > MAX_BODY {
+        return Err(Invalid::BodyTooLarge(body.len()));
+    }
+    Ok(())
+}
+
+impl Message {
+    /// Signs `draft` with `key`, which must be the draft's author.
+    pub fn sign(draft: &Draft<'_>, key: &identity::Identity) -> Message {
+        debug_assert_eq!(draft.author, key.author());
+        let bytes = canonical(draft);
+        Message {
+            id: sha256(&bytes),
+            author: draft.author,
+            seq: draft.seq,
+            prev: draft.prev,
+            clock: draft.clock,
+            ts: draft.ts,
+            body: draft.body.to_string(),
+            sig: key.sign(&bytes),
+        }
+    }
+
+    pub fn draft(&self) -> Draft<'_> {
+        Draft {
+            author: self.author,
+            seq: self.seq,
+            prev: self.prev,
+            clock: self.clock,
+            ts: self.ts,
+            body: &self.body,
+        }
+    }
+
+    /// Everything that can be checked from the message alone: limits, the id, the
+    /// signature. Continuity with the author's earlier messages is the store's check.
+    pub fn check(&self) -> Result<(), Invalid> {
+        self.check_fields()?;
+        let bytes = canonical(&self.draft());
+        if sha256(&bytes) != self.id {
+            return Err(Invalid::WrongId);
+        }
+        if !identity::verify(&self.author, &bytes, &self.sig) {
+            return Err(Invalid::BadSignature);
+        }
+        Ok(())
+    }
+
+    /// [`Message::check`] without the signature, for a box this node wrote itself.
+    pub fn check_without_signature(&self) -> Result<(), Invalid> {
+        self.check_fields()?;
+        if sha256(&canonical(&self.draft())) != self.id {
+            return Err(Invalid::WrongId);
+        }
+        Ok(())
+    }
+
+    fn check_fields(&self) -> Result<(), Invalid> {
+        check_body(&self.body)?;
+        if self.seq == 0 {
+            return Err(Invalid::BadSeq);
+        }
+        if self.seq > MAX_COUNTER || self.clock == 0 || self.clock > MAX_COUNTER {
+            return Err(Invalid::BadCounter);
+        }
+        if (self.seq == 1) != self.prev.is_none() {
+            return Err(Invalid::BadPrev);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    fn sample(key: &Identity, body: &str) -> Message {
+        let draft = Draft {
+            author: key.author(),
+            seq: 1,
+            prev: None,
+            clock: 1,
+            ts: 1_700_000_000_000,
+            body,
+        };
+        Message::sign(&draft, key)
+    }
+
+    #[test]
+    fn canonical_encoding_is_the_documented_text() {
+        let d = Draft {
+            author: Hex([0x11; 32]),
+            seq: 2,
+            prev: Some(Hex([0x22; 32])),
+            clock: 7,
+            ts: 5,
+            body: "a\nb",
+        };
+        let expected = format!(
+            "dshare/1\nauthor {}\nseq 2\nprev {}\nclock 7\nts 5\nbody 3\na\nb",
+            "11".repeat(32),
+            "22".repeat(32)
+        );
+        assert_eq!(canonical(&d), expected.as_bytes());
+    }
+
+    #[test]
+    fn a_signed_message_checks_and_any_change_is_caught() {
+        let key = Identity::generate();
+        let m = sample(&key, "hello");
+        assert_eq!(m.check(), Ok(()));
+
+        let mut body = m.clone();
+        body.body = "hellO".into();
+        assert_eq!(body.check(), Err(Invalid::WrongId));
+
+        let mut forged = sample(&key, "hellO");
+        forged.sig = m.sig;
+        assert_eq!(forged.check(), Err(Invalid::BadSignature));
+
+        let other = Identity::generate();
+        let mut stolen = m.clone();
+        stolen.author = other.author();
+        assert_eq!(stolen.check(), Err(Invalid::WrongId));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let key = Identity::generate();
+        let big = "x".repeat(MAX_BODY + 1);
+        assert_eq!(
+            sample(&key, &big).check(),
+            Err(Invalid::BodyTooLarge(MAX_BODY + 1))
+        );
+        assert_eq!(sample(&key, &"x".repeat(MAX_BODY)).check(), Ok(()));
+        let mut m = sample(&key, "x");
+        m.prev = Some(m.id);
+        assert_eq!(m.check(), Err(Invalid::BadPrev));
+        m.seq = 0;
+        assert_eq!(m.check(), Err(Invalid::BadSeq));
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP client side: one configured ureq agent, and the calls the command line
+//! makes to a node's client API.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::NodeArgs;
+use crate::exit;
+use crate::home::Home;
+use crate::message::Message;
+
+use super::query;
+
+/// Largest answer read from a node: a full `/log` page of maximum-size messages.
+const MAX_RESPONSE: u64 = 128 * 1024 * 1024;
+
+/// An agent with timeouts on connecting and on the whole call, that hands back error
+/// statuses as answers (their body says what went wrong) and never follows redirects.
+pub fn agent(total: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(3)))
+        .timeout_global(Some(total))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .no_delay(true)
+        .build()
+        .into()
+}
+
+/// A node's client API, as reached from the command line.
+pub struct NodeClient {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// What the node answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub next: Option<u64>,
+}
+
+impl NodeClient {
+    /// The node named by `--node`/`DSHARE_NODE`, else the one running on `home`.
+    pub fn connect(home: &Home, args: &NodeArgs) -> Result<NodeClient> {
+        let base = match &args.node {
+            Some(url) => check_url(url)?,
+            None => home.node_url()?,
+        };
+        let token = match &args.token {
+            Some(t) => t.clone(),
+            None => home
+                .token()
+                .context("no client token: pass --token or set DSHARE_TOKEN")?
+                .expose_hex(),
+        };
+        Ok(NodeClient {
+            base,
+            token,
+            agent: agent(Duration::from_secs(60)),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GETs `path?params&token=…`.
+    pub fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Answer> {
+        let mut url = format!("{}{path}?", self.base);
+        for (k, v) in params {
+            url.push_str(&format!("{k}={}&", query::encode(v)));
+        }
+        url.push_str(&format!("token={}", query::encode(&self.token)));
+        let mut response = self.agent.get(&url).call().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the node at {}: {e}; is `dshare serve` running there?",
+                self.base
+            )
+        })?;
+        let status = response.status().as_u16();
+        let next = response
+            .headers()
+            .get("x-dshare-next")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_string()
+            .with_context(|| format!("cannot read the answer of {}", self.base))?;
+        Ok(Answer { status, body, next })
+    }
+
+    /// Sends `body`; returns the stored message once the node has it on disk.
+    pub fn send(&self, body: &str) -> Result<Message> {
+        let answer = self.get("/send", &[("msg", body), ("format", "json")])?;
+        match answer.status {
+            200 => serde_json::from_str(&answer.body).context("the node's answer is not a message"),
+            401 => bail!("the node refused the client token: {}", answer.body.trim()),
+            400 | 413 | 414 => Err(exit::failure(format!(
+                "the node refused the message: {}",
+                answer.body.trim()
+            ))),
+            s => Err(exit::failure(format!(
+                "the node could not store the message (HTTP {s}): {}",
+                answer.body.trim()
+            ))),
+        }
+    }
+
+    /// The last `n` messages (or the node's default page), in conversation order,
+    /// and the position to follow from.
+    pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
+        let n = n.map(|n| n.to_string());
+        let params: Vec<(&str, &str)> = n.iter().map(|n| ("n", n.as_str())).collect();
+        let answer = self.expect_ok(self.get("/log", &params)?)?;
+        let messages = parse_lines(&answer.body)?;
+        Ok((messages, answer.next.unwrap_or(0)))
+    }
+
+    /// Messages after the first `after` lines, waiting up to `wait_s` seconds for one;
+    /// with the position to ask from next.
+    pub fn since(&self, after: u64, wait_s: u64) -> Result<(Vec<Message>, u64)> {
+        let (a, w) = (after.to_string(), wait_s.to_string());
+        let answer = self.expect_ok(self.get("/log", &[("since", &a), ("wait", &w)])?)?;
+        let messages = parse_lines(&answer.body)?;
+        let next = answer.next.unwrap_or(after + messages.len() as u64);
+        Ok((messages, next))
+    }
+
+    fn expect_ok(&self, answer: Answer) -> Result<Answer> {
+        if answer.status != 200 {
+            bail!(
+                "the node at {} answered HTTP {}: {}",
+                self.base,
+                answer.status,
+                answer.body.trim()
+            );
+        }
+        Ok(answer)
+    }
+}
+
+fn parse_lines(body: &str) -> Result<Vec<Message>> {
+    body.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).context("the node sent a malformed message"))
+        .collect()
+}
+
+/// Accepts `http://HOST:PORT` (with an optional trailing slash), refusing anything
+/// else with a message that shows the expected form.
+pub fn check_url(url: &str) -> Result<String> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed.strip_prefix("http://").with_context(|| {
+        format!("{url:?} is not a node URL: expected http://HOST:PORT (for example http://127.0.0.1:7070)")
+    })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+        bail!("{url:?} is not a node URL: expected http://HOST:PORT with no path");
+    }
+    Ok(trimmed.to_string())
+}

@@ -1,0 +1,206 @@
+//! The client API: what `dshare send`/`log`, scripts and browsers use. Every route
+//! needs the node's client token, from `?token=` or the cookie the page sets.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::hex::Hash;
+use crate::mbox::{StoreError, Writer};
+use crate::message::{self, AuthorId};
+use crate::secret::Secret;
+
+use super::http::{Request, Response};
+use super::page;
+
+/// Name of the cookie that carries the token for the browser page.
+pub const COOKIE: &str = "dshare_token";
+/// Longest a `/log?since=` request may wait for new messages.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// Most messages in one `/log` answer without `n`.
+const PAGE: usize = 1000;
+
+/// The state the client API needs.
+pub struct ClientApi {
+    pub writer: Writer,
+    pub token: Secret,
+    pub author: AuthorId,
+    /// Long-polls in progress and the most allowed, so waiting clients can never take
+    /// every worker thread.
+    pub waiting: AtomicUsize,
+    pub max_waiting: usize,
+}
+
+/// The `/status` answer.
+#[derive(Serialize)]
+struct Status<'a> {
+    node: &'a AuthorId,
+    version: &'static str,
+    messages: u64,
+    authors: u64,
+    head: Hash,
+    digest: Hash,
+}
+
+impl ClientApi {
+    pub fn handle(&self, req: &Request) -> Response {
+        let by_query = req.param("token");
+        let presented = by_query.or_else(|| cookie(req, COOKIE));
+        let authorized = presented
+            .and_then(Secret::from_hex)
+            .is_some_and(|t| t == self.token);
+        if !authorized {
+            return Response::text(
+                401,
+                "missing or wrong client token: use the address `dshare web` prints, or pass ?token=",
+            );
+        }
+        // A browser says when a request comes from another site's page; such a request
+        // must not act with this user's cookie (cross-site request forgery).
+        if req.header("sec-fetch-site") == Some("cross-site") {
+            return Response::text(403, "cross-site requests are refused");
+        }
+        let mut response = match req.path.as_str() {
+            "/" => self.page(by_query.is_some()),
+            "/send" => self.send(req, by_query.is_some()),
+            "/log" => self.log(req),
+            "/status" => self.status(),
+            _ => Response::text(
+                404,
+                "no such path; the client API has /, /send, /log and /status",
+            ),
+        };
+        if by_query.is_some() {
+            let t = self.token.expose_hex();
+            response = response.with(
+                "Set-Cookie",
+                format!("{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict"),
+            );
+        }
+        response
+            .with("Cache-Control", "no-store")
+            .with("Referrer-Policy", "no-referrer")
+            .with("X-Content-Type-Options", "nosniff")
+    }
+
+    fn page(&self, token_in_url: bool) -> Response {
+        match self.writer.store().last(Some(page::SHOWN)) {
+            Ok((messages, _)) => {
+                let token = token_in_url.then(|| self.token.expose_hex());
+                page::render(&messages, &self.author, token.as_deref())
+            }
+            Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
+        }
+    }
+
+    fn send(&self, req: &Request, token_in_url: bool) -> Response {
+        let Some(body) = req.param("msg") else {
+            return Response::text(400, "missing the msg parameter: /send?msg=TEXT");
+        };
+        if let Err(e) = message::check_body(body) {
+            return Response::text(413, format!("message refused: {e}; nothing was stored"));
+        }
+        let stored = match self.writer.send(body.to_string()) {
+            Ok(m) => m,
+            Err(e) => return store_error(&e),
+        };
+        if req.param("from") == Some("page") {
+            let to = if token_in_url {
+                format!("/?token={}", self.token.expose_hex())
+            } else {
+                "/".to_string()
+            };
+            return Response::text(303, "sent").with("Location", to);
+        }
+        if wants_json(req) {
+            Response::json(200, &stored)
+        } else {
+            Response::text(200, stored.id.to_hex())
+        }
+    }
+
+    /// `/log?n=N`: the last N messages in conversation order, one JSON object a line.
+    /// `/log?since=K[&wait=S]`: messages after the first K lines of the box, in
+    /// arrival order, waiting up to S seconds for one; `X-Dshare-Next` says where to
+    /// continue.
+    fn log(&self, req: &Request) -> Response {
+        let store = self.writer.store();
+        let number = |name: &str| req.param(name).map(str::parse::<u64>).transpose();
+        let (n, since, wait) = match (number("n"), number("since"), number("wait")) {
+            (Ok(n), Ok(s), Ok(w)) => (n, s, w),
+            _ => return Response::text(400, "n, since and wait must be whole numbers"),
+        };
+        let read = match since {
+            None => store.last(Some(
+                n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            )),
+            Some(after) => {
+                let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
+                if !wait.is_zero() && self.waiting.fetch_add(1, Ordering::SeqCst) < self.max_waiting
+                {
+                    store.wait_beyond(after, wait);
+                }
+                if !wait.is_zero() {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                }
+                let limit = n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(PAGE).min(PAGE));
+                store.since(after, limit).map(|m| {
+                    let next = after + m.len() as u64;
+                    (m, next)
+                })
+            }
+        };
+        match read {
+            Ok((messages, next)) => {
+                let mut body = Vec::new();
+                for m in &messages {
+                    serde_json::to_writer(&mut body, m).expect("messages serialize");
+                    body.push(b'\n');
+                }
+                Response::new(200, "application/x-ndjson", body)
+                    .with("X-Dshare-Next", next.to_string())
+            }
+            Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
+        }
+    }
+
+    fn status(&self) -> Response {
+        let s = self.writer.store().summary();
+        Response::json(
+            200,
+            &Status {
+                node: &self.author,
+                version: env!("CARGO_PKG_VERSION"),
+                messages: s.messages,
+                authors: s.authors,
+                head: s.head,
+                digest: s.digest,
+            },
+        )
+    }
+}
+
+/// The HTTP answer for a failed write: 507 when the disk is full, 503 when stopping.
+pub fn store_error(e: &StoreError) -> Response {
+    match e {
+        StoreError::Full => Response::text(507, e.to_string()),
+        StoreError::Closed => Response::text(503, e.to_string()).with("Retry-After", "1"),
+        StoreError::Io(_) => Response::text(500, e.to_string()),
+    }
+}
+
+fn wants_json(req: &Request) -> bool {
+    req.param("format") == Some("json")
+        || req
+            .header("accept")
+            .is_some_and(|a| a.contains("application/json"))
+}
+
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header("cookie")?
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}

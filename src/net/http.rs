@@ -1,0 +1,216 @@
+//! The HTTP server: a prepared listening socket, tiny_http, a fixed pool of worker
+//! threads, limits on what a request may be, and a clean stop.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::query;
+
+/// Longest request target accepted. A 64 KiB body percent-encoded is at most 192 KiB,
+/// plus room for a sealed envelope and the other parameters.
+pub const MAX_URL: usize = 256 * 1024;
+
+/// How long a connection may sit between bytes before the worker reading it gives
+/// up. Accepted sockets inherit this from the listener (SO_RCVTIMEO/SO_SNDTIMEO), so
+/// one slow client cannot hold a thread for long.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request as the routes see it: no tiny_http types, so the transport can change.
+#[derive(Debug)]
+pub struct Request {
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response: status, headers, body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body: body.into(),
+        }
+    }
+
+    /// A plain-text answer; errors are plain text so `curl` users can read them.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        let mut body = body.into();
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        Response::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
+        let mut body = serde_json::to_vec(value).expect("JSON values serialize");
+        body.push(b'\n');
+        Response::new(status, "application/json", body)
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// What answers requests. Implementations must not panic on any input.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: &Request) -> Response;
+}
+
+/// Binds `addr` with the socket options every accepted connection inherits: read and
+/// write timeouts, and no Nagle delay (without it a small answer can wait ~40 ms for
+/// a delayed ACK).
+pub fn bind(addr: &str) -> Result<TcpListener> {
+    let sock_addr: SocketAddr = addr
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve listen address {addr:?} (expected HOST:PORT)"))?
+        .next()
+        .with_context(|| format!("{addr:?} resolves to no address"))?;
+    let socket = Socket::new(
+        Domain::for_address(sock_addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_read_timeout(Some(IO_TIMEOUT))?;
+    socket.set_write_timeout(Some(IO_TIMEOUT))?;
+    socket
+        .bind(&sock_addr.into())
+        .with_context(|| format!("cannot listen on {sock_addr}"))?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// A running server; [`Server::stop`] ends it.
+pub struct Server {
+    inner: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(
+        listener: TcpListener,
+        handler: Arc<dyn Handler>,
+        workers: usize,
+    ) -> Result<Server> {
+        let inner = Arc::new(
+            tiny_http::Server::from_listener(listener, None)
+                .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?,
+        );
+        let workers = (0..workers)
+            .map(|i| {
+                let inner = Arc::clone(&inner);
+                let handler = Arc::clone(&handler);
+                thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || {
+                        while let Ok(req) = inner.recv() {
+                            serve_one(req, handler.as_ref());
+                        }
+                    })
+                    .expect("spawn an HTTP worker")
+            })
+            .collect();
+        Ok(Server { inner, workers })
+    }
+
+    /// Stops accepting, lets each worker finish its request, and waits for them.
+    pub fn stop(self) {
+        for _ in &self.workers {
+            self.inner.unblock();
+        }
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn serve_one(req: tiny_http::Request, handler: &dyn Handler) {
+    let response = match admit(&req) {
+        Ok(parsed) => handler.handle(&parsed),
+        Err(refusal) => refusal.with("Connection", "close"),
+    };
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    for (name, value) in response.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(h);
+        }
+    }
+    // The client may have gone; nothing to do about it.
+    let _ = req.respond(out);
+}
+
+/// The checks every request passes before a route sees it.
+fn admit(req: &tiny_http::Request) -> Result<Request, Response> {
+    let url = req.url();
+    if url.len() > MAX_URL {
+        return Err(Response::text(
+            414,
+            format!(
+                "request target is {} bytes; the limit is {MAX_URL}",
+                url.len()
+            ),
+        ));
+    }
+    if !matches!(
+        req.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    ) {
+        return Err(Response::text(405, "only GET is served").with("Allow", "GET, HEAD"));
+    }
+    if req.body_length().unwrap_or(0) > 0 {
+        return Err(Response::text(
+            413,
+            "requests carry no body here: put parameters in the URL",
+        ));
+    }
+    let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
+    let query = query::parse(raw_query).map_err(|e| Response::text(400, e.to_string()))?;
+    let headers = req
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    Ok(Request {
+        path: path.to_string(),
+        query,
+        headers,
+    })
+}

@@ -1,0 +1,8 @@
+//! The node's HTTP side: the server and its limits, the client API and page, and the
+//! HTTP client the command line uses to reach a node.
+
+pub mod client;
+pub mod client_api;
+pub mod http;
+mod page;
+pub mod query;

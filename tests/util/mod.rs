@@ -1,0 +1,305 @@
+//! Helpers shared by the integration tests: temporary homes, running the real
+//! `dshare` binary with a clean environment, and a guard around a running node.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dshare");
+
+/// How long a node gets to start, and a convergence to happen, before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A temporary directory that holds one or more homes and logs.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::Builder::new().prefix("dshare-test-").tempdir().unwrap(),
+        }
+    }
+
+    /// A path for a home named `name` (not created).
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// `dshare --home HOME ARGS…` with every `DSHARE_*`, `HOME` and `XDG_*` variable of
+/// the test runner cleared, so nothing of the machine leaks into a test.
+pub fn dshare(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DSHARE_") || k.starts_with("XDG_") || k == "HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home.parent().unwrap_or(home));
+    cmd.arg("--home").arg(home).args(args);
+    cmd
+}
+
+/// Runs a command to the end with `input` on stdin.
+pub fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn dshare");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `dshare --home HOME ARGS…` to the end, with empty stdin.
+pub fn run(home: &Path, args: &[&str]) -> Output {
+    run_with_input(dshare(home, args), b"")
+}
+
+/// Describes an output for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs and requires exit 0; returns stdout.
+pub fn ok(home: &Path, args: &[&str]) -> String {
+    let out = run(home, args);
+    assert!(out.status.success(), "dshare {args:?} failed\n{}", show(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs and requires exit `code`; returns the output.
+pub fn fails(home: &Path, args: &[&str], code: i32) -> Output {
+    let out = run(home, args);
+    assert_eq!(out.status.code(), Some(code), "dshare {args:?}\n{}", show(&out));
+    out
+}
+
+/// Polls `check` until it returns `Some` or `deadline` passes.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `dshare serve`, killed and reaped on drop.
+pub struct Node {
+    pub home: PathBuf,
+    pub url: String,
+    pub token: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Starts a node on `127.0.0.1:0` for `home` and waits until it answers.
+    pub fn start(home: &Path, extra: &[&str]) -> Node {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Node::start_with(home, &args)
+    }
+
+    /// Starts `dshare --home HOME ARGS…` (a `serve` command line) and waits for it.
+    pub fn start_with(home: &Path, args: &[&str]) -> Node {
+        let addr = home.join("node.addr");
+        let _ = fs::remove_file(&addr);
+        let log = home.with_extension(format!("log-{}", now_ns()));
+        let mut cmd = dshare(home, args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap());
+        let child = cmd.spawn().expect("spawn dshare serve");
+        let mut node = Node {
+            home: home.to_path_buf(),
+            url: String::new(),
+            token: String::new(),
+            child: Some(child),
+            log,
+        };
+        node.url = wait_for("the node to record its address", DEADLINE, || {
+            node.assert_alive();
+            fs::read_to_string(&addr).ok().map(|s| s.trim().to_string())
+        });
+        node.token = read_secret(&home.join("client.token"));
+        wait_for("the node to answer", DEADLINE, || {
+            node.assert_alive();
+            (get(&node.url_for("/status", &[])).0 == 200).then_some(())
+        });
+        node
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// The node's stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("the node exited early ({status}); its log:\n{}", self.log());
+        }
+    }
+
+    /// `URL/path?params&token=…`, params percent-encoded.
+    pub fn url_for(&self, path: &str, params: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{path}?", self.url);
+        for (k, v) in params {
+            url.push_str(&format!("{k}={}&", encode(v)));
+        }
+        url.push_str(&format!("token={}", self.token));
+        url
+    }
+
+    /// GETs a client-API path with the token.
+    pub fn get(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let (status, _, body) = get(&self.url_for(path, params));
+        (status, body)
+    }
+
+    /// Stops the node with `kill -9`; no chance to clean up.
+    pub fn kill9(mut self) -> PathBuf {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.home.clone()
+    }
+
+    /// Stops the node with SIGTERM and returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(child.id(), "TERM");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("the node did not stop on SIGTERM; its log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal by name with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The hex key on the first non-comment line of a secret file.
+pub fn read_secret(path: &Path) -> String {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Percent-encodes every byte but the unreserved ones.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection: `(status, head, body)`. Written
+/// by hand so tests control every byte and see every header.
+pub fn get(url: &str) -> (u16, String, String) {
+    raw_request(url, &[])
+}
+
+/// GET with extra header lines.
+pub fn raw_request(url: &str, headers: &[&str]) -> (u16, String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (hostport, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let target = if target.is_empty() { "/" } else { target };
+    let Ok(mut stream) = TcpStream::connect(hostport) else {
+        return (0, String::new(), String::new());
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    if stream.write_all(req.as_bytes()).is_err() {
+        return (0, String::new(), String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, text, String::new());
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The lines of the box file of `home`.
+pub fn box_lines(home: &Path) -> Vec<String> {
+    fs::read_to_string(home.join("box.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses `log --json` output.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

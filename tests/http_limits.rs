@@ -1,1 +1,152 @@
-//! placeholder
+//! The HTTP server's limits: slow clients, oversized and malformed requests.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::util::{Node, Scratch, get};
+
+#[test]
+fn slow_clients_do_not_block_others() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &["--workers", "4"]);
+    let addr = node.url.strip_prefix("http://").unwrap().to_string();
+    // More stalled connections than workers: each sends half a request line and waits.
+    let stalled: Vec<TcpStream> = (0..12)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /status?tok").unwrap();
+            c
+        })
+        .collect();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let (status, _) = node.get("/status", &[]);
+        assert_eq!(status, 200);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "a request behind slow clients took {:?}",
+            start.elapsed()
+        );
+    }
+    drop(stalled);
+}
+
+#[test]
+fn bad_requests_get_clear_statuses_and_the_node_goes_on() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let huge = "x".repeat(300 * 1024);
+    let cases: Vec<(String, u16)> = vec![
+        (node.url_for("/send", &[("msg", &huge)]), 414),
+        (
+            format!("{}/send?msg=%zz&token={}", node.url, node.token),
+            400,
+        ),
+        (
+            format!("{}/send?msg=%ff%fe&token={}", node.url, node.token),
+            400,
+        ),
+        (node.url_for("/no/such/path", &[]), 404),
+        (node.url_for("/../../etc/passwd", &[]), 404),
+    ];
+    for (url, want) in &cases {
+        let (status, _, body) = get(url);
+        assert_eq!(status, *want, "{}: {body}", &url[..url.len().min(80)]);
+        assert_eq!(node.get("/status", &[]).0, 200, "the node still answers");
+    }
+    let addr = node.url.strip_prefix("http://").unwrap();
+    let raw = |request: String| {
+        let mut c = TcpStream::connect(addr).unwrap();
+        // `\u{1}` stands for a byte that is not UTF-8 on its own.
+        let bytes: Vec<u8> = request
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        c.write_all(&bytes).unwrap();
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut c, &mut answer);
+        answer
+    };
+    let t = &node.token;
+    // Only GET and POST; a GET carries no body; a POST needs a bounded length and
+    // never acts on the cookie alone.
+    let answers = [
+        (
+            format!(
+                "PUT /send?token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+            ),
+            "405",
+        ),
+        (
+            format!(
+                "GET /send?msg=x&token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+            ),
+            "413",
+        ),
+        (
+            format!(
+                "POST /send?token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nConnection: close\r\n\r\n"
+            ),
+            "413",
+        ),
+        (
+            format!(
+                "POST /send HTTP/1.1\r\nHost: x\r\nCookie: dshare_token={t}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+            ),
+            "401",
+        ),
+        (
+            format!(
+                "POST /send?token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n\u{1}\u{1}"
+            ),
+            "400",
+        ),
+    ];
+    for (request, want) in answers {
+        let answer = raw(request.clone());
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {want}")),
+            "{request:?} -> {answer}"
+        );
+        assert_eq!(node.get("/status", &[]).0, 200, "the node still answers");
+    }
+    assert!(
+        crate::util::box_lines(&home).is_empty(),
+        "nothing was stored"
+    );
+    let answer = raw(format!(
+        "POST /send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    ));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(crate::util::box_lines(&home).len(), 1);
+}
+
+#[test]
+fn a_silent_connection_is_closed_after_the_io_timeout_and_the_node_keeps_accepting() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &["--io-timeout", "1"]);
+    let addr = node.url.strip_prefix("http://").unwrap().to_string();
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    silent.write_all(b"GET /sta").unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    // The node gives up on the half-sent request: it closes (read returns 0 or an
+    // error) instead of waiting for ever.
+    let _ = std::io::Read::read(&mut silent, &mut buf);
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the silent connection stayed open {waited:?}"
+    );
+    // Idle for longer than the timeout: the listener must still accept (a timed-out
+    // accept() once ended tiny_http's accept loop).
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(node.get("/status", &[]).0, 200);
+}

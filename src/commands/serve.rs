@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -30,7 +31,7 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
     let author = identity.author();
     let (store, append, tracker) = Store::open(&home.box_path())?;
     let writer = Writer::start(store, append, tracker, identity);
-    let listener = http::bind(&args.listen)?;
+    let listener = http::bind(&args.listen, Duration::from_secs(args.io_timeout))?;
     let local = listener.local_addr()?;
     let workers = usize::from(args.workers);
     let node = Node {

@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,8 @@ pub struct Store {
     lines: Mutex<u64>,
     grew: Condvar,
     subscribers: Mutex<Vec<mpsc::Sender<Arc<Vec<Message>>>>>,
+    /// Group commits (fsyncs) since the node started: fewer than messages under load.
+    commits: AtomicU64,
 }
 
 /// The file that records the last durable line count and chain hash, beside the box,
@@ -212,6 +215,7 @@ impl Store {
             lines: Mutex::new(lines),
             grew: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
         };
         Ok((Arc::new(store), append, tracker))
     }
@@ -223,6 +227,7 @@ impl Store {
     /// Adds durable lines to the index and wakes readers and subscribers. Called by
     /// the writer after fsync, never before.
     pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
+        self.commits.fetch_add(1, AtomicOrdering::Relaxed);
         let messages: Vec<Message> = {
             let mut index = self.index.write().expect("index lock");
             for (line, offset, len) in &appended {
@@ -250,6 +255,11 @@ impl Store {
         let (tx, rx) = mpsc::channel();
         self.subscribers.lock().expect("subscribers lock").push(tx);
         rx
+    }
+
+    /// Group commits (one fsync each) since the node started.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(AtomicOrdering::Relaxed)
     }
 
     pub fn summary(&self) -> Summary {

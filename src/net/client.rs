@@ -67,14 +67,25 @@ impl NodeClient {
         &self.base
     }
 
-    /// GETs `path?params&token=…`.
-    pub fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Answer> {
-        let mut url = format!("{}{path}?", self.base);
-        for (k, v) in params {
-            url.push_str(&format!("{k}={}&", query::encode(v)));
+    /// GETs `path?params`, or POSTs `body` there, with the token in a header (never
+    /// in the URL, which proxies and logs keep).
+    pub fn call(&self, path: &str, params: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer> {
+        let mut url = format!("{}{path}", self.base);
+        for (i, (k, v)) in params.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&format!("{k}={}", query::encode(v)));
         }
-        url.push_str(&format!("token={}", query::encode(&self.token)));
-        let mut response = self.agent.get(&url).call().map_err(|e| {
+        let auth = format!("Bearer {}", self.token);
+        let sent = match body {
+            None => self.agent.get(&url).header("Authorization", &auth).call(),
+            Some(bytes) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .content_type("text/plain; charset=utf-8")
+                .send(bytes),
+        };
+        let mut response = sent.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the node at {}: {e}; is `dshare serve` running there?",
                 self.base
@@ -97,7 +108,7 @@ impl NodeClient {
 
     /// Sends `body`; returns the stored message once the node has it on disk.
     pub fn send(&self, body: &str) -> Result<Message> {
-        let answer = self.get("/send", &[("msg", body), ("format", "json")])?;
+        let answer = self.call("/send", &[("format", "json")], Some(body.as_bytes()))?;
         match answer.status {
             200 => serde_json::from_str(&answer.body).context("the node's answer is not a message"),
             401 => bail!("the node refused the client token: {}", answer.body.trim()),
@@ -117,7 +128,7 @@ impl NodeClient {
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
         let n = n.map(|n| n.to_string());
         let params: Vec<(&str, &str)> = n.iter().map(|n| ("n", n.as_str())).collect();
-        let answer = self.expect_ok(self.get("/log", &params)?)?;
+        let answer = self.expect_ok(self.call("/log", &params, None)?)?;
         let messages = parse_lines(&answer.body)?;
         Ok((messages, answer.next.unwrap_or(0)))
     }
@@ -126,7 +137,7 @@ impl NodeClient {
     /// with the position to ask from next.
     pub fn since(&self, after: u64, wait_s: u64) -> Result<(Vec<Message>, u64)> {
         let (a, w) = (after.to_string(), wait_s.to_string());
-        let answer = self.expect_ok(self.get("/log", &[("since", &a), ("wait", &w)])?)?;
+        let answer = self.expect_ok(self.call("/log", &[("since", &a), ("wait", &w)], None)?)?;
         let messages = parse_lines(&answer.body)?;
         let next = answer.next.unwrap_or(after + messages.len() as u64);
         Ok((messages, next))

@@ -41,12 +41,20 @@ struct Status<'a> {
     authors: u64,
     head: Hash,
     digest: Hash,
+    /// Group commits since start: each is one fsync covering one or more messages.
+    commits: u64,
 }
 
 impl ClientApi {
     pub fn handle(&self, req: &Request) -> Response {
         let by_query = req.param("token");
-        let presented = by_query.or_else(|| cookie(req, COOKIE));
+        let by_header = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // A POST never acts on the cookie alone: a browser attaches cookies to
+        // cross-site form posts, but cannot add an Authorization header to one.
+        let by_cookie = (!req.post).then(|| cookie(req, COOKIE)).flatten();
+        let presented = by_header.or(by_query).or(by_cookie);
         let authorized = presented
             .and_then(Secret::from_hex)
             .is_some_and(|t| t == self.token);
@@ -94,10 +102,25 @@ impl ClientApi {
         }
     }
 
+    /// `GET /send?msg=TEXT` (browsers, curl) or `POST /send` with the text as the
+    /// body (the command line: no URL length limit, no percent-encoding).
     fn send(&self, req: &Request, token_in_url: bool) -> Response {
-        let Some(body) = req.param("msg") else {
-            return Response::text(400, "missing the msg parameter: /send?msg=TEXT");
+        let body = if req.post {
+            match std::str::from_utf8(&req.body) {
+                Ok(text) => text,
+                Err(_) => {
+                    return Response::text(400, "the message is not UTF-8 text; nothing was stored");
+                }
+            }
+        } else {
+            match req.param("msg") {
+                Some(text) => text,
+                None => return Response::text(400, "missing the msg parameter: /send?msg=TEXT"),
+            }
         };
+        if body.is_empty() {
+            return Response::text(400, "the message is empty; nothing was stored");
+        }
         if let Err(e) = message::check_body(body) {
             return Response::text(413, format!("message refused: {e}; nothing was stored"));
         }
@@ -176,6 +199,7 @@ impl ClientApi {
                 authors: s.authors,
                 head: s.head,
                 digest: s.digest,
+                commits: self.writer.store().commits(),
             },
         )
     }

@@ -1,6 +1,7 @@
 //! The HTTP server: a prepared listening socket, tiny_http, a fixed pool of worker
 //! threads, limits on what a request may be, and a clean stop.
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -15,18 +16,20 @@ use super::query;
 /// plus room for a sealed envelope and the other parameters.
 pub const MAX_URL: usize = 256 * 1024;
 
-/// How long a connection may sit between bytes before the worker reading it gives
-/// up. Accepted sockets inherit this from the listener (SO_RCVTIMEO/SO_SNDTIMEO), so
-/// one slow client cannot hold a thread for long.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body accepted (POST only): one maximum-size message, sealed, with
+/// room to spare. Bigger bodies are refused from their Content-Length, unread.
+pub const MAX_BODY: usize = 256 * 1024;
 
 /// A request as the routes see it: no tiny_http types, so the transport can change.
 #[derive(Debug)]
 pub struct Request {
+    pub post: bool,
     pub path: String,
     pub query: Vec<(String, String)>,
     /// Header names in lowercase.
     pub headers: Vec<(String, String)>,
+    /// The body of a POST; empty for GET.
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -88,10 +91,11 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request) -> Response;
 }
 
-/// Binds `addr` with the socket options every accepted connection inherits: read and
-/// write timeouts, and no Nagle delay (without it a small answer can wait ~40 ms for
-/// a delayed ACK).
-pub fn bind(addr: &str) -> Result<TcpListener> {
+/// Binds `addr` with the socket options every accepted connection inherits (Linux
+/// copies them at accept): read and write timeouts of `io_timeout`, so a silent client
+/// holds its connection thread that long at most, and no Nagle delay (without it a
+/// small answer can wait ~40 ms for a delayed ACK).
+pub fn bind(addr: &str, io_timeout: Duration) -> Result<TcpListener> {
     let sock_addr: SocketAddr = addr
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve listen address {addr:?} (expected HOST:PORT)"))?
@@ -104,8 +108,8 @@ pub fn bind(addr: &str) -> Result<TcpListener> {
     )?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
-    socket.set_read_timeout(Some(IO_TIMEOUT))?;
-    socket.set_write_timeout(Some(IO_TIMEOUT))?;
+    socket.set_read_timeout(Some(io_timeout))?;
+    socket.set_write_timeout(Some(io_timeout))?;
     socket
         .bind(&sock_addr.into())
         .with_context(|| format!("cannot listen on {sock_addr}"))?;
@@ -157,8 +161,8 @@ impl Server {
     }
 }
 
-fn serve_one(req: tiny_http::Request, handler: &dyn Handler) {
-    let response = match admit(&req) {
+fn serve_one(mut req: tiny_http::Request, handler: &dyn Handler) {
+    let response = match admit(&mut req) {
         Ok(parsed) => handler.handle(&parsed),
         Err(refusal) => refusal.with("Connection", "close"),
     };
@@ -172,9 +176,10 @@ fn serve_one(req: tiny_http::Request, handler: &dyn Handler) {
     let _ = req.respond(out);
 }
 
-/// The checks every request passes before a route sees it.
-fn admit(req: &tiny_http::Request) -> Result<Request, Response> {
-    let url = req.url();
+/// The checks every request passes before a route sees it: the target's size, the
+/// method, and the body (none on GET; on POST a declared length within the cap).
+fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
+    let url = req.url().to_string();
     if url.len() > MAX_URL {
         return Err(Response::text(
             414,
@@ -184,19 +189,47 @@ fn admit(req: &tiny_http::Request) -> Result<Request, Response> {
             ),
         ));
     }
-    if !matches!(
-        req.method(),
-        tiny_http::Method::Get | tiny_http::Method::Head
-    ) {
-        return Err(Response::text(405, "only GET is served").with("Allow", "GET, HEAD"));
-    }
-    if req.body_length().unwrap_or(0) > 0 {
-        return Err(Response::text(
-            413,
-            "requests carry no body here: put parameters in the URL",
-        ));
-    }
-    let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
+    let post = match req.method() {
+        tiny_http::Method::Get | tiny_http::Method::Head => false,
+        tiny_http::Method::Post => true,
+        _ => {
+            return Err(Response::text(405, "only GET and POST are served")
+                .with("Allow", "GET, HEAD, POST"));
+        }
+    };
+    let declared = req.body_length();
+    let body = if post {
+        let Some(len) = declared else {
+            return Err(Response::text(411, "a POST needs a Content-Length"));
+        };
+        if len > MAX_BODY {
+            return Err(Response::text(
+                413,
+                format!("request body is {len} bytes; the limit is {MAX_BODY}"),
+            ));
+        }
+        let mut body = Vec::with_capacity(len);
+        req.as_reader()
+            .take(len as u64)
+            .read_to_end(&mut body)
+            .map_err(|e| Response::text(400, format!("cannot read the request body: {e}")))?;
+        if body.len() != len {
+            return Err(Response::text(
+                400,
+                "request body is shorter than its Content-Length",
+            ));
+        }
+        body
+    } else {
+        if declared.unwrap_or(0) > 0 {
+            return Err(Response::text(
+                413,
+                "a GET carries no body: put parameters in the URL",
+            ));
+        }
+        Vec::new()
+    };
+    let (path, raw_query) = url.split_once('?').unwrap_or((&url, ""));
     let query = query::parse(raw_query).map_err(|e| Response::text(400, e.to_string()))?;
     let headers = req
         .headers()
@@ -209,8 +242,10 @@ fn admit(req: &tiny_http::Request) -> Result<Request, Response> {
         })
         .collect();
     Ok(Request {
+        post,
         path: path.to_string(),
         query,
         headers,
+        body,
     })
 }

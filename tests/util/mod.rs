@@ -23,7 +23,10 @@ pub struct Scratch {
 impl Scratch {
     pub fn new() -> Scratch {
         Scratch {
-            dir: tempfile::Builder::new().prefix("dshare-test-").tempdir().unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix("dshare-test-")
+                .tempdir()
+                .unwrap(),
         }
     }
 
@@ -49,7 +52,9 @@ pub fn dshare(home: &Path, args: &[&str]) -> Command {
 
 /// Runs a command to the end with `input` on stdin.
 pub fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn dshare");
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
@@ -70,17 +75,38 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// The arguments, shortened for an assertion message.
+fn brief(args: &[&str]) -> String {
+    let mut text = format!("{args:?}");
+    if text.len() > 200 {
+        text.truncate(200);
+        text.push('…');
+    }
+    text
+}
+
 /// Runs and requires exit 0; returns stdout.
 pub fn ok(home: &Path, args: &[&str]) -> String {
     let out = run(home, args);
-    assert!(out.status.success(), "dshare {args:?} failed\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "dshare {} failed\n{}",
+        brief(args),
+        show(&out)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs and requires exit `code`; returns the output.
 pub fn fails(home: &Path, args: &[&str], code: i32) -> Output {
     let out = run(home, args);
-    assert_eq!(out.status.code(), Some(code), "dshare {args:?}\n{}", show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "dshare {}\n{}",
+        brief(args),
+        show(&out)
+    );
     out
 }
 
@@ -91,7 +117,10 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -263,7 +292,9 @@ pub fn raw_request(url: &str, headers: &[&str]) -> (u16, String, String) {
     let Ok(mut stream) = TcpStream::connect(hostport) else {
         return (0, String::new(), String::new());
     };
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut req = format!("GET {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
     for h in headers {
         req.push_str(h);

@@ -1,0 +1,100 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dshare_global_optspecs
+    string join \n home= json q/quiet h/help V/version
+end
+
+function __fish_dshare_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dshare_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dshare_using_subcommand
+    set -l cmd (__fish_dshare_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dshare -n "__fish_dshare_needs_command" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_needs_command" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_needs_command" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dshare -n "__fish_dshare_needs_command" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'Seconds a connection may stay silent (reading or writing) before it is closed' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'Worker threads answering HTTP requests' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand send" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand send" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s f -l follow -d 'Keep printing messages as they arrive'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand web" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand web" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand web" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand web" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand web" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand init" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand init" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand init" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand init" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand init" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand id" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand id" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand id" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand id" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand id" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -l out -d 'Directory that receives man/ and completions/' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand generate" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log verify web init id generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

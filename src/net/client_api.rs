@@ -109,7 +109,10 @@ impl ClientApi {
             match std::str::from_utf8(&req.body) {
                 Ok(text) => text,
                 Err(_) => {
-                    return Response::text(400, "the message is not UTF-8 text; nothing was stored");
+                    return Response::text(
+                        400,
+                        "the message is not UTF-8 text; nothing was stored",
+                    );
                 }
             }
         } else {

@@ -29,7 +29,9 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
             cand send 'Send a message to every node; prints its id once it is stored on disk'
             cand log 'Print the conversation, oldest first'
+            cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
@@ -39,6 +41,9 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;serve'= {
             cand --listen 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)'
             cand --io-timeout 'Seconds a connection may stay silent (reading or writing) before it is closed'
+            cand --peer 'A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)'
+            cand --advertise 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]'
+            cand --fanout 'Peers each new message is pushed to at once when more are known; the rest get it from them'
             cand --workers 'Worker threads answering HTTP requests'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand --json 'Print data as JSON, one object per line'
@@ -50,6 +55,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --version 'Print version'
         }
         &'dshare;send'= {
+            cand --wait 'Wait until `all` peers that are up, or N of them, have stored the message'
+            cand --timeout 'How long --wait waits, e.g. 10s, 500ms, 2m'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s)'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
@@ -77,8 +84,34 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dshare;peers'= {
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s)'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dshare;verify'= {
             cand --head 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)'
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s)'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --peers 'Also compare this node''s digest with each peer''s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;invite'= {
+            cand --url 'The address to put in the invite [default: the running node''s advertised address]'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
@@ -99,6 +132,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --version 'Print version'
         }
         &'dshare;init'= {
+            cand --join 'Join the network of an invite printed by `dshare invite` instead of making a new one'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
@@ -133,7 +167,9 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
             cand send 'Send a message to every node; prints its id once it is stored on disk'
             cand log 'Print the conversation, oldest first'
+            cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
@@ -146,7 +182,11 @@ set edit:completion:arg-completer[dshare] = {|@words|
         }
         &'dshare;help;log'= {
         }
+        &'dshare;help;peers'= {
+        }
         &'dshare;help;verify'= {
+        }
+        &'dshare;help;invite'= {
         }
         &'dshare;help;web'= {
         }

@@ -46,8 +46,12 @@ pub enum Command {
     Send(SendArgs),
     /// Print the conversation, oldest first
     Log(LogArgs),
+    /// Show the known peers: up or down, last seen, round-trip time, in sync
+    Peers(PeersArgs),
     /// Check every line of a message box; exit 1 if anything was tampered with
     Verify(VerifyArgs),
+    /// Print a one-line invite that lets another machine join this network
+    Invite(InviteArgs),
     /// Print this node's page address, with its access token, for a browser
     Web,
     /// Create a home: identity key, network key and client token
@@ -70,13 +74,27 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub io_timeout: u64,
 
+    /// A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)
+    #[arg(long = "peer", value_name = "URL")]
+    pub peers: Vec<String>,
+
+    /// The address other nodes should use to reach this one [default: the listen
+    /// address, unless it is a wildcard such as 0.0.0.0]
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+
+    /// Peers each new message is pushed to at once when more are known; the rest get
+    /// it from them
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub fanout: u16,
+
     /// Worker threads answering HTTP requests
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
 }
 
 /// How to reach a node other than the one running on the home.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// Talk to the node at URL instead of the one running on the home
     #[arg(long, env = "DSHARE_NODE", value_name = "URL")]
@@ -97,6 +115,14 @@ pub struct SendArgs {
     /// The message; words are joined with spaces. Read from stdin when absent or `-`
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
+
+    /// Wait until `all` peers that are up, or N of them, have stored the message
+    #[arg(long, value_name = "all|N", value_parser = parse_want)]
+    pub wait: Option<crate::replicate::Want>,
+
+    /// How long --wait waits, e.g. 10s, 500ms, 2m
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 
     #[command(flatten)]
     pub node: NodeArgs,
@@ -126,10 +152,64 @@ pub struct VerifyArgs {
     /// (catches lines cut from the end)
     #[arg(long = "head", value_name = "HASH")]
     pub known_head: Option<String>,
+
+    /// Also compare this node's digest with each peer's: in sync, behind, ahead or
+    /// diverged (exit 1 unless every peer that is up is in sync)
+    #[arg(long)]
+    pub peers: bool,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {}
+pub struct PeersArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// The address to put in the invite [default: the running node's advertised address]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Join the network of an invite printed by `dshare invite` instead of making a new one
+    #[arg(long, value_name = "INVITE")]
+    pub join: Option<String>,
+}
+
+/// `all` or a positive count.
+fn parse_want(s: &str) -> Result<crate::replicate::Want, String> {
+    if s == "all" {
+        return Ok(crate::replicate::Want::All);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(crate::replicate::Want::Count(n)),
+        _ => Err("expected `all` or a number of peers".into()),
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 10s or 500ms"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{s:?} is not a duration like 10s or 500ms"))?;
+    Ok(std::time::Duration::from_millis(ms))
+}
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {

@@ -1,16 +1,28 @@
-//! `dshare init`: create a home.
+//! `dshare init`: create a home, for a new network or to join one.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::exit::Code;
 use crate::home::Home;
+use crate::replicate::peers::PeerTable;
 
 use super::Output;
 
-pub fn run(home: &Home, out: Output) -> Result<Code> {
-    home.init(None)?;
+pub fn run(home: &Home, join: Option<&str>, out: Output) -> Result<Code> {
+    let Some(invite) = join else {
+        home.init(None)?;
+        out.note(format!(
+            "created a new network in {} (author {})",
+            home.dir().display(),
+            home.identity()?.author()
+        ));
+        return Ok(Code::Success);
+    };
+    let (key, url) = crate::invite::parse(invite).context("cannot use that invite")?;
+    home.init(Some(&key))?;
+    PeerTable::load(home.peers_path()).add(&url);
     out.note(format!(
-        "created {} (author {})",
+        "joined the network of {url} in {} (author {}); start the node with `dshare serve`",
         home.dir().display(),
         home.identity()?.author()
     ));

@@ -3,6 +3,7 @@
 mod generate;
 mod init;
 mod log;
+mod peers;
 mod send;
 mod serve;
 mod verify;
@@ -24,13 +25,22 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Serve(args) => serve::run(&home, &args, out),
         Command::Send(args) => send::run(&home, &args, out),
         Command::Log(args) => log::run(&home, &args, out),
+        Command::Peers(args) => peers::run(&home, &args, out),
         Command::Verify(args) => verify::run(&home, &args, out),
+        Command::Invite(args) => {
+            let url = match args.url {
+                Some(u) => crate::net::client::check_url(&u)?,
+                None => peers::advertised(&home)?,
+            };
+            println!("{}", crate::invite::format(&home.network_key()?, &url));
+            Ok(Code::Success)
+        }
         Command::Web => {
             let url = home.node_url()?;
             println!("{url}/?token={}", home.token()?.expose_hex());
             Ok(Code::Success)
         }
-        Command::Init(_) => init::run(&home, out),
+        Command::Init(args) => init::run(&home, args.join.as_deref(), out),
         Command::Id => {
             println!("{}", home.identity()?.author());
             Ok(Code::Success)

@@ -13,12 +13,12 @@ use super::Output;
 
 pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
     let body = body(&args.text)?;
-    let client = NodeClient::connect(home, &args.node)?;
-    let message = client.send(&body)?;
+    let client = NodeClient::connect(home, &args.node)?.allowing(args.timeout);
+    let answer = client.send(&body, args.wait.map(|w| (w, args.timeout)))?;
     if out.json {
-        println!("{}", serde_json::to_string(&message)?);
+        println!("{}", serde_json::to_string(&answer)?);
     } else if !out.quiet {
-        println!("{}", message.id);
+        println!("{}", answer["id"].as_str().unwrap_or_default());
     }
     Ok(Code::Success)
 }

@@ -15,6 +15,10 @@ use crate::home::Home;
 use crate::mbox::{Store, Writer};
 use crate::net::client_api::ClientApi;
 use crate::net::http::{self, Handler, Request, Response, Server};
+use crate::net::peer_api::PeerApi;
+use crate::replicate::protocol::NodeInfo;
+use crate::replicate::{Replicator, Settings};
+use crate::seal::{Keyring, ReplayGuard};
 
 use super::Output;
 
@@ -33,9 +37,38 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
     let writer = Writer::start(store, append, tracker, identity);
     let listener = http::bind(&args.listen, Duration::from_secs(args.io_timeout))?;
     let local = listener.local_addr()?;
+    let url = local_url(local);
+    let advertise = match &args.advertise {
+        Some(u) => Some(crate::net::client::check_url(u)?),
+        None => (!local.ip().is_unspecified()).then(|| url.clone()),
+    };
+    let bootstrap = args
+        .peers
+        .iter()
+        .map(|p| crate::net::client::check_url(p))
+        .collect::<Result<Vec<_>>>()?;
+    let keyring = Arc::new(Keyring::new(&home.network_key()?));
+    let replicator = Replicator::start(
+        writer.clone(),
+        keyring,
+        Settings {
+            me: NodeInfo {
+                id: author,
+                url: advertise,
+            },
+            peers_file: home.peers_path(),
+            bootstrap,
+            fanout: usize::from(args.fanout),
+        },
+    );
     let workers = usize::from(args.workers);
     let node = Node {
+        peer: PeerApi {
+            replicator: Arc::clone(&replicator),
+            replay: ReplayGuard::default(),
+        },
         client: ClientApi {
+            replicator: Arc::clone(&replicator),
             writer: writer.clone(),
             token: home.token()?,
             author,
@@ -44,7 +77,6 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
         },
     };
     let server = Server::start(listener, Arc::new(node), workers)?;
-    let url = local_url(local);
     home.write_addr(&url)?;
     out.note(format!(
         "node {} listening on http://{local} (box {})",
@@ -53,6 +85,7 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
     ));
     signals.forever().next();
     out.note("stopping");
+    replicator.shutdown();
     server.stop();
     let _ = std::fs::remove_file(home.addr_path());
     Ok(Code::Success)
@@ -74,10 +107,15 @@ fn local_url(addr: SocketAddr) -> String {
 /// Everything the node answers over HTTP.
 struct Node {
     client: ClientApi,
+    peer: PeerApi,
 }
 
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {
-        self.client.handle(req)
+        if req.path.starts_with("/v1/") {
+            self.peer.handle(req)
+        } else {
+            self.client.handle(req)
+        }
     }
 }

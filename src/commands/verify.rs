@@ -21,6 +21,9 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     // A running node may be half way through appending a line to its own box.
     let live = args.path.is_none() && home.node_running();
     let report = mbox::verify_file(&path, known, live)?;
+    if args.peers {
+        return with_peers(home, args, out, &report);
+    }
     if out.json {
         println!("{}", serde_json::to_string(&report)?);
     } else if report.ok {
@@ -44,4 +47,48 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     } else {
         Code::Failure
     })
+}
+
+/// `verify --peers`: the box's own check, then this node's digest against each peer's.
+fn with_peers(home: &Home, args: &VerifyArgs, out: Output, report: &mbox::Report) -> Result<Code> {
+    let answer = super::peers::fetch(home, &args.node)?;
+    let up: Vec<_> = answer.peers.iter().filter(|p| p.is_up()).collect();
+    let all_in_sync = up.iter().all(|p| p.in_sync);
+    let ok = report.ok && all_in_sync && answer.forks.is_empty();
+    if out.json {
+        let peers: Vec<_> = answer
+            .peers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "url": p.url, "state": p.state, "in_sync": p.in_sync,
+                    "behind": p.behind, "ahead": p.ahead, "diverged": p.diverged,
+                    "relation": super::peers::relation(p),
+                })
+            })
+            .collect();
+        let mut value = serde_json::to_value(report)?;
+        value["peers"] = serde_json::json!(peers);
+        value["forks"] = serde_json::json!(answer.forks);
+        value["ok"] = serde_json::json!(ok);
+        println!("{value}");
+    } else {
+        if let Some(first) = report.errors.first() {
+            println!("box: line {}: {}", first.line, first.error);
+        } else if !out.quiet {
+            println!(
+                "box: ok, {} messages, digest {}",
+                report.messages, report.digest
+            );
+        }
+        for p in &answer.peers {
+            if !out.quiet || !p.in_sync {
+                println!("{:<28} {:<7} {}", p.url, p.state, super::peers::relation(p));
+            }
+        }
+        if !answer.forks.is_empty() {
+            println!("forks seen: {}", answer.forks.len());
+        }
+    }
+    Ok(if ok { Code::Success } else { Code::Failure })
 }

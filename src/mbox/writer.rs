@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::thread;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
 use crate::message::{AuthorId, Draft, Message};
@@ -31,7 +31,7 @@ const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
 const MAX_CLOCK_JUMP: u64 = 1 << 32;
 
 /// What became of one offered message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Stored,

@@ -9,6 +9,7 @@ use crate::cli::NodeArgs;
 use crate::exit;
 use crate::home::Home;
 use crate::message::Message;
+use crate::replicate::Want;
 
 use super::query;
 
@@ -63,6 +64,12 @@ impl NodeClient {
         })
     }
 
+    /// Lets each call take `extra` longer than usual (for `send --wait`).
+    pub fn allowing(mut self, extra: Duration) -> NodeClient {
+        self.agent = agent(Duration::from_secs(60) + extra);
+        self
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -106,11 +113,42 @@ impl NodeClient {
         Ok(Answer { status, body, next })
     }
 
-    /// Sends `body`; returns the stored message once the node has it on disk.
-    pub fn send(&self, body: &str) -> Result<Message> {
-        let answer = self.call("/send", &[("format", "json")], Some(body.as_bytes()))?;
+    /// Sends `body`; returns the node's answer (the stored message, and with `wait`
+    /// the peers that confirmed and those that did not) once it is on disk.
+    pub fn send(&self, body: &str, wait: Option<(Want, Duration)>) -> Result<serde_json::Value> {
+        let mut params = vec![("format", "json".to_string())];
+        if let Some((want, timeout)) = wait {
+            let want = match want {
+                Want::All => "all".to_string(),
+                Want::Count(n) => n.to_string(),
+            };
+            params.push(("wait", want));
+            params.push(("timeout_ms", timeout.as_millis().to_string()));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = self.call("/send", &params, Some(body.as_bytes()))?;
         match answer.status {
-            200 => serde_json::from_str(&answer.body).context("the node's answer is not a message"),
+            200 | 504 => {
+                let value: serde_json::Value = serde_json::from_str(&answer.body)
+                    .context("the node's answer is not a message")?;
+                if answer.status == 504 {
+                    let missing: Vec<&str> = value["missing"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    let acked = value["acked"].as_array().map_or(0, Vec::len);
+                    return Err(exit::failure(format!(
+                        "message {} is stored here, but only {acked} peer(s) confirmed it in time; lacking it: {}",
+                        value["id"].as_str().unwrap_or("?"),
+                        if missing.is_empty() {
+                            "(no other peer was up)".to_string()
+                        } else {
+                            missing.join(", ")
+                        }
+                    )));
+                }
+                Ok(value)
+            }
             401 => bail!("the node refused the client token: {}", answer.body.trim()),
             400 | 413 | 414 => Err(exit::failure(format!(
                 "the node refused the message: {}",

@@ -1,6 +1,7 @@
 //! The client API: what `dshare send`/`log`, scripts and browsers use. Every route
 //! needs the node's client token, from `?token=` or the cookie the page sets.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 use crate::hex::Hash;
 use crate::mbox::{StoreError, Writer};
 use crate::message::{self, AuthorId};
+use crate::replicate::{Replicator, Want};
 use crate::secret::Secret;
 
 use super::http::{Request, Response};
@@ -24,6 +26,7 @@ const PAGE: usize = 1000;
 /// The state the client API needs.
 pub struct ClientApi {
     pub writer: Writer,
+    pub replicator: Arc<Replicator>,
     pub token: Secret,
     pub author: AuthorId,
     /// Long-polls in progress and the most allowed, so waiting clients can never take
@@ -36,6 +39,8 @@ pub struct ClientApi {
 #[derive(Serialize)]
 struct Status<'a> {
     node: &'a AuthorId,
+    /// The address peers use to reach this node, if it has one.
+    url: Option<&'a str>,
     version: &'static str,
     messages: u64,
     authors: u64,
@@ -69,14 +74,16 @@ impl ClientApi {
         if req.header("sec-fetch-site") == Some("cross-site") {
             return Response::text(403, "cross-site requests are refused");
         }
-        let mut response = match req.path.as_str() {
-            "/" => self.page(by_query.is_some()),
-            "/send" => self.send(req, by_query.is_some()),
-            "/log" => self.log(req),
-            "/status" => self.status(),
+        let mut response = match (req.post, req.path.as_str()) {
+            (false, "/") => self.page(by_query.is_some()),
+            (_, "/send") => self.send(req, by_query.is_some()),
+            (false, "/log") => self.log(req),
+            (false, "/status") => self.status(),
+            (false, "/peers") => self.peers(),
+            (true, "/" | "/log" | "/status" | "/peers") => Response::text(405, "use GET here"),
             _ => Response::text(
                 404,
-                "no such path; the client API has /, /send, /log and /status",
+                "no such path; the client API has /, /send, /log, /status and /peers",
             ),
         };
         if by_query.is_some() {
@@ -139,11 +146,57 @@ impl ClientApi {
             };
             return Response::text(303, "sent").with("Location", to);
         }
+        if let Some(want) = req.param("wait") {
+            return self.wait(req, want, &stored);
+        }
         if wants_json(req) {
             Response::json(200, &stored)
         } else {
             Response::text(200, stored.id.to_hex())
         }
+    }
+
+    /// `/send?wait=all|N&timeout_ms=T`: once stored here, pushes the message to the
+    /// peers that are up until enough hold it. 200 when they do, 504 when the time ran
+    /// out (the message is stored here either way); JSON names the peers.
+    fn wait(&self, req: &Request, want: &str, stored: &crate::message::Message) -> Response {
+        let want = match want {
+            "all" => Want::All,
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Want::Count(n),
+                _ => return Response::text(400, "wait must be `all` or a number of peers"),
+            },
+        };
+        let timeout_ms = req
+            .param("timeout_ms")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(10_000)
+            .min(600_000);
+        let (acked, missing) =
+            self.replicator
+                .confirm(stored, want, Duration::from_millis(timeout_ms));
+        let enough = match want {
+            Want::All => missing.is_empty(),
+            Want::Count(n) => acked.len() >= n,
+        };
+        let mut value = serde_json::to_value(stored).expect("messages serialize");
+        value["acked"] = serde_json::json!(acked);
+        value["missing"] = serde_json::json!(missing);
+        Response::json(if enough { 200 } else { 504 }, &value)
+    }
+
+    /// `/peers`: every known peer's state, the forks seen, and how many messages from
+    /// peers were refused.
+    fn peers(&self) -> Response {
+        let rep = &self.replicator;
+        Response::json(
+            200,
+            &serde_json::json!({
+                "peers": rep.peers.views(),
+                "forks": *rep.forks.lock().expect("forks lock"),
+                "refused": rep.refused.load(Ordering::Relaxed),
+            }),
+        )
     }
 
     /// `/log?n=N`: the last N messages in conversation order, one JSON object a line.
@@ -197,6 +250,7 @@ impl ClientApi {
             200,
             &Status {
                 node: &self.author,
+                url: self.replicator.me.url.as_deref(),
                 version: env!("CARGO_PKG_VERSION"),
                 messages: s.messages,
                 authors: s.authors,

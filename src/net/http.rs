@@ -18,7 +18,7 @@ pub const MAX_URL: usize = 256 * 1024;
 
 /// Largest request body accepted (POST only): one maximum-size message, sealed, with
 /// room to spare. Bigger bodies are refused from their Content-Length, unread.
-pub const MAX_BODY: usize = 256 * 1024;
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// A request as the routes see it: no tiny_http types, so the transport can change.
 #[derive(Debug)]

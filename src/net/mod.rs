@@ -5,4 +5,5 @@ pub mod client;
 pub mod client_api;
 pub mod http;
 mod page;
+pub mod peer_api;
 pub mod query;

@@ -1,0 +1,117 @@
+//! `dshare peers`: the peers the node knows and how they are.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::cli::{NodeArgs, PeersArgs};
+use crate::exit::Code;
+use crate::home::Home;
+use crate::net::client::NodeClient;
+use crate::replicate::peers::PeerView;
+
+use super::Output;
+
+/// The node's `/peers` answer.
+#[derive(Deserialize)]
+pub struct PeersAnswer {
+    pub peers: Vec<PeerView>,
+    pub forks: Vec<serde_json::Value>,
+    /// Messages from peers that failed a check and were not stored.
+    pub refused: u64,
+}
+
+pub fn fetch(home: &Home, node: &NodeArgs) -> Result<PeersAnswer> {
+    let client = NodeClient::connect(home, node)?;
+    let answer = client.call("/peers", &[], None)?;
+    if answer.status != 200 {
+        anyhow::bail!(
+            "the node answered HTTP {}: {}",
+            answer.status,
+            answer.body.trim()
+        );
+    }
+    serde_json::from_str(&answer.body).context("the node's peer list is malformed")
+}
+
+pub fn run(home: &Home, args: &PeersArgs, out: Output) -> Result<Code> {
+    let answer = fetch(home, &args.node)?;
+    if out.json {
+        for p in &answer.peers {
+            println!("{}", serde_json::to_string(p)?);
+        }
+        return Ok(Code::Success);
+    }
+    if answer.peers.is_empty() && !out.quiet {
+        eprintln!(
+            "dshare: no peers known; start the node with --peer URL, or join with `dshare init --join`"
+        );
+    }
+    for p in &answer.peers {
+        println!("{}", human(p));
+    }
+    if answer.refused > 0 && !out.quiet {
+        println!("messages refused from peers: {}", answer.refused);
+    }
+    if !answer.forks.is_empty() {
+        println!(
+            "forks seen: {} (an author signed two different messages with the same seq)",
+            answer.forks.len()
+        );
+    }
+    Ok(Code::Success)
+}
+
+/// `URL  STATE  ID  last seen …  rtt …  SYNC`.
+pub fn human(p: &PeerView) -> String {
+    let id = p.id.map_or_else(|| "-".repeat(12), |id| id.short(12));
+    let seen = p.last_seen.map_or_else(
+        || "never".to_string(),
+        |ms| {
+            let ago = crate::time::now_ms().saturating_sub(ms);
+            format!("{:.1}s ago", ago as f64 / 1000.0)
+        },
+    );
+    let rtt = p
+        .rtt_ms
+        .map_or_else(|| "-".to_string(), |r| format!("{r:.2}ms"));
+    format!(
+        "{:<28} {:<7} {id}  last seen {seen:<10} rtt {rtt:<9} {}",
+        p.url,
+        p.state,
+        relation(p)
+    )
+}
+
+/// In sync, behind, ahead, diverged, as of the last exchange.
+pub fn relation(p: &PeerView) -> String {
+    if p.diverged {
+        "diverged".into()
+    } else if p.in_sync {
+        "in sync".into()
+    } else if p.state != "up" {
+        "unknown".into()
+    } else if p.behind > 0 {
+        format!("behind: peer has {} more", p.behind)
+    } else if p.ahead > 0 {
+        format!("ahead: peer lacks {}", p.ahead)
+    } else {
+        "syncing".into()
+    }
+}
+
+/// The running node's advertised address, for `invite`.
+pub fn advertised(home: &Home) -> Result<String> {
+    let client = NodeClient::connect(
+        home,
+        &NodeArgs {
+            node: None,
+            token: None,
+        },
+    )?;
+    let answer = client.call("/status", &[], None)?;
+    let status: serde_json::Value =
+        serde_json::from_str(&answer.body).context("malformed /status answer")?;
+    status["url"].as_str().map(str::to_string).context(
+        "this node has no address other machines can reach: restart it with --advertise http://HOST:PORT, or pass --url to invite",
+    )
+}

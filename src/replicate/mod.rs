@@ -1,0 +1,357 @@
+//! Replication: every node pushes what it stores to its peers and pulls what it
+//! lacks, so all nodes end with the same messages. Peers are learned from each other
+//! and watched for liveness.
+
+mod client;
+pub mod peers;
+pub mod protocol;
+mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+pub use client::{PeerClient, answer_aad, request_aad};
+use peers::PeerTable;
+use protocol::{
+    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, NodeInfo, PushReply, RangeRequest,
+};
+
+use crate::hex::Hash;
+use crate::mbox::{Outcome, StoreError, Writer};
+use crate::message::{AuthorId, Message};
+use crate::seal::Keyring;
+
+/// New messages waiting for one peer's worker; past this they are dropped for that
+/// peer and anti-entropy brings them instead.
+const PEER_QUEUE: usize = 1024;
+/// Most bytes of messages in one range answer (at least one message is sent).
+const MAX_RANGE_BYTES: usize = 1024 * 1024;
+
+/// A fork seen: an author signed two different messages with the same seq.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fork {
+    pub author: AuthorId,
+    pub seq: u64,
+    pub held: Option<Hash>,
+    pub offered: Hash,
+}
+
+/// How many peers `send --wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Every peer that was up when the message was stored.
+    All,
+    /// This many peers.
+    Count(usize),
+}
+
+/// Settings from the command line.
+pub struct Settings {
+    pub me: NodeInfo,
+    pub peers_file: PathBuf,
+    pub bootstrap: Vec<String>,
+    /// Peers that each new message is pushed to at once, once more are known.
+    pub fanout: usize,
+}
+
+pub struct Replicator {
+    pub me: NodeInfo,
+    pub writer: Writer,
+    pub peers: PeerTable,
+    pub keyring: Arc<Keyring>,
+    client: PeerClient,
+    workers: Mutex<HashMap<String, SyncSender<Arc<Vec<Message>>>>>,
+    self_urls: Mutex<HashSet<String>>,
+    stop: AtomicBool,
+    fanout: usize,
+    /// Messages from peers refused by a check (signature, id, limits, rules).
+    pub refused: AtomicU64,
+    pub forks: Mutex<Vec<Fork>>,
+}
+
+impl Replicator {
+    pub fn start(writer: Writer, keyring: Arc<Keyring>, settings: Settings) -> Arc<Replicator> {
+        let rep = Arc::new(Replicator {
+            client: PeerClient::new(Arc::clone(&keyring), Duration::from_secs(3)),
+            me: settings.me,
+            writer,
+            peers: PeerTable::load(settings.peers_file),
+            keyring,
+            workers: Mutex::new(HashMap::new()),
+            self_urls: Mutex::new(HashSet::new()),
+            stop: AtomicBool::new(false),
+            fanout: settings.fanout.max(1),
+            refused: AtomicU64::new(0),
+            forks: Mutex::new(Vec::new()),
+        });
+        if let Some(url) = &rep.me.url {
+            rep.self_urls.lock().expect("self lock").insert(url.clone());
+        }
+        for url in &settings.bootstrap {
+            rep.peers.add(url);
+        }
+        for url in rep.peers.urls() {
+            rep.spawn_worker(&url);
+        }
+        let dispatcher = Arc::clone(&rep);
+        let news = rep.writer.store().subscribe();
+        thread::Builder::new()
+            .name("push".into())
+            .spawn(move || {
+                while let Ok(batch) = news.recv() {
+                    dispatcher.dispatch(&batch);
+                }
+            })
+            .expect("spawn the push dispatcher");
+        rep
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.workers.lock().expect("workers lock").clear();
+    }
+
+    /// Hands a batch of newly stored messages to the peers' workers: every peer in a
+    /// small network, a random `fanout` of the up peers in a large one (each node
+    /// forwards what it newly stores, so the message still reaches everyone, in a
+    /// number of hops that grows with the log of the network's size).
+    fn dispatch(&self, batch: &Arc<Vec<Message>>) {
+        let workers = self.workers.lock().expect("workers lock");
+        let targets: Vec<String> = if workers.len() <= self.fanout {
+            workers.keys().cloned().collect()
+        } else {
+            let mut up = self.peers.up();
+            shuffle(&mut up);
+            up.truncate(self.fanout);
+            up
+        };
+        for url in targets {
+            if let Some(tx) = workers.get(&url) {
+                // A full queue means the peer is slow or gone: drop, pull repairs.
+                let _ = tx.try_send(Arc::clone(batch));
+            }
+        }
+    }
+
+    /// Starts talking to `url` if it is new and not this node.
+    pub fn add_peer(self: &Arc<Self>, url: &str) {
+        let Ok(url) = crate::net::client::check_url(url) else {
+            return;
+        };
+        if self.self_urls.lock().expect("self lock").contains(&url) {
+            return;
+        }
+        if self.peers.add(&url)
+            || !self
+                .workers
+                .lock()
+                .expect("workers lock")
+                .contains_key(&url)
+        {
+            self.spawn_worker(&url);
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>, url: &str) {
+        let mut workers = self.workers.lock().expect("workers lock");
+        if workers.contains_key(url) {
+            return;
+        }
+        let (tx, rx) = mpsc::sync_channel(PEER_QUEUE);
+        workers.insert(url.to_string(), tx);
+        let rep = Arc::clone(self);
+        let url = url.to_string();
+        thread::Builder::new()
+            .name("peer".into())
+            .spawn(move || worker::run(&rep, &url, &rx))
+            .expect("spawn a peer worker");
+    }
+
+    /// The peer at `url` answered as this very node: forget it.
+    fn forget_self(&self, url: &str) {
+        self.self_urls
+            .lock()
+            .expect("self lock")
+            .insert(url.to_string());
+        self.workers.lock().expect("workers lock").remove(url);
+        self.peers.remove(url);
+    }
+
+    fn mark_down(&self, url: &str, _why: &anyhow::Error) {
+        self.peers.update(url, |p| {
+            p.state = "down".into();
+            p.in_sync = false;
+        });
+    }
+
+    /// Checks messages from a peer (limits, id, signature) and offers the good ones to
+    /// the store. Returns how many were stored or already held.
+    pub fn accept(&self, messages: Vec<Message>) -> Result<usize> {
+        let outcomes = self.offer(messages)?;
+        Ok(outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Stored | Outcome::Duplicate))
+            .count())
+    }
+
+    /// Checks then stores; one outcome per message, in order. Refusals are counted
+    /// and forks recorded.
+    fn offer(&self, messages: Vec<Message>) -> Result<Vec<Outcome>, StoreError> {
+        let keys: Vec<(AuthorId, u64, Hash)> =
+            messages.iter().map(|m| (m.author, m.seq, m.id)).collect();
+        let mut checked: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
+        let mut good = Vec::with_capacity(messages.len());
+        for m in messages {
+            match m.check() {
+                Ok(()) => {
+                    checked.push(None);
+                    good.push(m);
+                }
+                Err(e) => checked.push(Some(Outcome::Refused {
+                    reason: e.to_string(),
+                })),
+            }
+        }
+        let mut stored = self.writer.offer(good)?.into_iter();
+        let outcomes: Vec<Outcome> = checked
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| stored.next().expect("one outcome per message")))
+            .collect();
+        for (outcome, (author, seq, id)) in outcomes.iter().zip(keys) {
+            match outcome {
+                Outcome::Refused { .. } => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Fork => self.record_fork(author, seq, id),
+                _ => {}
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn record_fork(&self, author: AuthorId, seq: u64, offered: Hash) {
+        let held = self.writer.store().id_at(&author, seq);
+        let mut forks = self.forks.lock().expect("forks lock");
+        if forks.len() < 1000
+            && !forks
+                .iter()
+                .any(|f| f.author == author && f.offered == offered)
+        {
+            forks.push(Fork {
+                author,
+                seq,
+                held,
+                offered,
+            });
+        }
+    }
+
+    // The peer API, server side.
+
+    pub fn on_hello(self: &Arc<Self>, hello: Hello) -> HelloReply {
+        if hello.from.id != self.me.id
+            && let Some(url) = &hello.from.url
+        {
+            self.add_peer(url);
+        }
+        let summary = self.writer.store().summary();
+        let mut peers = self.peers.urls();
+        peers.truncate(MAX_PEERS_SHARED);
+        HelloReply {
+            node: self.me.clone(),
+            digest: summary.digest,
+            peers,
+            heads: (hello.digest != summary.digest).then(|| self.writer.store().heads()),
+        }
+    }
+
+    pub fn on_range(&self, req: &RangeRequest) -> Result<Messages> {
+        let page = self
+            .writer
+            .store()
+            .range(&req.author, req.from, req.limit.min(MAX_PAGE))?;
+        let mut bytes = 0;
+        let messages = page
+            .into_iter()
+            .take_while(|m| {
+                let fits = bytes == 0 || bytes + m.body.len() <= MAX_RANGE_BYTES;
+                bytes += m.body.len() + 300;
+                fits
+            })
+            .collect();
+        Ok(Messages { messages })
+    }
+
+    pub fn on_push(&self, push: Messages) -> Result<PushReply, StoreError> {
+        let mut messages = push.messages;
+        messages.truncate(MAX_PAGE);
+        Ok(PushReply {
+            outcomes: self.offer(messages)?,
+        })
+    }
+
+    /// Pushes `m` to the peers that are up until `want` of them hold it or `timeout`
+    /// passes. Returns the peers that confirmed and those that did not.
+    pub fn confirm(
+        self: &Arc<Self>,
+        m: &Message,
+        want: Want,
+        timeout: Duration,
+    ) -> (Vec<String>, Vec<String>) {
+        let targets = self.peers.up();
+        let need = match want {
+            Want::All => targets.len(),
+            Want::Count(n) => n,
+        };
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = mpsc::channel();
+        for url in &targets {
+            let (rep, url, m, tx) = (Arc::clone(self), url.clone(), m.clone(), tx.clone());
+            thread::spawn(move || {
+                while Instant::now() < deadline {
+                    let held = worker::push(&rep, &url, std::slice::from_ref(&m)).is_ok_and(|o| {
+                        matches!(o.first(), Some(Outcome::Stored | Outcome::Duplicate))
+                    });
+                    if held {
+                        let _ = tx.send(url);
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        drop(tx);
+        let mut acked = Vec::new();
+        while acked.len() < need {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(url) => acked.push(url),
+                Err(_) => break,
+            }
+        }
+        let missing = targets.into_iter().filter(|u| !acked.contains(u)).collect();
+        (acked, missing)
+    }
+}
+
+/// Fisher–Yates with bytes from the OS generator; fan-out choice needs no better.
+fn shuffle(items: &mut [String]) {
+    for i in (1..items.len()).rev() {
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
+        let j = usize::try_from(u64::from_le_bytes(b) % (i as u64 + 1)).unwrap_or(0);
+        items.swap(i, j);
+    }
+}

@@ -1,0 +1,148 @@
+//! The table of known peers: their state as last seen, and its file in the home.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::AuthorId;
+
+/// A peer as `dshare peers` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerView {
+    pub url: String,
+    pub id: Option<AuthorId>,
+    /// "up", "down", or "unknown" before the first exchange.
+    pub state: String,
+    /// Milliseconds since the Unix epoch of the last answer; `None` if never.
+    pub last_seen: Option<u64>,
+    pub rtt_ms: Option<f64>,
+    pub in_sync: bool,
+    /// Messages the peer holds that this node lacks, from the last exchange.
+    pub behind: u64,
+    /// Messages this node holds that the peer lacks.
+    pub ahead: u64,
+    /// The peer holds a different message at a seq this node holds too.
+    pub diverged: bool,
+}
+
+impl PeerView {
+    fn new(url: &str) -> PeerView {
+        PeerView {
+            url: url.to_string(),
+            id: None,
+            state: "unknown".into(),
+            last_seen: None,
+            rtt_ms: None,
+            in_sync: false,
+            behind: 0,
+            ahead: 0,
+            diverged: false,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state == "up"
+    }
+}
+
+/// Known peers by URL. The URLs persist in `peers.json`; states live in memory.
+pub struct PeerTable {
+    path: PathBuf,
+    peers: Mutex<BTreeMap<String, PeerView>>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct PeersFile {
+    peers: Vec<String>,
+}
+
+impl PeerTable {
+    /// Loads the URLs saved in `path` (a missing or unreadable file is an empty list).
+    pub fn load(path: PathBuf) -> PeerTable {
+        let saved: PeersFile = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let peers = saved
+            .peers
+            .iter()
+            .map(|u| (u.clone(), PeerView::new(u)))
+            .collect();
+        PeerTable {
+            path,
+            peers: Mutex::new(peers),
+        }
+    }
+
+    /// Adds `url`; returns false if it was known already.
+    pub fn add(&self, url: &str) -> bool {
+        let added = {
+            let mut peers = self.peers.lock().expect("peers lock");
+            if peers.contains_key(url) {
+                false
+            } else {
+                peers.insert(url.to_string(), PeerView::new(url));
+                true
+            }
+        };
+        if added {
+            self.save();
+        }
+        added
+    }
+
+    /// Forgets `url` (it turned out to be this node itself).
+    pub fn remove(&self, url: &str) {
+        self.peers.lock().expect("peers lock").remove(url);
+        self.save();
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    pub fn views(&self) -> Vec<PeerView> {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn up(&self) -> Vec<String> {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .filter(|p| p.is_up())
+            .map(|p| p.url.clone())
+            .collect()
+    }
+
+    pub fn update(&self, url: &str, change: impl FnOnce(&mut PeerView)) {
+        if let Some(p) = self.peers.lock().expect("peers lock").get_mut(url) {
+            change(p);
+        }
+    }
+
+    /// Writes the URL list atomically (temp file, then rename).
+    fn save(&self) {
+        let file = PeersFile { peers: self.urls() };
+        let tmp = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec_pretty(&file)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            eprintln!("dshare: warning: cannot save {}: {e}", self.path.display());
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! What nodes say to each other under `/v1/`: each request and answer is one JSON
+//! value, sealed (see [`crate::seal`]) and sent as a POST body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::Head;
+use crate::hex::Hash;
+use crate::mbox::Outcome;
+use crate::message::{AuthorId, Message};
+
+/// Longest list of messages in one push or one range answer.
+pub const MAX_PAGE: usize = 500;
+/// Most peer addresses exchanged in one hello.
+pub const MAX_PEERS_SHARED: usize = 256;
+
+/// Who a node is and where others can reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub id: AuthorId,
+    /// The address peers should use; `None` when the node does not advertise one.
+    pub url: Option<String>,
+}
+
+/// `/v1/hello`: liveness, peer exchange, and the digest that tells whether a pull is
+/// needed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub from: NodeInfo,
+    pub digest: Hash,
+    pub peers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelloReply {
+    pub node: NodeInfo,
+    pub digest: Hash,
+    pub peers: Vec<String>,
+    /// Every author's head, sent only when the digests differ.
+    pub heads: Option<Vec<Head>>,
+}
+
+/// `/v1/range`: `limit` of `author`'s messages from seq `from` on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RangeRequest {
+    pub author: AuthorId,
+    pub from: u64,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Messages {
+    pub messages: Vec<Message>,
+}
+
+/// `/v1/push` answers with one outcome per message pushed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushReply {
+    pub outcomes: Vec<Outcome>,
+}

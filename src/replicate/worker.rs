@@ -1,0 +1,242 @@
+//! One thread per peer: pushes new messages to it, and every second or so (with
+//! jitter) says hello, which probes liveness, exchanges peers, and pulls whatever the
+//! peer holds that this node lacks.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::chain::Head;
+use crate::mbox::Outcome;
+use crate::message::Message;
+
+use super::Replicator;
+use super::protocol::{
+    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushReply, RangeRequest,
+};
+
+/// Time between hellos to one peer, before jitter.
+pub const HELLO_EVERY: Duration = Duration::from_millis(1000);
+/// Most JSON bytes pushed in one request (the node accepts 1 MiB bodies).
+const MAX_PUSH_BYTES: usize = 512 * 1024;
+/// Catch-ups longer than this show a progress bar on a terminal.
+const PROGRESS_FROM: u64 = 1000;
+
+pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<Arc<Vec<Message>>>) {
+    let mut next_hello = Instant::now();
+    loop {
+        if rep.stopping() {
+            return;
+        }
+        let wait = next_hello.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(batch) => {
+                let mut messages: Vec<Message> = batch.as_ref().clone();
+                while let Ok(more) = rx.try_recv() {
+                    messages.extend(more.iter().cloned());
+                }
+                let down = rep
+                    .peers
+                    .views()
+                    .iter()
+                    .any(|p| p.url == url && p.state == "down");
+                if !down && let Err(e) = push(rep, url, &messages) {
+                    rep.mark_down(url, &e);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                hello_and_pull(rep, url);
+                next_hello = Instant::now() + jitter(HELLO_EVERY);
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// `base` ± 20%, so the nodes of a network do not all talk in step.
+fn jitter(base: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let spread = u64::from(u16::from_le_bytes(b)) % 400;
+    base.mul_f64(0.8)
+        + Duration::from_millis(spread * u64::try_from(base.as_millis()).unwrap_or(1000) / 1000)
+}
+
+/// Pushes `messages` in bounded requests. A peer that lacks an author's earlier
+/// messages answers `gap`; it is sent the missing run once, then the push goes on.
+pub fn push(rep: &Replicator, url: &str, messages: &[Message]) -> Result<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for chunk in chunks(messages) {
+        let reply: PushReply = rep.client.call(
+            url,
+            "push",
+            &Messages {
+                messages: chunk.to_vec(),
+            },
+        )?;
+        for (m, outcome) in chunk.iter().zip(&reply.outcomes) {
+            if let Outcome::Gap { have } = outcome {
+                let missing = rep.writer.store().range(&m.author, have + 1, MAX_PAGE)?;
+                if !missing.is_empty() {
+                    let _: PushReply =
+                        rep.client
+                            .call(url, "push", &Messages { messages: missing })?;
+                }
+            }
+        }
+        outcomes.extend(reply.outcomes);
+    }
+    Ok(outcomes)
+}
+
+/// Splits into runs of at most [`MAX_PAGE`] messages and about [`MAX_PUSH_BYTES`].
+fn chunks(messages: &[Message]) -> Vec<&[Message]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.body.len() * 2 + 400;
+        if i > start && (i - start >= MAX_PAGE || bytes + size > MAX_PUSH_BYTES) {
+            out.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
+    }
+    out
+}
+
+fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
+    let store = rep.writer.store();
+    let mut peers = rep.peers.urls();
+    peers.truncate(MAX_PEERS_SHARED);
+    let hello = Hello {
+        from: rep.me.clone(),
+        digest: store.summary().digest,
+        peers,
+    };
+    let start = Instant::now();
+    let reply: HelloReply = match rep.client.call(url, "hello", &hello) {
+        Ok(r) => r,
+        Err(e) => return rep.mark_down(url, &e),
+    };
+    let rtt = start.elapsed().as_secs_f64() * 1000.0;
+    if reply.node.id == rep.me.id {
+        rep.forget_self(url);
+        return;
+    }
+    for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
+        rep.add_peer(p);
+    }
+    if let Some(theirs) = &reply.node.url
+        && theirs != url
+    {
+        rep.add_peer(theirs);
+    }
+    let ours = store.summary().digest;
+    let (behind, ahead, diverged) = match (&reply.heads, reply.digest == ours) {
+        (_, true) | (None, false) => (0, 0, false),
+        (Some(heads), false) => compare(rep, heads),
+    };
+    rep.peers.update(url, |p| {
+        p.id = Some(reply.node.id);
+        p.state = "up".into();
+        p.last_seen = Some(crate::time::now_ms());
+        p.rtt_ms = Some((rtt * 100.0).round() / 100.0);
+        p.in_sync = reply.digest == ours;
+        p.behind = behind;
+        p.ahead = ahead;
+        p.diverged = diverged;
+    });
+    if behind > 0
+        && let Some(heads) = &reply.heads
+        && let Err(e) = pull(rep, url, heads, behind)
+    {
+        rep.mark_down(url, &e);
+    }
+}
+
+/// How many messages the peer holds that this node lacks, and the reverse, and
+/// whether some author's history differs between the two.
+fn compare(rep: &Replicator, heads: &[Head]) -> (u64, u64, bool) {
+    let store = rep.writer.store();
+    let (mut behind, mut ahead, mut diverged) = (0, 0, false);
+    let mut seen = std::collections::HashSet::new();
+    for h in heads {
+        seen.insert(h.author);
+        let ours = store.seq_of(&h.author);
+        if h.seq > ours {
+            behind += h.seq - ours;
+        } else {
+            ahead += ours - h.seq;
+            if store.id_at(&h.author, h.seq) != Some(h.id) {
+                diverged = true;
+            }
+        }
+    }
+    for h in store.heads() {
+        if !seen.contains(&h.author) {
+            ahead += h.seq;
+        }
+    }
+    (behind, ahead, diverged)
+}
+
+/// Pulls every author's missing run from the peer, page by page, checking each
+/// message before offering it to the store.
+fn pull(rep: &Replicator, url: &str, heads: &[Head], behind: u64) -> Result<()> {
+    let store = rep.writer.store();
+    let bar = (behind >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(behind);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "catching up from {msg} {bar:30} {pos}/{len} messages ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(url.to_string());
+        bar
+    });
+    for h in heads {
+        loop {
+            let from = store.seq_of(&h.author) + 1;
+            if from > h.seq {
+                break;
+            }
+            let limit = usize::try_from(h.seq - from + 1)
+                .unwrap_or(MAX_PAGE)
+                .min(MAX_PAGE);
+            let page: Messages = rep.client.call(
+                url,
+                "range",
+                &RangeRequest {
+                    author: h.author,
+                    from,
+                    limit,
+                },
+            )?;
+            let received = page.messages.len();
+            let stored = rep.accept(
+                page.messages
+                    .into_iter()
+                    .filter(|m| m.author == h.author)
+                    .collect(),
+            )?;
+            if let Some(bar) = &bar {
+                bar.inc(received as u64);
+            }
+            if received == 0 || stored == 0 {
+                break;
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(())
+}

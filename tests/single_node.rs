@@ -252,3 +252,48 @@ fn status_reports_counts_and_group_commit() {
     assert_eq!(report["digest"], st["digest"]);
     assert_eq!(report["head"], st["head"]);
 }
+
+#[test]
+fn send_and_log_reach_a_node_by_url_from_anywhere() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    // Another home, with no node of its own: it talks to `node` by --node/--token
+    // and by DSHARE_NODE/DSHARE_TOKEN.
+    let elsewhere = s.home("elsewhere");
+    ok(
+        &elsewhere,
+        &[
+            "send",
+            "--node",
+            &node.url,
+            "--token",
+            &node.token,
+            "by flag",
+        ],
+    );
+    let mut cmd = dshare(&elsewhere, &["send", "by env"]);
+    cmd.env("DSHARE_NODE", &node.url)
+        .env("DSHARE_TOKEN", &node.token);
+    let out = run_with_input(cmd, b"");
+    assert!(out.status.success(), "{}", show(&out));
+    let log = ok(
+        &elsewhere,
+        &["log", "--json", "--node", &node.url, "--token", &node.token],
+    );
+    let bodies: Vec<_> = json_lines(&log)
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["by flag", "by env"]);
+    let wrong = fails(
+        &elsewhere,
+        &["log", "--node", &node.url, "--token", &"0".repeat(64)],
+        2,
+    );
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("401"),
+        "{}",
+        show(&wrong)
+    );
+}

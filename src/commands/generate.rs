@@ -38,6 +38,9 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
         let sub = sub.clone().name(name.clone()).display_name(name.clone());
         let mut page = Vec::new();
         clap_mangen::Man::new(sub).render(&mut page)?;
+        if name == "dshare-verify" {
+            page.extend_from_slice(FORMAT_SECTION.as_bytes());
+        }
         pages.push((format!("{name}.1"), page));
     }
     Ok(pages)
@@ -68,3 +71,22 @@ pub fn completion_scripts() -> Vec<(String, Vec<u8>)> {
     })
     .collect()
 }
+
+/// The box format in short, for `man dshare-verify`; docs/FORMAT.md has it in full.
+const FORMAT_SECTION: &str = r#".SH "FILE FORMAT"
+The box (\fIHOME\fR/box.txt) is UTF\-8 text, one JSON object per line, keys in this order:
+\fBchain\fR, \fBid\fR, \fBauthor\fR, \fBseq\fR, \fBprev\fR, \fBclock\fR, \fBts\fR, \fBbody\fR, \fBsig\fR.
+Hashes, keys and signatures are lowercase hex.
+.PP
+\fBid\fR is the SHA\-256 of the canonical encoding: the lines
+\fBdshare/1\fR, \fBauthor\fR \fIhex\fR, \fBseq\fR \fIn\fR, \fBprev\fR \fIhex\fR (or \fB\-\fR for seq 1),
+\fBclock\fR \fIn\fR, \fBts\fR \fIms\fR, \fBbody\fR \fIbyte\-length\fR, each ended by a newline, followed by the body bytes.
+\fBsig\fR is the author's ed25519 signature over the same bytes.
+.PP
+\fBchain\fR is SHA\-256 of the previous line's chain (32 zero bytes before the first line)
+followed by this line's id, both as raw 32\-byte values.
+\fIHOME\fR/box.head holds the last durable line count (20 digits), a space, and that line's chain.
+.PP
+The digest is SHA\-256 of the lines "\fIauthor seq id\fR\en", one per author (its latest message),
+authors in ascending order. See docs/FORMAT.md for a worked example.
+"#;

@@ -88,7 +88,7 @@ fn bad_requests_get_clear_statuses_and_the_node_goes_on() {
         ),
         (
             format!(
-                "POST /send?token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nConnection: close\r\n\r\n"
+                "POST /send?token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
             ),
             "413",
         ),

@@ -8,5 +8,6 @@ mod durability;
 mod format_spec;
 mod generated;
 mod http_limits;
+mod network;
 mod single_node;
 mod tamper;

@@ -633,7 +633,6 @@ fn send_wait_all_confirms_every_up_peer_and_names_a_frozen_one() {
 /// so no peer can pull from it: what it stored while a peer was down must reach that
 /// peer some other way once it is back.
 #[test]
-#[ignore = "known gap: anti-entropy only pulls, so nobody fetches from a node with no advertised address"]
 fn a_node_without_an_advertised_address_delivers_what_a_returning_peer_missed() {
     let s = Scratch::new();
     let a_home = s.home("a");
@@ -666,4 +665,35 @@ fn a_node_without_an_advertised_address_delivers_what_a_returning_peer_missed() 
     nodes.insert(0, Node::start_with(&a_home, &serve_a));
     state("up");
     converged(&nodes, Some(2));
+}
+
+/// A node restarted on another port (port 0 picks a new one) is the same node: its
+/// peers keep the new address and forget the old one once it is down.
+#[test]
+fn a_peer_back_on_another_port_replaces_its_old_address() {
+    let s = Scratch::new();
+    let mut nodes = network(&s, 2);
+    all_up(&nodes);
+    let b = nodes.pop().unwrap();
+    let (b_home, old_url) = (b.home.clone(), b.url.clone());
+    b.stop();
+    let b = Node::start(&b_home, &[]);
+    assert_ne!(b.url, old_url);
+    let a_home = nodes[0].home.clone();
+    until(
+        "the old address to be forgotten and the new one up",
+        DEADLINE,
+        || {
+            let list = peers(&a_home);
+            let urls: Vec<&str> = list.iter().map(|p| p["url"].as_str().unwrap()).collect();
+            let new_up = state_of(&a_home, &b.url).as_deref() == Some("up");
+            if new_up && !urls.contains(&old_url.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("{list:?}"))
+            }
+        },
+    );
+    let saved = std::fs::read_to_string(a_home.join("peers.json")).unwrap();
+    assert!(!saved.contains(&old_url), "{saved}");
 }

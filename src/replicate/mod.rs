@@ -189,6 +189,22 @@ impl Replicator {
         self.peers.remove(url);
     }
 
+    /// The node with `id` now answers at `url`: its other addresses that are down
+    /// are old ones (it restarted on another port) and are forgotten.
+    fn forget_stale_addresses(&self, url: &str, id: &AuthorId) {
+        let stale: Vec<String> = self
+            .peers
+            .views()
+            .into_iter()
+            .filter(|p| p.url != url && p.id.as_ref() == Some(id) && !p.is_up())
+            .map(|p| p.url)
+            .collect();
+        for old in stale {
+            self.workers.lock().expect("workers lock").remove(&old);
+            self.peers.remove(&old);
+        }
+    }
+
     fn mark_down(&self, url: &str, _why: &anyhow::Error) {
         self.peers.update(url, |p| {
             p.state = "down".into();
@@ -213,7 +229,14 @@ impl Replicator {
             messages.iter().map(|m| (m.author, m.seq, m.id)).collect();
         let mut checked: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
         let mut good = Vec::with_capacity(messages.len());
+        let store = self.writer.store();
         for m in messages {
+            // Pushes come back around (each node forwards what it newly stores);
+            // a message already held is answered without checking its signature.
+            if store.id_at(&m.author, m.seq) == Some(m.id) {
+                checked.push(Some(Outcome::Duplicate));
+                continue;
+            }
             match m.check() {
                 Ok(()) => {
                     checked.push(None);

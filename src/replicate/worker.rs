@@ -153,12 +153,35 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
         p.ahead = ahead;
         p.diverged = diverged;
     });
+    rep.forget_stale_addresses(url, &reply.node.id);
+    let Some(heads) = &reply.heads else { return };
     if behind > 0
-        && let Some(heads) = &reply.heads
         && let Err(e) = pull(rep, url, heads, behind)
+    {
+        return rep.mark_down(url, &e);
+    }
+    // Pulling alone would leave messages on a node that peers cannot call back (no
+    // advertised address, or one they cannot reach): send what the peer lacks.
+    if ahead > 0
+        && let Err(e) = push_missing(rep, url, heads)
     {
         rep.mark_down(url, &e);
     }
+}
+
+/// Pushes, for every author, the run of messages the peer lacks (a page per author
+/// per round; later rounds send the rest).
+fn push_missing(rep: &Replicator, url: &str, heads: &[Head]) -> Result<()> {
+    let store = rep.writer.store();
+    let theirs: std::collections::HashMap<_, _> = heads.iter().map(|h| (h.author, h.seq)).collect();
+    for ours in store.heads() {
+        let have = theirs.get(&ours.author).copied().unwrap_or(0);
+        if ours.seq > have {
+            let run = store.range(&ours.author, have + 1, MAX_PAGE)?;
+            push(rep, url, &run)?;
+        }
+    }
+    Ok(())
 }
 
 /// How many messages the peer holds that this node lacks, and the reverse, and

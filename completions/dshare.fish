@@ -45,6 +45,9 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'S
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l advertise -d 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers each new message is pushed to at once when more are known; the rest get it from them' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'Worker threads answering HTTP requests' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l json -d 'Print data as JSON, one object per line'

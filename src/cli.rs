@@ -88,6 +88,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub fanout: u16,
 
+    /// Most connections open at once (each has a thread); more are closed on arrival
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=65536))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a whole request head once it has begun
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub head_timeout: u64,
+
+    /// Accept messages only from this author (repeatable; also read from
+    /// <home>/authors.allow, one id per line). This node's own author is always allowed
+    #[arg(long = "allow-author", value_name = "ID")]
+    pub allow_authors: Vec<String>,
+
     /// Worker threads answering HTTP requests
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,

@@ -124,6 +124,31 @@ impl Home {
             .with_context(|| format!("{} does not hold a 64-hex-digit key", path.display()))
     }
 
+    /// The author allow-list: `extra` ids from the command line plus the ids in
+    /// `<home>/authors.allow` (one a line, `#` comments). Empty means everyone.
+    pub fn allowed_authors(
+        &self,
+        extra: &[String],
+    ) -> Result<std::collections::HashSet<crate::message::AuthorId>> {
+        let path = self.dir.join("authors.allow");
+        let from_file = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        from_file
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .chain(extra.iter().map(String::as_str))
+            .map(|id| {
+                id.parse().map_err(|e| {
+                    anyhow::anyhow!("{id:?} is not an author id (`dshare id` prints one): {e}")
+                })
+            })
+            .collect()
+    }
+
     /// Takes the home's lock for the life of the returned file: one node per home.
     pub fn lock(&self) -> Result<File> {
         let path = self.lock_path();

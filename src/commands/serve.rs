@@ -34,7 +34,20 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
     let identity = home.identity()?;
     let author = identity.author();
     let (store, append, tracker) = Store::open(&home.box_path())?;
-    let writer = Writer::start(store, append, tracker, identity);
+    let allowed = home.allowed_authors(&args.allow_authors)?;
+    if !allowed.is_empty() {
+        out.note(format!(
+            "accepting messages from {} listed authors only",
+            allowed.len()
+        ));
+    }
+    let writer = Writer::start(store, append, tracker, identity, allowed);
+    http::Limits {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        head_timeout: Duration::from_secs(args.head_timeout),
+        idle_timeout: Duration::from_secs(args.io_timeout),
+    }
+    .apply();
     let listener = http::bind(&args.listen, Duration::from_secs(args.io_timeout))?;
     let local = listener.local_addr()?;
     let url = local_url(local);

@@ -3,6 +3,7 @@
 //! (group commit), and only then answers each job. An answer therefore always means
 //! "on disk".
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -94,7 +95,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread over `store`, appending through `append`.
-    pub fn start(store: Arc<Store>, append: File, tracker: Tracker, identity: Identity) -> Writer {
+    /// `allowed`, when not empty, lists the only authors (besides this node) whose
+    /// messages are stored.
+    pub fn start(
+        store: Arc<Store>,
+        append: File,
+        tracker: Tracker,
+        identity: Identity,
+        allowed: HashSet<AuthorId>,
+    ) -> Writer {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let mut state = State {
             head: open_head(&head_path(store.path())),
@@ -102,6 +111,7 @@ impl Writer {
             file: append,
             tracker,
             identity,
+            allowed,
             broken: false,
         };
         thread::Builder::new()
@@ -146,6 +156,7 @@ struct State {
     file: File,
     tracker: Tracker,
     identity: Identity,
+    allowed: HashSet<AuthorId>,
     /// Set when a failed write could not be rolled back: refuse all further writes
     /// rather than append after an unknown tail.
     broken: bool,
@@ -258,6 +269,12 @@ impl State {
 
     /// Decides whether a checked message from elsewhere can be the next line.
     fn judge(&self, m: &Message, now: u64) -> Outcome {
+        if !self.allowed.is_empty()
+            && !self.allowed.contains(&m.author)
+            && m.author != self.identity.author()
+        {
+            return refused("author is not on this node's allow-list");
+        }
         let head = self.tracker.heads.get(&m.author).copied();
         let have = head.map_or(0, |h| h.seq);
         if m.seq <= have {

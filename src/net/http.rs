@@ -123,6 +123,27 @@ pub struct Server {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// Limits on connections, applied to every server in this process.
+pub struct Limits {
+    /// Open connections at once; each has a thread, so this bounds the thread count.
+    pub max_connections: usize,
+    /// Time to send a whole request head once its first byte is in.
+    pub head_timeout: Duration,
+    /// Time a new connection may stay silent (it waits without a thread meanwhile).
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    pub fn apply(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        tiny_http::MAX_CONNECTIONS.store(self.max_connections, Relaxed);
+        let ms = u64::try_from(self.head_timeout.as_millis()).unwrap_or(u64::MAX);
+        tiny_http::HEAD_DEADLINE_MS.store(ms, Relaxed);
+        let ms = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        tiny_http::IDLE_MS.store(ms, Relaxed);
+    }
+}
+
 impl Server {
     pub fn start(
         listener: TcpListener,

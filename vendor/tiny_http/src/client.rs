@@ -34,6 +34,9 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // dshare patch: when the first byte of the current request head arrived
+    head_started: Option<std::time::Instant>,
 }
 
 /// Error that can happen when reading a request.
@@ -65,6 +68,7 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            head_started: None,
         }
     }
 
@@ -99,6 +103,14 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            // dshare patch: once its first byte is in, a whole request head must
+            // arrive within the head deadline, however slowly its bytes trickle in.
+            // (Waiting for that first byte is bounded by the socket's read timeout.)
+            let deadline = crate::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
+            let started = *self.head_started.get_or_insert_with(std::time::Instant::now);
+            if started.elapsed().as_millis() > u128::from(deadline) {
+                return Err(IoError::new(ErrorKind::TimedOut, "Request head deadline passed"));
+            }
             // dshare patch: a request line or header may not grow without bound.
             if buf.len() >= MAX_LINE {
                 return Err(IoError::new(ErrorKind::InvalidInput, "Header line too long"));
@@ -110,6 +122,7 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        self.head_started = None;
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {

@@ -126,6 +126,8 @@ mod response;
 mod ssl;
 mod test;
 mod util;
+mod waiting_room;
+pub use waiting_room::MAX_WAITING;
 
 /// The main class of this library.
 ///
@@ -288,13 +290,32 @@ impl Server {
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
         thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
             let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            // dshare patch: plain TCP connections wait in the waiting room, without a
+            // thread, until their first bytes arrive.
+            let room = if ssl.is_none() {
+                let (messages, open) = (inside_messages.clone(), Arc::clone(&open_connections));
+                let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
+                waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
+                    let (read, write) = util::RefinedTcpStream::new(Connection::Tcp(tcp));
+                    run_connection(ClientConnection::new(write, read), messages.clone(), &open);
+                })
+                .ok()
+            } else {
+                None
+            };
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        let sock = match (sock, &room) {
+                            (Connection::Tcp(tcp), Some(room)) => {
+                                room.admit(tcp);
+                                continue;
+                            }
+                            (sock, _) => sock,
+                        };
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -319,34 +340,7 @@ impl Server {
                 };
 
                 match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        // dshare patch: one thread per connection, up to a cap. The
-                        // pool this replaces could queue a new connection behind slow
-                        // ones; past the cap a connection is closed at once.
-                        if open_connections.load(Relaxed) >= MAX_CONNECTIONS {
-                            continue;
-                        }
-                        let open = ConnectionSlot::take(&open_connections);
-                        thread::spawn(move || {
-                            let _open = open;
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        });
-                    }
+                    Ok(client) => run_connection(client, inside_messages.clone(), &open_connections),
 
                     // dshare patch: a listener with SO_RCVTIMEO (which accepted
                     // sockets inherit, giving each connection a read timeout) times
@@ -464,8 +458,13 @@ impl Drop for Server {
     }
 }
 
-/// dshare patch: most connections served at once; more are closed on arrival.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// dshare patch: most connections served at once; more are closed on arrival. Each
+/// open connection has one thread, so this also bounds the thread count.
+pub static MAX_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024);
+
+/// dshare patch: milliseconds a client has to send a whole request head (and a kept-
+/// alive connection to start its next request) before the connection is closed.
+pub static HEAD_DEADLINE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
 
 /// dshare patch: counts an open connection until dropped.
 struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
@@ -490,4 +489,36 @@ fn is_transient(e: &IoError) -> bool {
         e.kind(),
         WouldBlock | TimedOut | Interrupted | ConnectionAborted | ConnectionReset
     ) || matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+}
+
+/// dshare patch: milliseconds a connection may wait in the waiting room without
+/// sending anything before it is closed.
+pub static IDLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+
+/// dshare patch: serves one connection on a thread of its own, up to
+/// `MAX_CONNECTIONS` at once; past the cap the connection is closed at once.
+fn run_connection(
+    client: ClientConnection,
+    messages: Arc<MessagesQueue<Message>>,
+    open_connections: &Arc<std::sync::atomic::AtomicUsize>,
+) {
+    if open_connections.load(Relaxed) >= MAX_CONNECTIONS.load(Relaxed) {
+        return;
+    }
+    let open = ConnectionSlot::take(open_connections);
+    thread::spawn(move || {
+        let _open = open;
+        // Synchronization is needed for HTTPS requests to avoid a deadlock
+        if client.secure() {
+            let (sender, receiver) = mpsc::channel();
+            for rq in client {
+                messages.push(rq.with_notify_sender(sender.clone()).into());
+                receiver.recv().unwrap();
+            }
+        } else {
+            for rq in client {
+                messages.push(rq.into());
+            }
+        }
+    });
 }

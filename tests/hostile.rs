@@ -247,7 +247,7 @@ fn messages_that_fail_a_check_are_refused_counted_and_never_stored() {
     let one = first(&author, "one");
     let two = signed(&author, 2, Some(one.clone()), 2, now, "two");
     let three = signed(&author, 3, Some(two.clone()), 3, now, "three");
-    assert_eq!(m.push(&[three.clone()])[0]["status"], "gap");
+    assert_eq!(m.push(std::slice::from_ref(&three))[0]["status"], "gap");
     assert!(box_lines(&m.node.home).is_empty());
     let outcomes = m.push(&[one, two, three]);
     assert!(
@@ -274,8 +274,11 @@ fn a_forked_author_is_refused_recorded_and_reported() {
     let author = Identity::generate();
     let original = first(&author, "the real one");
     let fork = first(&author, "a second history");
-    assert_eq!(m.push(&[original.clone()])[0]["status"], "stored");
-    assert_eq!(m.push(&[fork.clone()])[0]["status"], "fork");
+    assert_eq!(
+        m.push(std::slice::from_ref(&original))[0]["status"],
+        "stored"
+    );
+    assert_eq!(m.push(std::slice::from_ref(&fork))[0]["status"], "fork");
     assert_eq!(m.push(&[original])[0]["status"], "duplicate");
 
     let peers: Value = serde_json::from_str(&m.node.get("/peers", &[]).1).unwrap();

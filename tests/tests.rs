@@ -10,6 +10,7 @@ mod generated;
 mod hostile;
 mod http_limits;
 mod network;
+mod privacy;
 mod single_node;
 mod tamper;
 mod transport;

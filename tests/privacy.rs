@@ -1,0 +1,136 @@
+//! What crosses the wire, who may post, and how the home's secrets are kept.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+
+use crate::util::{DEADLINE, Node, Scratch, json_lines, ok, wait_for};
+
+/// A TCP relay on loopback that forwards to `target` and records every byte, both ways.
+fn recording_relay(target: String) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let tape = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&tape);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    (format!("http://{addr}"), tape)
+}
+
+fn bodies(home: &std::path::Path) -> Vec<String> {
+    json_lines(&ok(home, &["log", "--json"]))
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn no_byte_of_a_message_body_crosses_the_wire_in_clear() {
+    let s = Scratch::new();
+    let a_home = s.home("a");
+    let a = Node::start(&a_home, &[]);
+    let (relay, tape) = recording_relay(a.url.strip_prefix("http://").unwrap().to_string());
+    let key = crate::util::read_secret(&a_home.join("network.key"));
+    let b_home = s.home("b");
+    ok(
+        &b_home,
+        &["init", "--join", &format!("dshare1:{key}@{relay}")],
+    );
+    let _b = Node::start(&b_home, &[]);
+    let secrets = [
+        "PLAINTEXT-CANARY-FROM-B-7f3a",
+        "PLAINTEXT-CANARY-FROM-A-91c2",
+    ];
+    ok(&b_home, &["send", secrets[0]]);
+    ok(&a_home, &["send", secrets[1]]);
+    for home in [&a_home, &b_home] {
+        wait_for("both messages on both nodes", DEADLINE, || {
+            (bodies(home).len() == 2).then_some(())
+        });
+    }
+    let recorded = tape.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&recorded);
+    eprintln!("the relay recorded {} bytes", recorded.len());
+    assert!(
+        text.contains("POST /v1/push") || text.contains("POST /v1/range"),
+        "no message went through the relay"
+    );
+    for canary in secrets {
+        assert!(!text.contains(canary), "{canary} crossed the wire in clear");
+        assert!(
+            !text.contains("CANARY"),
+            "part of a body crossed the wire in clear"
+        );
+    }
+}
+
+#[test]
+fn a_node_with_an_allow_list_stores_only_the_listed_authors() {
+    let s = Scratch::new();
+    let a_home = s.home("a");
+    let a = Node::start(&a_home, &[]);
+    let invite = ok(&a_home, &["invite"]).trim().to_string();
+    let a_id = ok(&a_home, &["id"]).trim().to_string();
+    let (b_home, c_home) = (s.home("b"), s.home("c"));
+    ok(&b_home, &["init", "--join", &invite]);
+    ok(&c_home, &["init", "--join", &invite]);
+    let _b = Node::start(&b_home, &[]);
+    let c = Node::start(&c_home, &["--allow-author", &a_id]);
+    assert!(c.log().contains("listed authors only"), "{}", c.log());
+    ok(&b_home, &["send", "from b"]);
+    ok(&a_home, &["send", "from a"]);
+    ok(&c_home, &["send", "from c"]);
+    wait_for("a to hold all three", DEADLINE, || {
+        (bodies(&a_home).len() == 3).then_some(())
+    });
+    wait_for("c to refuse b's message", DEADLINE, || {
+        let peers: serde_json::Value = serde_json::from_str(&c.get("/peers", &[]).1).unwrap();
+        (peers["refused"].as_u64().unwrap() > 0).then_some(())
+    });
+    let mut held = bodies(&c_home);
+    held.sort();
+    assert_eq!(held, ["from a", "from c"]);
+    drop(a);
+}
+
+#[test]
+fn loose_permissions_on_secrets_are_warned_about_at_start() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let key = home.join("identity.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let node = Node::start(&home, &[]);
+    assert!(
+        node.log().contains("readable by other users"),
+        "{}",
+        node.log()
+    );
+    assert!(node.log().contains("chmod 600"), "{}", node.log());
+    // The secret itself is never printed.
+    let secret = crate::util::read_secret(&key);
+    assert!(!node.log().contains(&secret));
+}

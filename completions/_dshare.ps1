@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a home: identity key, network key and client token')
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -168,6 +169,105 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dshare;keys' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the network keys by id; the first one seals, all of them open')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Hold another network key (64 hex digits) beside the others')
+            [CompletionResult]::new('use', 'use', [CompletionResultType]::ParameterValue, 'Seal with this key from now on (by id from `list`, or the key itself)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Stop holding a key (by id or key); the key in use cannot be removed')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;keys;list' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;keys;new' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;keys;install' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;keys;use' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;keys;remove' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;keys;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the network keys by id; the first one seals, all of them open')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Hold another network key (64 hex digits) beside the others')
+            [CompletionResult]::new('use', 'use', [CompletionResultType]::ParameterValue, 'Seal with this key from now on (by id from `list`, or the key itself)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Stop holding a key (by id or key); the key in use cannot be removed')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;keys;help;list' {
+            break
+        }
+        'dshare;keys;help;new' {
+            break
+        }
+        'dshare;keys;help;install' {
+            break
+        }
+        'dshare;keys;help;use' {
+            break
+        }
+        'dshare;keys;help;remove' {
+            break
+        }
+        'dshare;keys;help;help' {
+            break
+        }
         'dshare;generate' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory that receives man/ and completions/')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
@@ -190,6 +290,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a home: identity key, network key and client token')
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -219,6 +320,29 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;id' {
+            break
+        }
+        'dshare;help;keys' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the network keys by id; the first one seals, all of them open')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Hold another network key (64 hex digits) beside the others')
+            [CompletionResult]::new('use', 'use', [CompletionResultType]::ParameterValue, 'Seal with this key from now on (by id from `list`, or the key itself)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Stop holding a key (by id or key); the key in use cannot be removed')
+            break
+        }
+        'dshare;help;keys;list' {
+            break
+        }
+        'dshare;help;keys;new' {
+            break
+        }
+        'dshare;help;keys;install' {
+            break
+        }
+        'dshare;help;keys;use' {
+            break
+        }
+        'dshare;help;keys;remove' {
             break
         }
         'dshare;help;generate' {

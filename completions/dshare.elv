@@ -35,6 +35,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
+            cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -155,6 +156,92 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dshare;keys'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List the network keys by id; the first one seals, all of them open'
+            cand new 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)'
+            cand install 'Hold another network key (64 hex digits) beside the others'
+            cand use 'Seal with this key from now on (by id from `list`, or the key itself)'
+            cand remove 'Stop holding a key (by id or key); the key in use cannot be removed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;keys;list'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;keys;new'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;keys;install'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;keys;use'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;keys;remove'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;keys;help'= {
+            cand list 'List the network keys by id; the first one seals, all of them open'
+            cand new 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)'
+            cand install 'Hold another network key (64 hex digits) beside the others'
+            cand use 'Seal with this key from now on (by id from `list`, or the key itself)'
+            cand remove 'Stop holding a key (by id or key); the key in use cannot be removed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;keys;help;list'= {
+        }
+        &'dshare;keys;help;new'= {
+        }
+        &'dshare;keys;help;install'= {
+        }
+        &'dshare;keys;help;use'= {
+        }
+        &'dshare;keys;help;remove'= {
+        }
+        &'dshare;keys;help;help'= {
+        }
         &'dshare;generate'= {
             cand --out 'Directory that receives man/ and completions/'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
@@ -176,6 +263,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
+            cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -196,6 +284,23 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;init'= {
         }
         &'dshare;help;id'= {
+        }
+        &'dshare;help;keys'= {
+            cand list 'List the network keys by id; the first one seals, all of them open'
+            cand new 'Create a new key, hold it beside the others, and print it (for `install` elsewhere)'
+            cand install 'Hold another network key (64 hex digits) beside the others'
+            cand use 'Seal with this key from now on (by id from `list`, or the key itself)'
+            cand remove 'Stop holding a key (by id or key); the key in use cannot be removed'
+        }
+        &'dshare;help;keys;list'= {
+        }
+        &'dshare;help;keys;new'= {
+        }
+        &'dshare;help;keys;install'= {
+        }
+        &'dshare;help;keys;use'= {
+        }
+        &'dshare;help;keys;remove'= {
         }
         &'dshare;help;generate'= {
         }

@@ -58,6 +58,9 @@ pub enum Command {
     Init(InitArgs),
     /// Print this node's author id (its public key)
     Id,
+    /// List, add, switch and retire network keys (rotation without downtime)
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Write man pages and shell completions (for packagers)
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -222,6 +225,32 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
     .ok_or_else(|| format!("{s:?} is not a duration like 10s or 500ms"))?;
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// Rotating a network key without downtime: `new` (or `install`) the new key on every
+/// node, then `use` it on every node, then `remove` the old one everywhere. A running
+/// node picks up each change within a second.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the network keys by id; the first one seals, all of them open
+    List,
+    /// Create a new key, hold it beside the others, and print it (for `install` elsewhere)
+    New,
+    /// Hold another network key (64 hex digits) beside the others
+    Install {
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
+    /// Seal with this key from now on (by id from `list`, or the key itself)
+    Use {
+        #[arg(value_name = "ID|KEY")]
+        key: String,
+    },
+    /// Stop holding a key (by id or key); the key in use cannot be removed
+    Remove {
+        #[arg(value_name = "ID|KEY")]
+        key: String,
+    },
 }
 
 #[derive(Debug, Args)]

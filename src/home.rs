@@ -101,6 +101,66 @@ impl Home {
         self.read_secret(NETWORK)
     }
 
+    /// The keyring file: network keys, primary first. Absent until `dshare keys`
+    /// changes anything; until then the keyring is `network.key` alone.
+    pub fn keyring_path(&self) -> PathBuf {
+        self.dir.join("network.keys")
+    }
+
+    /// The network keys this node holds, primary first.
+    pub fn keyring(&self) -> Result<Vec<Secret>> {
+        let path = self.keyring_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let keys: Vec<Secret> = text
+                    .lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim())
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        Secret::from_hex(l).with_context(|| {
+                            format!("{} holds a line that is not a key", path.display())
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                if keys.is_empty() {
+                    bail!(
+                        "{} holds no key; restore it or remove it to use network.key",
+                        path.display()
+                    );
+                }
+                Ok(keys)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![self.network_key()?]),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the keyring (primary first) atomically, mode 0600.
+    pub fn write_keyring(&self, keys: &[Secret]) -> Result<()> {
+        let path = self.keyring_path();
+        let tmp = self.dir.join("network.keys.tmp");
+        let _ = fs::remove_file(&tmp);
+        let mut text = format!(
+            "# dshare network keys: secret, keep this file private; the first seals, all open\n# written: {}\n",
+            crate::time::utc(crate::time::now_ms())
+        );
+        for k in keys {
+            text.push_str(&format!(
+                "{}  # id {}\n",
+                k.expose_hex(),
+                crate::seal::key_id(k)
+            ));
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(text.as_bytes()).and_then(|()| f.sync_all())?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
     pub fn token(&self) -> Result<Secret> {
         self.read_secret(TOKEN)
     }
@@ -214,7 +274,7 @@ impl Home {
                 self.dir.display()
             );
         }
-        for name in [IDENTITY, NETWORK, TOKEN] {
+        for name in [IDENTITY, NETWORK, TOKEN, "network.keys"] {
             let p = self.dir.join(name);
             if loose(&p, 0o600) {
                 eprintln!(

@@ -3,7 +3,7 @@
 //! be neither read, nor forged, nor replayed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -97,21 +97,47 @@ pub struct Opened {
     pub ts: u64,
 }
 
-/// The keys a node accepts: the first seals, all open (so a network key can be
-/// rotated without downtime).
+/// The keys a node accepts: the first (primary) seals, all open. Holding an old and
+/// a new key at once is what lets a network key be rotated without downtime; the set
+/// can be replaced while the node runs.
 pub struct Keyring {
-    keys: Vec<NetworkKey>,
+    keys: RwLock<Vec<NetworkKey>>,
 }
 
 impl Keyring {
     pub fn new(primary: &Secret) -> Keyring {
+        Keyring::from_secrets(std::slice::from_ref(primary))
+    }
+
+    /// A keyring of `secrets`, the first one primary. There must be at least one.
+    pub fn from_secrets(secrets: &[Secret]) -> Keyring {
+        assert!(!secrets.is_empty(), "a keyring holds at least one key");
         Keyring {
-            keys: vec![NetworkKey::new(primary)],
+            keys: RwLock::new(secrets.iter().map(NetworkKey::new).collect()),
         }
     }
 
-    pub fn primary(&self) -> &NetworkKey {
-        &self.keys[0]
+    /// Replaces the keys (an empty list is ignored: a node never drops its last key).
+    pub fn replace(&self, secrets: &[Secret]) {
+        if !secrets.is_empty() {
+            *self.keys.write().expect("keyring lock") =
+                secrets.iter().map(NetworkKey::new).collect();
+        }
+    }
+
+    /// Seals with the primary key.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8], now_ms: u64) -> Vec<u8> {
+        self.keys.read().expect("keyring lock")[0].seal(aad, plaintext, now_ms)
+    }
+
+    /// The public ids of the keys, primary first.
+    pub fn ids(&self) -> Vec<String> {
+        self.keys
+            .read()
+            .expect("keyring lock")
+            .iter()
+            .map(|k| crate::hex::encode(&k.id))
+            .collect()
     }
 
     /// Opens `blob`, checking the timestamp against `now_ms` but not replays.
@@ -121,8 +147,8 @@ impl Keyring {
         }
         let (id, rest) = blob.split_at(KEY_ID_LEN);
         let (nonce, ct) = rest.split_at(NONCE_LEN);
-        let key = self
-            .keys
+        let keys = self.keys.read().expect("keyring lock");
+        let key = keys
             .iter()
             .find(|k| k.id == id)
             .ok_or(SealError::UnknownKey)?;
@@ -141,6 +167,11 @@ impl Keyring {
             ts,
         })
     }
+}
+
+/// The public id of a key (4 bytes, hex), as `dshare keys list` shows it.
+pub fn key_id(secret: &Secret) -> String {
+    crate::hex::encode(&NetworkKey::new(secret).id)
 }
 
 /// Remembers the nonces of requests opened within the window, so each sealed request
@@ -179,7 +210,7 @@ mod tests {
     fn seals_open_only_with_the_key_the_place_and_the_time() {
         let secret = Secret::random();
         let ring = Keyring::new(&secret);
-        let blob = ring.primary().seal(b"/v1/push", b"hello", 1_000_000);
+        let blob = ring.seal(b"/v1/push", b"hello", 1_000_000);
         let opened = ring.open(b"/v1/push", &blob, 1_000_500).unwrap();
         assert_eq!(opened.plaintext, b"hello");
 
@@ -216,10 +247,32 @@ mod tests {
     fn a_request_is_accepted_once() {
         let ring = Keyring::new(&Secret::random());
         let guard = ReplayGuard::default();
-        let blob = ring.primary().seal(b"x", b"y", 5_000_000);
+        let blob = ring.seal(b"x", b"y", 5_000_000);
         let opened = ring.open(b"x", &blob, 5_000_000).unwrap();
         assert_eq!(guard.check(&opened, 5_000_000), Ok(()));
         let again = ring.open(b"x", &blob, 5_000_001).unwrap();
         assert_eq!(guard.check(&again, 5_000_001), Err(SealError::Replayed));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn a_keyring_opens_with_every_key_and_seals_with_the_first() {
+        let (old, new) = (Secret::random(), Secret::random());
+        let old_only = Keyring::new(&old);
+        let both = Keyring::from_secrets(&[new.clone(), old.clone()]);
+        let from_old = old_only.seal(b"p", b"x", 10_000_000);
+        assert!(both.open(b"p", &from_old, 10_000_000).is_ok());
+        let from_both = both.seal(b"p", b"x", 10_000_000);
+        assert_eq!(
+            old_only.open(b"p", &from_both, 10_000_000).err(),
+            Some(SealError::UnknownKey)
+        );
+        old_only.replace(&[old.clone(), new.clone()]);
+        assert!(old_only.open(b"p", &from_both, 10_000_000).is_ok());
+        assert_eq!(both.ids()[0], key_id(&new));
     }
 }

@@ -62,7 +62,6 @@ impl Member {
     fn seal(&self, op: &str, value: &Value, ts: u64) -> Vec<u8> {
         let path = format!("/v1/{op}");
         self.keyring
-            .primary()
             .seal(&request_aad(&path), value.to_string().as_bytes(), ts)
     }
 
@@ -196,7 +195,7 @@ fn a_replayed_stale_or_damaged_seal_gets_a_bare_403() {
         (403, Vec::new()),
         "sealed for another path"
     );
-    let other = Keyring::new(&Secret::random()).primary().seal(
+    let other = Keyring::new(&Secret::random()).seal(
         &request_aad("/v1/push"),
         push.to_string().as_bytes(),
         now,

@@ -134,3 +134,68 @@ fn loose_permissions_on_secrets_are_warned_about_at_start() {
     let secret = crate::util::read_secret(&key);
     assert!(!node.log().contains(&secret));
 }
+
+/// Waits until the node has reloaded its keyring `n` times in all.
+fn reloaded(node: &Node, n: usize) {
+    wait_for("the node to reload its keys", DEADLINE, || {
+        (node.log().matches("network keys reloaded").count() >= n).then_some(())
+    });
+}
+
+#[test]
+fn the_network_key_rotates_without_downtime_and_the_old_key_stops_working() {
+    let s = Scratch::new();
+    let a_home = s.home("a");
+    let a = Node::start(&a_home, &[]);
+    let invite = ok(&a_home, &["invite"]).trim().to_string();
+    let (b_home, c_home) = (s.home("b"), s.home("c"));
+    ok(&b_home, &["init", "--join", &invite]);
+    ok(&c_home, &["init", "--join", &invite]);
+    let b = Node::start(&b_home, &[]);
+    let c = Node::start(&c_home, &[]);
+    let has = |home: &std::path::Path, body: &str| bodies(home).iter().any(|b| b == body);
+    let old_id = ok(&a_home, &["keys", "list"])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    // 1. Every rotating node holds the new key beside the old one.
+    let new_key = ok(&a_home, &["keys", "new"]).trim().to_string();
+    ok(&b_home, &["keys", "install", &new_key]);
+    reloaded(&a, 1);
+    reloaded(&b, 1);
+    // 2. Each switches to sealing with it; the others still open it.
+    ok(&a_home, &["keys", "use", &new_key]);
+    reloaded(&a, 2);
+    ok(&a_home, &["send", "sealed with the new key"]);
+    wait_for("b to get a's message", DEADLINE, || {
+        has(&b_home, "sealed with the new key").then_some(())
+    });
+    ok(&b_home, &["keys", "use", &new_key]);
+    reloaded(&b, 2);
+    // 3. The old key is retired everywhere: a node holding only it is out.
+    ok(&a_home, &["keys", "remove", &old_id]);
+    ok(&b_home, &["keys", "remove", &old_id]);
+    reloaded(&a, 3);
+    reloaded(&b, 3);
+    let listed = ok(&a_home, &["keys", "list"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(!listed.contains(&old_id));
+    ok(&b_home, &["send", "after the old key was retired"]);
+    wait_for("a to get b's message", DEADLINE, || {
+        has(&a_home, "after the old key was retired").then_some(())
+    });
+    wait_for("c to see a and b down", DEADLINE, || {
+        let peers = json_lines(&ok(&c_home, &["peers", "--json"]));
+        peers.iter().all(|p| p["state"] != "up").then_some(())
+    });
+    ok(&c_home, &["send", "from the old key"]);
+    assert!(!has(&c_home, "after the old key was retired"));
+    assert!(!has(&a_home, "from the old key"));
+    // The key in use cannot be removed; a bad key is refused.
+    let out = crate::util::fails(&a_home, &["keys", "remove", &new_key], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    crate::util::fails(&a_home, &["keys", "install", "not-a-key"], 2);
+    drop((a, b, c));
+}

@@ -2,6 +2,7 @@
 
 mod generate;
 mod init;
+mod keys;
 mod log;
 mod peers;
 mod send;
@@ -32,7 +33,8 @@ pub fn run(cli: Cli) -> Result<Code> {
                 Some(u) => crate::net::client::check_url(&u)?,
                 None => peers::advertised(&home)?,
             };
-            println!("{}", crate::invite::format(&home.network_key()?, &url));
+            let primary = home.keyring()?.swap_remove(0);
+            println!("{}", crate::invite::format(&primary, &url));
             Ok(Code::Success)
         }
         Command::Web => {
@@ -45,6 +47,7 @@ pub fn run(cli: Cli) -> Result<Code> {
             println!("{}", home.identity()?.author());
             Ok(Code::Success)
         }
+        Command::Keys(cmd) => keys::run(&home, &cmd, out),
         Command::Generate(args) => generate::run(&args.out),
     }
 }

@@ -60,7 +60,8 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
         .iter()
         .map(|p| crate::net::client::check_url(p))
         .collect::<Result<Vec<_>>>()?;
-    let keyring = Arc::new(Keyring::new(&home.network_key()?));
+    let keyring = Arc::new(Keyring::from_secrets(&home.keyring()?));
+    watch_keyring(home.clone(), Arc::clone(&keyring), out);
     let replicator = Replicator::start(
         writer.clone(),
         keyring,
@@ -131,4 +132,35 @@ impl Handler for Node {
             self.client.handle(req)
         }
     }
+}
+
+/// Reloads the keyring when its file changes, so `dshare keys` acts on a running node
+/// within a second (rotation without a restart).
+fn watch_keyring(home: Home, keyring: Arc<Keyring>, out: Output) {
+    let path = home.keyring_path();
+    let modified = move || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let mut seen = modified();
+    std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = modified();
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                match home.keyring() {
+                    Ok(keys) => {
+                        keyring.replace(&keys);
+                        out.note(format!(
+                            "network keys reloaded: {}",
+                            keyring.ids().join(", ")
+                        ));
+                    }
+                    Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
+                }
+            }
+        })
+        .expect("spawn the keyring watcher");
 }

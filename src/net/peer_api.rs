@@ -64,7 +64,6 @@ fn seal_json(rep: &Replicator, nonce: &[u8], value: &impl Serialize) -> Response
     let plain = serde_json::to_vec(value).expect("answers serialize");
     let sealed = rep
         .keyring
-        .primary()
         .seal(&answer_aad(nonce), &plain, crate::time::now_ms());
     Response::new(200, "application/octet-stream", sealed)
 }

@@ -56,10 +56,7 @@ impl PeerClient {
         let path = format!("/v1/{op}");
         let plain = serde_json::to_vec(request).expect("requests serialize");
         let now = crate::time::now_ms();
-        let blob = self
-            .keyring
-            .primary()
-            .seal(&request_aad(&path), &plain, now);
+        let blob = self.keyring.seal(&request_aad(&path), &plain, now);
         let nonce = blob[4..28].to_vec();
         let mut response = self
             .agent

@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a home: identity key, network key and client token')
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -65,6 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
         }
         'dshare;send' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until `all` peers that are up, or N of them, have stored the message')
+            [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits, e.g. 10s, 500ms, 2m')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
@@ -167,6 +169,74 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;client' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the clients by name and key id')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke NAME''s key; the running node refuses it within a second')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;client;add' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The node address to put in the line [default: the running node''s advertised address]')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;client;list' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;client;revoke' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;client;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the clients by name and key id')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke NAME''s key; the running node refuses it within a second')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;client;help;add' {
+            break
+        }
+        'dshare;client;help;list' {
+            break
+        }
+        'dshare;client;help;revoke' {
+            break
+        }
+        'dshare;client;help;help' {
             break
         }
         'dshare;keys' {
@@ -290,6 +360,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a home: identity key, network key and client token')
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -320,6 +391,21 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;id' {
+            break
+        }
+        'dshare;help;client' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the clients by name and key id')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke NAME''s key; the running node refuses it within a second')
+            break
+        }
+        'dshare;help;client;add' {
+            break
+        }
+        'dshare;help;client;list' {
+            break
+        }
+        'dshare;help;client;revoke' {
             break
         }
         'dshare;help;keys' {

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
+            cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -60,6 +61,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
         }
         &'dshare;send'= {
             cand --wait 'Wait until `all` peers that are up, or N of them, have stored the message'
+            cand --client 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)'
             cand --timeout 'How long --wait waits, e.g. 10s, 500ms, 2m'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s)'
@@ -155,6 +157,65 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'dshare;client'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
+            cand list 'List the clients by name and key id'
+            cand revoke 'Revoke NAME''s key; the running node refuses it within a second'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;client;add'= {
+            cand --url 'The node address to put in the line [default: the running node''s advertised address]'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;client;list'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;client;revoke'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;client;help'= {
+            cand add 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
+            cand list 'List the clients by name and key id'
+            cand revoke 'Revoke NAME''s key; the running node refuses it within a second'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;client;help;add'= {
+        }
+        &'dshare;client;help;list'= {
+        }
+        &'dshare;client;help;revoke'= {
+        }
+        &'dshare;client;help;help'= {
         }
         &'dshare;keys'= {
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
@@ -263,6 +324,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
             cand id 'Print this node''s author id (its public key)'
+            cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -284,6 +346,17 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;init'= {
         }
         &'dshare;help;id'= {
+        }
+        &'dshare;help;client'= {
+            cand add 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
+            cand list 'List the clients by name and key id'
+            cand revoke 'Revoke NAME''s key; the running node refuses it within a second'
+        }
+        &'dshare;help;client;add'= {
+        }
+        &'dshare;help;client;list'= {
+        }
+        &'dshare;help;client;revoke'= {
         }
         &'dshare;help;keys'= {
             cand list 'List the network keys by id; the first one seals, all of them open'

@@ -58,6 +58,9 @@ pub enum Command {
     Init(InitArgs),
     /// Print this node's author id (its public key)
     Id,
+    /// Issue, list and revoke client keys, for sending from machines that are not nodes
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// List, add, switch and retire network keys (rotation without downtime)
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -135,6 +138,17 @@ pub struct SendArgs {
     /// Wait until `all` peers that are up, or N of them, have stored the message
     #[arg(long, value_name = "all|N", value_parser = parse_want)]
     pub wait: Option<crate::replicate::Want>,
+
+    /// Send through a node with a client key line from `dshare client add` (sealed:
+    /// nothing reusable crosses the wire)
+    #[arg(
+        long,
+        env = "DSHARE_CLIENT",
+        value_name = "LINE",
+        hide_env_values = true,
+        conflicts_with = "node"
+    )]
+    pub client: Option<String>,
 
     /// How long --wait waits, e.g. 10s, 500ms, 2m
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -225,6 +239,28 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
     .ok_or_else(|| format!("{s:?} is not a duration like 10s or 500ms"))?;
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// Client keys let a machine that is not a node (a CI runner, a laptop) send through
+/// this node without the network key and without a reusable secret on the wire: each
+/// request is sealed with the client's own key, which can be revoked.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The node address to put in the line [default: the running node's advertised address]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// List the clients by name and key id
+    List,
+    /// Revoke NAME's key; the running node refuses it within a second
+    Revoke {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// Rotating a network key without downtime: `new` (or `install`) the new key on every

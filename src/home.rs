@@ -137,9 +137,6 @@ impl Home {
 
     /// Writes the keyring (primary first) atomically, mode 0600.
     pub fn write_keyring(&self, keys: &[Secret]) -> Result<()> {
-        let path = self.keyring_path();
-        let tmp = self.dir.join("network.keys.tmp");
-        let _ = fs::remove_file(&tmp);
         let mut text = format!(
             "# dshare network keys: secret, keep this file private; the first seals, all open\n# written: {}\n",
             crate::time::utc(crate::time::now_ms())
@@ -151,14 +148,42 @@ impl Home {
                 crate::seal::key_id(k)
             ));
         }
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_all())?;
-        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+        write_private(&self.dir, &self.keyring_path(), text.as_bytes())
+    }
+
+    /// The file of client keys issued by `dshare client add`.
+    pub fn clients_path(&self) -> PathBuf {
+        self.dir.join("clients.json")
+    }
+
+    /// Client keys by name.
+    pub fn clients(&self) -> Result<Vec<(String, Secret)>> {
+        let path = self.clients_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON object of name: key", path.display()))?;
+        map.into_iter()
+            .map(|(name, key)| {
+                let key = Secret::from_hex(&key).with_context(|| {
+                    format!("client {name:?} in {} has a malformed key", path.display())
+                })?;
+                Ok((name, key))
+            })
+            .collect()
+    }
+
+    /// Writes the client keys atomically, mode 0600.
+    pub fn write_clients(&self, clients: &[(String, Secret)]) -> Result<()> {
+        let map: std::collections::BTreeMap<&str, String> = clients
+            .iter()
+            .map(|(n, k)| (n.as_str(), k.expose_hex()))
+            .collect();
+        let text = serde_json::to_string_pretty(&map)?;
+        write_private(&self.dir, &self.clients_path(), text.as_bytes())
     }
 
     pub fn token(&self) -> Result<Secret> {
@@ -274,7 +299,7 @@ impl Home {
                 self.dir.display()
             );
         }
-        for name in [IDENTITY, NETWORK, TOKEN, "network.keys"] {
+        for name in [IDENTITY, NETWORK, TOKEN, "network.keys", "clients.json"] {
             let p = self.dir.join(name);
             if loose(&p, 0o600) {
                 eprintln!(
@@ -308,4 +333,22 @@ fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) 
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Replaces `path` with `bytes` atomically (a 0600 temp file in `dir`, fsync, rename),
+/// so a reader sees the old file or the new one, never half of one.
+fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!("{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }

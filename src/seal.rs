@@ -117,6 +117,18 @@ impl Keyring {
         }
     }
 
+    /// A keyring that opens nothing yet (client keys before any is issued).
+    pub fn empty() -> Keyring {
+        Keyring {
+            keys: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Replaces the keys, allowing none (client keys: every one may be revoked).
+    pub fn set(&self, secrets: &[Secret]) {
+        *self.keys.write().expect("keyring lock") = secrets.iter().map(NetworkKey::new).collect();
+    }
+
     /// Replaces the keys (an empty list is ignored: a node never drops its last key).
     pub fn replace(&self, secrets: &[Secret]) {
         if !secrets.is_empty() {
@@ -125,9 +137,26 @@ impl Keyring {
         }
     }
 
-    /// Seals with the primary key.
+    /// Seals with the primary key. Only a keyring that holds a key seals (a network
+    /// keyring always does).
     pub fn seal(&self, aad: &[u8], plaintext: &[u8], now_ms: u64) -> Vec<u8> {
         self.keys.read().expect("keyring lock")[0].seal(aad, plaintext, now_ms)
+    }
+
+    /// Seals with the key whose id starts `blob` (the key that sealed a request seals
+    /// its answer), or `None` if this keyring does not hold it.
+    pub fn seal_as(
+        &self,
+        blob: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        now_ms: u64,
+    ) -> Option<Vec<u8>> {
+        let keys = self.keys.read().expect("keyring lock");
+        let key = keys
+            .iter()
+            .find(|k| blob.get(..KEY_ID_LEN) == Some(&k.id[..]))?;
+        Some(key.seal(aad, plaintext, now_ms))
     }
 
     /// The public ids of the keys, primary first.

@@ -199,3 +199,90 @@ fn the_network_key_rotates_without_downtime_and_the_old_key_stops_working() {
     crate::util::fails(&a_home, &["keys", "install", "not-a-key"], 2);
     drop((a, b, c));
 }
+
+#[test]
+fn a_remote_sender_uses_a_revocable_client_key_that_never_crosses_the_wire() {
+    let s = Scratch::new();
+    let home = s.home("node");
+    let node = Node::start(&home, &[]);
+    let (relay, tape) = recording_relay(node.url.strip_prefix("http://").unwrap().to_string());
+    let line = ok(&home, &["client", "add", "ci-runner", "--url", &relay])
+        .trim()
+        .to_string();
+    assert!(line.starts_with("dshare-client1:"), "{line}");
+    let key = line
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    wait_for("the node to load the client key", DEADLINE, || {
+        node.log().contains("client keys reloaded: 1").then_some(())
+    });
+
+    // A machine that is not a node: no home of its own, only the line.
+    let runner = s.home("runner");
+    let id = ok(
+        &runner,
+        &["send", "--client", &line, "release 1.4 deployed"],
+    );
+    let mut cmd = crate::util::dshare(&runner, &["--json", "send", "by env"]);
+    cmd.env("DSHARE_CLIENT", &line);
+    let out = crate::util::run_with_input(cmd, b"");
+    assert!(out.status.success(), "{}", crate::util::show(&out));
+    assert_eq!(bodies(&home), ["release 1.4 deployed", "by env"]);
+    assert!(ok(&home, &["log", "--json"]).contains(id.trim()));
+
+    let recorded = tape.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&recorded);
+    assert!(
+        text.contains("POST /c/send"),
+        "nothing went through the relay"
+    );
+    for secret in [key.as_str(), node.token.as_str(), "release 1.4", "by env"] {
+        assert!(
+            !text.contains(secret),
+            "{secret:?} crossed the wire in clear"
+        );
+    }
+    // A captured request replayed as is gets a bare 403.
+    let start = recorded.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&recorded[..start]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    let body = recorded[start..start + len].to_vec();
+    let addr = node.url.strip_prefix("http://").unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        c,
+        "POST /c/send HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    c.write_all(&body).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert_eq!(bodies(&home).len(), 2, "the replay stored nothing");
+
+    // Revoked: refused within a second, with a reason.
+    ok(&home, &["client", "revoke", "ci-runner"]);
+    wait_for("the node to drop the client key", DEADLINE, || {
+        node.log().contains("client keys reloaded: 0").then_some(())
+    });
+    let out = crate::util::fails(&runner, &["send", "--client", &line, "after revoke"], 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused this client key"),
+        "{}",
+        crate::util::show(&out)
+    );
+    assert_eq!(bodies(&home).len(), 2);
+    assert_eq!(ok(&home, &["client", "list"]), "");
+}

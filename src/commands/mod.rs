@@ -1,5 +1,6 @@
 //! One module per subcommand, each thin: resolve the home, call the core, render.
 
+mod client;
 mod generate;
 mod init;
 mod keys;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<Code> {
             Ok(Code::Success)
         }
         Command::Keys(cmd) => keys::run(&home, &cmd, out),
+        Command::Client(cmd) => client::run(&home, &cmd, out),
         Command::Generate(args) => generate::run(&args.out),
     }
 }

@@ -13,8 +13,13 @@ use super::Output;
 
 pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
     let body = body(&args.text)?;
-    let client = NodeClient::connect(home, &args.node)?.allowing(args.timeout);
-    let answer = client.send(&body, args.wait.map(|w| (w, args.timeout)))?;
+    let wait = args.wait.map(|w| (w, args.timeout));
+    let answer = match &args.client {
+        Some(line) => crate::net::client::remote_send(line, &body, wait)?,
+        None => NodeClient::connect(home, &args.node)?
+            .allowing(args.timeout)
+            .send(&body, wait)?,
+    };
     if out.json {
         println!("{}", serde_json::to_string(&answer)?);
     } else if !out.quiet {

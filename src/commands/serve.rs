@@ -61,7 +61,34 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
         .map(|p| crate::net::client::check_url(p))
         .collect::<Result<Vec<_>>>()?;
     let keyring = Arc::new(Keyring::from_secrets(&home.keyring()?));
-    watch_keyring(home.clone(), Arc::clone(&keyring), out);
+    {
+        let (home, keyring) = (home.clone(), Arc::clone(&keyring));
+        watch(home.keyring_path(), move || match home.keyring() {
+            Ok(keys) => {
+                keyring.replace(&keys);
+                out.note(format!(
+                    "network keys reloaded: {}",
+                    keyring.ids().join(", ")
+                ));
+            }
+            Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
+        });
+    }
+    let remote_keys = Arc::new(Keyring::empty());
+    let client_keys = |home: &Home| -> Result<Vec<crate::secret::Secret>> {
+        Ok(home.clients()?.into_iter().map(|(_, k)| k).collect())
+    };
+    remote_keys.set(&client_keys(home)?);
+    {
+        let (home, remote_keys) = (home.clone(), Arc::clone(&remote_keys));
+        watch(home.clients_path(), move || match client_keys(&home) {
+            Ok(keys) => {
+                remote_keys.set(&keys);
+                out.note(format!("client keys reloaded: {} held", keys.len()));
+            }
+            Err(e) => eprintln!("dshare: warning: keeping the current client keys: {e:#}"),
+        });
+    }
     let replicator = Replicator::start(
         writer.clone(),
         keyring,
@@ -82,6 +109,8 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
             replay: ReplayGuard::default(),
         },
         client: ClientApi {
+            remote_keys,
+            remote_replay: ReplayGuard::default(),
             replicator: Arc::clone(&replicator),
             writer: writer.clone(),
             token: home.token()?,
@@ -134,33 +163,22 @@ impl Handler for Node {
     }
 }
 
-/// Reloads the keyring when its file changes, so `dshare keys` acts on a running node
-/// within a second (rotation without a restart).
-fn watch_keyring(home: Home, keyring: Arc<Keyring>, out: Output) {
-    let path = home.keyring_path();
+/// Calls `reload` whenever the file at `path` changes (checked twice a second), so
+/// `dshare keys` and `dshare client` act on a running node without a restart.
+fn watch(path: std::path::PathBuf, mut reload: impl FnMut() + Send + 'static) {
     let modified = move || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let mut seen = modified();
     std::thread::Builder::new()
-        .name("keyring".into())
+        .name("file-watch".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_millis(500));
                 let now = modified();
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-                match home.keyring() {
-                    Ok(keys) => {
-                        keyring.replace(&keys);
-                        out.note(format!(
-                            "network keys reloaded: {}",
-                            keyring.ids().join(", ")
-                        ));
-                    }
-                    Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
+                if now != seen {
+                    seen = now;
+                    reload();
                 }
             }
         })
-        .expect("spawn the keyring watcher");
+        .expect("spawn a file watcher");
 }

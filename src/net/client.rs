@@ -127,38 +127,7 @@ impl NodeClient {
         }
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let answer = self.call("/send", &params, Some(body.as_bytes()))?;
-        match answer.status {
-            200 | 504 => {
-                let value: serde_json::Value = serde_json::from_str(&answer.body)
-                    .context("the node's answer is not a message")?;
-                if answer.status == 504 {
-                    let missing: Vec<&str> = value["missing"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                        .unwrap_or_default();
-                    let acked = value["acked"].as_array().map_or(0, Vec::len);
-                    return Err(exit::failure(format!(
-                        "message {} is stored here, but only {acked} peer(s) confirmed it in time; lacking it: {}",
-                        value["id"].as_str().unwrap_or("?"),
-                        if missing.is_empty() {
-                            "(no other peer was up)".to_string()
-                        } else {
-                            missing.join(", ")
-                        }
-                    )));
-                }
-                Ok(value)
-            }
-            401 => bail!("the node refused the client token: {}", answer.body.trim()),
-            400 | 413 | 414 => Err(exit::failure(format!(
-                "the node refused the message: {}",
-                answer.body.trim()
-            ))),
-            s => Err(exit::failure(format!(
-                "the node could not store the message (HTTP {s}): {}",
-                answer.body.trim()
-            ))),
-        }
+        interpret_send(answer.status, &answer.body)
     }
 
     /// The last `n` messages (or the node's default page), in conversation order,
@@ -212,4 +181,104 @@ pub fn check_url(url: &str) -> Result<String> {
         bail!("{url:?} is not a node URL: expected http://HOST:PORT with no path");
     }
     Ok(trimmed.to_string())
+}
+
+/// What `dshare send` makes of the node's answer (direct or remote): the stored message
+/// on 200; exit 1 naming the peers that lack it on 504 (`--wait` timed out); exit 1
+/// with the node's reason when it refused the message.
+fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
+    match status {
+        200 | 504 => {
+            let value: serde_json::Value =
+                serde_json::from_str(body).context("the node's answer is not a message")?;
+            if status == 504 {
+                let missing: Vec<&str> = value["missing"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                let acked = value["acked"].as_array().map_or(0, Vec::len);
+                return Err(exit::failure(format!(
+                    "message {} is stored here, but only {acked} peer(s) confirmed it in time; lacking it: {}",
+                    value["id"].as_str().unwrap_or("?"),
+                    if missing.is_empty() {
+                        "(no other peer was up)".to_string()
+                    } else {
+                        missing.join(", ")
+                    }
+                )));
+            }
+            Ok(value)
+        }
+        401 => bail!("the node refused the client token: {}", body.trim()),
+        400 | 413 | 414 => Err(exit::failure(format!(
+            "the node refused the message: {}",
+            body.trim()
+        ))),
+        s => Err(exit::failure(format!(
+            "the node could not store the message (HTTP {s}): {}",
+            body.trim()
+        ))),
+    }
+}
+
+/// Sends through the node named in a client key line, sealing the request with the
+/// client key: the key itself never crosses the wire, and a captured request cannot be
+/// replayed.
+pub fn remote_send(
+    line: &str,
+    body: &str,
+    wait: Option<(Want, Duration)>,
+) -> Result<serde_json::Value> {
+    use crate::net::client_api::{REMOTE_AAD, RemoteSend};
+    let (key, base) = crate::invite::parse_client(line)?;
+    let keyring = crate::seal::Keyring::new(&key);
+    let request = RemoteSend {
+        body: body.to_string(),
+        wait: wait.map(|(w, _)| match w {
+            Want::All => "all".to_string(),
+            Want::Count(n) => n.to_string(),
+        }),
+        timeout_ms: wait.map(|(_, t)| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+    };
+    let plain = serde_json::to_vec(&request)?;
+    let blob = keyring.seal(REMOTE_AAD, &plain, crate::time::now_ms());
+    let extra = wait.map_or(Duration::ZERO, |(_, t)| t);
+    let mut response = agent(Duration::from_secs(60) + extra)
+        .post(&format!("{base}/c/send"))
+        .content_type("application/octet-stream")
+        .send(&blob[..])
+        .map_err(|e| anyhow::anyhow!("cannot reach the node at {base}: {e}"))?;
+    let status = response.status().as_u16();
+    let sealed = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE)
+        .read_to_vec()
+        .with_context(|| format!("cannot read the answer of {base}"))?;
+    if status == 403 {
+        bail!(
+            "the node at {base} refused this client key: it was revoked, was issued by another node, or the clocks differ by more than a minute"
+        );
+    }
+    if status != 200 {
+        bail!("the node at {base} answered HTTP {status}");
+    }
+    let opened = keyring
+        .open(
+            &crate::replicate::answer_aad(&blob[4..28]),
+            &sealed,
+            crate::time::now_ms(),
+        )
+        .map_err(|e| anyhow::anyhow!("the answer of {base} does not open: {e}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&opened.plaintext).context("malformed answer")?;
+    let inner = match &answer["answer"] {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let code = answer["status"]
+        .as_u64()
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(500);
+    interpret_send(code, &inner)
 }

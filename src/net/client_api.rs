@@ -23,8 +23,22 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Most messages in one `/log` answer without `n`.
 const PAGE: usize = 1000;
 
+/// The associated data of a sealed remote send.
+pub const REMOTE_AAD: &[u8] = b"dshare/1 client /c/send";
+
+/// What a remote sender seals.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RemoteSend {
+    pub body: String,
+    pub wait: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
 /// The state the client API needs.
 pub struct ClientApi {
+    /// Keys of clients allowed to send from elsewhere (`dshare client add`).
+    pub remote_keys: Arc<crate::seal::Keyring>,
+    pub remote_replay: crate::seal::ReplayGuard,
     pub writer: Writer,
     pub replicator: Arc<Replicator>,
     pub token: Secret,
@@ -52,6 +66,9 @@ struct Status<'a> {
 
 impl ClientApi {
     pub fn handle(&self, req: &Request) -> Response {
+        if req.path == "/c/send" {
+            return self.remote_send(req);
+        }
         let by_query = req.param("token");
         let by_header = req
             .header("authorization")
@@ -128,15 +145,9 @@ impl ClientApi {
                 None => return Response::text(400, "missing the msg parameter: /send?msg=TEXT"),
             }
         };
-        if body.is_empty() {
-            return Response::text(400, "the message is empty; nothing was stored");
-        }
-        if let Err(e) = message::check_body(body) {
-            return Response::text(413, format!("message refused: {e}; nothing was stored"));
-        }
-        let stored = match self.writer.send(body.to_string()) {
+        let stored = match self.store(body) {
             Ok(m) => m,
-            Err(e) => return store_error(&e),
+            Err(refusal) => return refusal,
         };
         if req.param("from") == Some("page") {
             let to = if token_in_url {
@@ -156,25 +167,107 @@ impl ClientApi {
         }
     }
 
+    /// Checks a body and stores it as this node's next message.
+    fn store(&self, body: &str) -> Result<crate::message::Message, Response> {
+        if body.is_empty() {
+            return Err(Response::text(
+                400,
+                "the message is empty; nothing was stored",
+            ));
+        }
+        if let Err(e) = message::check_body(body) {
+            return Err(Response::text(
+                413,
+                format!("message refused: {e}; nothing was stored"),
+            ));
+        }
+        self.writer
+            .send(body.to_string())
+            .map_err(|e| store_error(&e))
+    }
+
+    /// `POST /c/send` from a machine that is not a node: the body is sealed with a
+    /// client key (`dshare client add`), and so is the answer. Anything that does not
+    /// open gets an empty 403, as on the peer API.
+    fn remote_send(&self, req: &Request) -> Response {
+        let forbidden = || Response::new(403, "application/octet-stream", Vec::new());
+        let now = crate::time::now_ms();
+        if !req.post {
+            return forbidden();
+        }
+        let Ok(opened) = self.remote_keys.open(REMOTE_AAD, &req.body, now) else {
+            return forbidden();
+        };
+        if self.remote_replay.check(&opened, now).is_err() {
+            return forbidden();
+        }
+        let (status, answer) = match serde_json::from_slice::<RemoteSend>(&opened.plaintext) {
+            Err(e) => (400, serde_json::json!(format!("malformed request: {e}"))),
+            Ok(r) => match self.store(&r.body) {
+                Err(refusal) => (
+                    refusal.status,
+                    serde_json::json!(String::from_utf8_lossy(&refusal.body).trim()),
+                ),
+                Ok(stored) => match r.wait.as_deref() {
+                    None => (
+                        200,
+                        serde_json::to_value(&stored).expect("messages serialize"),
+                    ),
+                    Some(want) => match self.confirmations(want, r.timeout_ms, &stored) {
+                        Ok(pair) => pair,
+                        Err(refusal) => (
+                            refusal.status,
+                            serde_json::json!(String::from_utf8_lossy(&refusal.body).trim()),
+                        ),
+                    },
+                },
+            },
+        };
+        let plain = serde_json::json!({ "status": status, "answer": answer }).to_string();
+        let aad = crate::replicate::answer_aad(&opened.nonce);
+        match self
+            .remote_keys
+            .seal_as(&req.body, &aad, plain.as_bytes(), crate::time::now_ms())
+        {
+            Some(sealed) => Response::new(200, "application/octet-stream", sealed),
+            // The key was revoked between opening and answering.
+            None => forbidden(),
+        }
+    }
+
     /// `/send?wait=all|N&timeout_ms=T`: once stored here, pushes the message to the
     /// peers that are up until enough hold it. 200 when they do, 504 when the time ran
     /// out (the message is stored here either way); JSON names the peers.
     fn wait(&self, req: &Request, want: &str, stored: &crate::message::Message) -> Response {
+        let timeout_ms = req.param("timeout_ms").and_then(|t| t.parse::<u64>().ok());
+        match self.confirmations(want, timeout_ms, stored) {
+            Ok((status, value)) => Response::json(status, &value),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// Pushes `stored` to the up peers until `want` of them hold it: 200 and the
+    /// message with `acked` and `missing`, or 504 and the same when time ran out.
+    fn confirmations(
+        &self,
+        want: &str,
+        timeout_ms: Option<u64>,
+        stored: &crate::message::Message,
+    ) -> Result<(u16, serde_json::Value), Response> {
         let want = match want {
             "all" => Want::All,
             n => match n.parse::<usize>() {
                 Ok(n) if n > 0 => Want::Count(n),
-                _ => return Response::text(400, "wait must be `all` or a number of peers"),
+                _ => {
+                    return Err(Response::text(
+                        400,
+                        "wait must be `all` or a number of peers",
+                    ));
+                }
             },
         };
-        let timeout_ms = req
-            .param("timeout_ms")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(10_000)
-            .min(600_000);
-        let (acked, missing) =
-            self.replicator
-                .confirm(stored, want, Duration::from_millis(timeout_ms));
+        let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000).min(600_000));
+        let (acked, missing) = self.replicator.confirm(stored, want, timeout);
         let enough = match want {
             Want::All => missing.is_empty(),
             Want::Count(n) => acked.len() >= n,
@@ -182,7 +275,7 @@ impl ClientApi {
         let mut value = serde_json::to_value(stored).expect("messages serialize");
         value["acked"] = serde_json::json!(acked);
         value["missing"] = serde_json::json!(missing);
-        Response::json(if enough { 200 } else { 504 }, &value)
+        Ok((if enough { 200 } else { 504 }, value))
     }
 
     /// `/peers`: every known peer's state, the forks seen, and how many messages from

@@ -11,6 +11,7 @@ mod hostile;
 mod http_limits;
 mod network;
 mod privacy;
+mod props;
 mod single_node;
 mod tamper;
 mod transport;

@@ -51,7 +51,7 @@ proptest! {
     #[test]
     fn a_signed_message_round_trips_through_its_box_line(body in ".{0,300}", seq in 1u64..1000, clock in 1u64..1_000_000) {
         let key = Identity::from_secret(&Secret::new([3; 32]));
-        let prev = (seq > 1).then(|| dshare::hex::Hex([1; 32]));
+        let prev = (seq > 1).then_some(dshare::hex::Hex([1; 32]));
         let m = Message::sign(&Draft { author: key.author(), seq, prev, clock, ts: 5, body: &body }, &key);
         prop_assert_eq!(m.check(), Ok(()));
         let chain = chain::step(&chain::GENESIS, &m.id);

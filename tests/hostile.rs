@@ -34,28 +34,7 @@ impl Member {
 
     /// POSTs raw bytes to `path`; returns status and body.
     fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let addr = self.node.url.strip_prefix("http://").unwrap();
-        let mut c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        c.write_all(head.as_bytes()).unwrap();
-        c.write_all(body).unwrap();
-        let mut raw = Vec::new();
-        let _ = c.read_to_end(&mut raw);
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("an HTTP answer");
-        let status = String::from_utf8_lossy(&raw[9..12]).parse().unwrap();
-        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-        let body = raw[split + 4..].to_vec();
-        if head.contains("transfer-encoding: chunked") {
-            return (status, dechunk(&body));
-        }
-        (status, body)
+        crate::util::raw_post(&format!("{}{path}", self.node.url), body)
     }
 
     /// Seals `value` for `/v1/op` at time `ts`.
@@ -102,24 +81,6 @@ impl Member {
     fn refused_count(&self) -> u64 {
         let peers: Value = serde_json::from_str(&self.node.get("/peers", &[]).1).unwrap();
         peers["refused"].as_u64().unwrap()
-    }
-}
-
-/// Decodes a chunked HTTP body (large answers come that way).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16)
-            .unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 2 + size + 2..];
     }
 }
 

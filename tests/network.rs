@@ -3,8 +3,7 @@
 //! liveness is tracked, and `send --wait` means what it says.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,35 +191,6 @@ fn authors(log: &str) -> HashSet<String> {
 fn free_addr() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().to_string()
-}
-
-/// A hand-written HTTP/1.1 POST: `(status, body)`.
-fn raw_post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (hostport, target) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = TcpStream::connect(hostport).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\
-         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let status = String::from_utf8_lossy(&raw[..split])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, raw[split + 4..].to_vec())
 }
 
 fn sends_on_every_node_converge(n: usize, each: usize) {
@@ -479,7 +449,7 @@ fn the_peer_api_answers_garbage_and_gets_with_a_bare_403() {
     for path in ["/v1/hello", "/v1/push", "/v1/range", "/v1/nothing"] {
         let url = format!("{}{path}", node.url);
         for body in [&b"garbage"[..], &[0u8; 200][..], b""] {
-            let (code, answer) = raw_post(&url, body);
+            let (code, answer) = crate::util::raw_post(&url, body);
             assert_eq!(code, 403, "POST {path} {body:?}");
             assert!(answer.is_empty(), "POST {path}: {answer:?}");
         }

@@ -43,6 +43,9 @@ _dshare() {
             dshare,serve)
                 cmd="dshare__subcmd__serve"
                 ;;
+            dshare,testnet)
+                cmd="dshare__subcmd__testnet"
+                ;;
             dshare,verify)
                 cmd="dshare__subcmd__verify"
                 ;;
@@ -76,6 +79,9 @@ _dshare() {
             dshare__subcmd__help,serve)
                 cmd="dshare__subcmd__help__subcmd__serve"
                 ;;
+            dshare__subcmd__help,testnet)
+                cmd="dshare__subcmd__help__subcmd__testnet"
+                ;;
             dshare__subcmd__help,verify)
                 cmd="dshare__subcmd__help__subcmd__verify"
                 ;;
@@ -89,7 +95,7 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify invite web init id generate help"
+            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify invite web init id testnet generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,7 +135,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__help)
-            opts="serve send log peers verify invite web init id generate help"
+            opts="serve send log peers verify invite web init id testnet generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,6 +274,20 @@ _dshare() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dshare__subcmd__help__subcmd__testnet)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dshare__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -359,7 +379,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__log)
-            opts="-n -f -q -h -V --lines --follow --node --token --home --json --quiet --help --version"
+            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -373,11 +393,43 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --author)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cursor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -393,12 +445,16 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__peers)
-            opts="-q -h -V --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --expect-up --node --token --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --expect-up)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -453,7 +509,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__serve)
-            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --workers --home --json --quiet --help --version"
+            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -480,6 +536,56 @@ _dshare() {
                     return 0
                     ;;
                 --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cursor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --author)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__testnet)
+            opts="-q -h -V --nodes --dir --home --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,9 +4,11 @@ mod util;
 
 mod browser;
 mod cli;
+mod cookbook;
 mod durability;
 mod format_spec;
 mod generated;
 mod http_limits;
+mod scripting;
 mod single_node;
 mod tamper;

@@ -535,6 +535,13 @@ fn serve_on_message_runs_for_messages_missed_while_the_node_was_down() {
             .log()
             .contains("--on-message hook on cursor \"on-message\"")
     );
+    // Hook options without a hook are a mistake, not silently ignored.
+    let lone = fails(
+        &s.home("c"),
+        &["serve", "--listen", "127.0.0.1:0", "--grep", "x"],
+        2,
+    );
+    assert!(String::from_utf8_lossy(&lone.stderr).contains("are for the --on-message hook"));
     // The node's cursor is the node's: a second runner on it is refused.
     let busy = fails(&a, &["log", "--exec", "true", "--cursor", "on-message"], 2);
     assert!(String::from_utf8_lossy(&busy.stderr).contains("in use"));
@@ -862,4 +869,64 @@ fn help_lists_the_five_main_commands_first() {
         .collect();
     assert_eq!(commands[..5], ["serve", "send", "log", "peers", "verify"]);
     assert!(commands.contains(&"testnet"));
+}
+
+/// POSTs `body` to the node's `/send`, as `dshare send` does.
+fn post(node: &Node, body: &str) {
+    use std::io::{Read, Write};
+    let hostport = node.url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        stream,
+        "POST /send HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        node.token,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn verify_shows_a_progress_bar_only_on_a_terminal() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    // Past the 8 MiB from which verify shows a bar: 135 bodies of 65,000 bytes.
+    let body = "x".repeat(65_000);
+    std::thread::scope(|scope| {
+        for _ in 0..5 {
+            scope.spawn(|| {
+                for _ in 0..27 {
+                    post(&node, &body);
+                }
+            });
+        }
+    });
+    drop(node);
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let on_tty = |args: &str| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{} --home {} {args}", crate::util::BIN, home.display()),
+            "/dev/null",
+        ]);
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_tty("verify");
+    assert!(
+        shown.contains("verifying") && shown.contains("ok: 135 messages"),
+        "{shown}"
+    );
+    for quiet in ["-q verify", "--json verify"] {
+        assert!(!on_tty(quiet).contains("verifying"), "{quiet}");
+    }
+    let piped = run(&home, &["verify"]);
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("verifying"));
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('\u{1b}'));
 }

@@ -38,6 +38,18 @@ pub fn run(
         return print_config(&settings, home, out);
     }
     let args = &settings;
+    let hookless = args.on_message.value.is_none();
+    if hookless
+        && (args.cursor.value.is_some()
+            || args.from.value.is_some()
+            || !args.authors.value.is_empty()
+            || args.grep.value.is_some()
+            || args.keep_going.value)
+    {
+        anyhow::bail!(
+            "--cursor, --from, --author, --grep and --keep-going are for the --on-message hook, and none is set"
+        );
+    }
     // Registered first, so a stop request during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     if !home.exists() {

@@ -79,6 +79,17 @@ fn pair(s: &Scratch) -> (Node, Node) {
     let invite = ok(&a, &["invite"]);
     ok(&b, &["init", "--join", invite.trim()]);
     let node_b = Node::start(&b, &[]);
+    // Each knows the other (and `a` has `b` in its peers.json), so a restarted `a`,
+    // on a new port, finds `b` again.
+    for (node, other) in [(&node_a, &node_b), (&node_b, &node_a)] {
+        wait_for("the two nodes to see each other up", DEADLINE, || {
+            let peers = json_lines(&ok(&node.home, &["--json", "peers"]));
+            peers
+                .iter()
+                .any(|p| p["url"] == other.url && p["state"] == "up")
+                .then_some(())
+        });
+    }
     (node_a, node_b)
 }
 

@@ -511,3 +511,101 @@ impl Background {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::message::Draft;
+
+    /// `n` signed messages of one author, seq 1..=n.
+    fn chain(who: &Identity, n: u64, text: &str) -> Vec<Message> {
+        let mut prev = None;
+        (1..=n)
+            .map(|seq| {
+                let body = format!("{text} {seq}");
+                let m = Message::sign(
+                    &Draft {
+                        author: who.author(),
+                        seq,
+                        prev,
+                        clock: seq,
+                        ts: 1,
+                        body: &body,
+                    },
+                    who,
+                );
+                prev = Some(m.id);
+                m
+            })
+            .collect()
+    }
+
+    #[test]
+    fn heads_recognise_handled_messages_in_any_line_order() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let (ma, mb) = (chain(&a, 3, "a"), chain(&b, 2, "b"));
+        let mut state = State::default();
+        for (line, m) in [&ma[0], &mb[0], &ma[1], &mb[1]].into_iter().enumerate() {
+            assert!(!state.handled(m));
+            state.advance(m, line as u64 + 1);
+        }
+        assert_eq!(state.position, 4);
+        assert_eq!(state.id, Some(mb[1].id));
+        // Another node's order: b's first, then a's, then one new message.
+        let rebuilt = [&mb[0], &mb[1], &ma[0], &ma[1], &ma[2]];
+        let fresh: Vec<_> = rebuilt.iter().filter(|m| !state.handled(m)).collect();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].id, ma[2].id);
+    }
+
+    #[test]
+    fn filters_match_author_prefixes_and_substrings() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let (ma, mb) = (&chain(&a, 1, "deploy done")[0], &chain(&b, 1, "lunch")[0]);
+        let prefix = a.author().to_hex()[..6].to_ascii_uppercase();
+        let by_a = Filter::new(&[prefix], None).unwrap();
+        assert!(by_a.matches(ma) && !by_a.matches(mb));
+        let deploys = Filter::new(&[], Some("deploy")).unwrap();
+        assert!(deploys.matches(ma) && !deploys.matches(mb));
+        assert!(Filter::new(&[], None).unwrap().matches(mb));
+        assert!(Filter::new(&["not-hex".into()], None).is_err());
+    }
+
+    #[test]
+    fn from_takes_now_start_or_an_id_prefix() {
+        assert_eq!(Start::parse("now").unwrap(), Start::Now);
+        assert_eq!(Start::parse("start").unwrap(), Start::Beginning);
+        assert_eq!(
+            Start::parse("ABCD12").unwrap(),
+            Start::After("abcd12".into())
+        );
+        for bad in ["", "abc", "yesterday", "12345g"] {
+            assert!(Start::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A box in memory.
+    struct Lines(Vec<Message>);
+
+    impl Source for Lines {
+        fn since(&mut self, after: u64, limit: usize, _: Duration) -> Result<Vec<Message>> {
+            let start = usize::try_from(after).unwrap().min(self.0.len());
+            Ok(self.0[start..].iter().take(limit).cloned().collect())
+        }
+    }
+
+    #[test]
+    fn a_new_cursor_starts_now_at_the_start_or_after_an_id() {
+        let a = Identity::generate();
+        let mut lines = Lines(chain(&a, 3, "m"));
+        let now = initial_state(&mut lines, &Start::Now).unwrap();
+        assert_eq!((now.position, now.heads[&a.author()]), (3, 3));
+        let start = initial_state(&mut lines, &Start::Beginning).unwrap();
+        assert_eq!(start, State::default());
+        let second = lines.0[1].id.to_hex();
+        let after = initial_state(&mut lines, &Start::After(second[..8].into())).unwrap();
+        assert_eq!((after.position, after.id), (2, Some(lines.0[1].id)));
+        assert!(initial_state(&mut lines, &Start::After("00000000".into())).is_err());
+    }
+}

@@ -720,7 +720,7 @@ fn peers_expect_up_and_log_expect_from_are_watchdogs() {
             "backup ok",
         ],
     );
-    fails(
+    let filtered = fails(
         &one,
         &[
             "log",
@@ -733,6 +733,7 @@ fn peers_expect_up_and_log_expect_from_are_watchdogs() {
         ],
         1,
     );
+    assert!(String::from_utf8_lossy(&filtered.stderr).contains("matches the filters"));
     let stale = wait_for("the message to be older than 1s", DEADLINE, || {
         let out = run(&one, &["log", "--expect-from", &id3, "--within", "1s"]);
         (out.status.code() == Some(1)).then_some(out)

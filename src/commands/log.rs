@@ -211,8 +211,13 @@ fn expect_from(
     }
     let Some(m) = latest else {
         return Err(exit::failure(format!(
-            "nothing from {prefix} within {}: no message from that author at all",
-            span(limit)
+            "nothing from {prefix} within {}: {}",
+            span(limit),
+            if filter.is_empty() {
+                "no message from that author at all"
+            } else {
+                "no message from that author matches the filters"
+            }
         )));
     };
     let age = age.unwrap_or(0);

@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
+            [CompletionResult]::new('testnet', 'testnet', [CompletionResultType]::ParameterValue, 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -47,14 +48,22 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
         'dshare;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)')
             [CompletionResult]::new('--io-timeout', '--io-timeout', [CompletionResultType]::ParameterName, 'Seconds a connection may stay silent (reading or writing) before it is closed')
-            [CompletionResult]::new('--peer', '--peer', [CompletionResultType]::ParameterName, 'A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)')
+            [CompletionResult]::new('--peer', '--peer', [CompletionResultType]::ParameterName, 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)')
             [CompletionResult]::new('--advertise', '--advertise', [CompletionResultType]::ParameterName, 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]')
             [CompletionResult]::new('--fanout', '--fanout', [CompletionResultType]::ParameterName, 'Peers each new message is pushed to at once when more are known; the rest get it from them')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Most connections open at once (each has a thread); more are closed on arrival')
             [CompletionResult]::new('--head-timeout', '--head-timeout', [CompletionResultType]::ParameterName, 'Seconds a client has to send a whole request head once it has begun')
             [CompletionResult]::new('--allow-author', '--allow-author', [CompletionResultType]::ParameterName, 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node''s own author is always allowed')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Worker threads answering HTTP requests')
+            [CompletionResult]::new('--on-message', '--on-message', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts')
+            [CompletionResult]::new('--cursor', '--cursor', [CompletionResultType]::ParameterName, 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed')
+            [CompletionResult]::new('--author', '--author', [CompletionResultType]::ParameterName, 'Only messages from this author: an id or a prefix of one (repeatable)')
+            [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only messages whose body contains TEXT (plain substring, case-sensitive)')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute')
+            [CompletionResult]::new('--print-config', '--print-config', [CompletionResultType]::ParameterName, 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
@@ -83,11 +92,20 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
         'dshare;log' {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Only the last N messages')
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Only the last N messages')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box''s arrival order: the message in DSHARE_* variables, its body on stdin')
+            [CompletionResult]::new('--expect-from', '--expect-from', [CompletionResultType]::ParameterName, 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not')
+            [CompletionResult]::new('--within', '--within', [CompletionResultType]::ParameterName, 'How recent --expect-from''s last message must be (by its timestamp), e.g. 90s, 15m, 1h')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
+            [CompletionResult]::new('--author', '--author', [CompletionResultType]::ParameterName, 'Only messages from this author: an id or a prefix of one (repeatable)')
+            [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only messages whose body contains TEXT (plain substring, case-sensitive)')
+            [CompletionResult]::new('--cursor', '--cursor', [CompletionResultType]::ParameterName, 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing messages as they arrive')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing messages as they arrive')
+            [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
@@ -98,6 +116,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;peers' {
+            [CompletionResult]::new('--expect-up', '--expect-up', [CompletionResultType]::ParameterName, 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
@@ -338,6 +357,19 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
         'dshare;keys;help;help' {
             break
         }
+        'dshare;testnet' {
+            [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'How many nodes to start')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Put the homes in DIR (created if needed, kept at the end) instead of a temporary directory that is removed at the end')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dshare;generate' {
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory that receives man/ and completions/')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
@@ -362,6 +394,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('id', 'id', [CompletionResultType]::ParameterValue, 'Print this node''s author id (its public key)')
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
+            [CompletionResult]::new('testnet', 'testnet', [CompletionResultType]::ParameterValue, 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -429,6 +462,9 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;keys;remove' {
+            break
+        }
+        'dshare;help;testnet' {
             break
         }
         'dshare;help;generate' {

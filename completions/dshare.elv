@@ -37,20 +37,29 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand id 'Print this node''s author id (its public key)'
             cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
+            cand testnet 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dshare;serve'= {
             cand --listen 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)'
             cand --io-timeout 'Seconds a connection may stay silent (reading or writing) before it is closed'
-            cand --peer 'A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)'
+            cand --peer 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)'
             cand --advertise 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]'
             cand --fanout 'Peers each new message is pushed to at once when more are known; the rest get it from them'
             cand --max-connections 'Most connections open at once (each has a thread); more are closed on arrival'
             cand --head-timeout 'Seconds a client has to send a whole request head once it has begun'
             cand --allow-author 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node''s own author is always allowed'
             cand --workers 'Worker threads answering HTTP requests'
+            cand --on-message 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts'
+            cand --cursor 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice'
+            cand --from 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]'
+            cand --retries 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed'
+            cand --author 'Only messages from this author: an id or a prefix of one (repeatable)'
+            cand --grep 'Only messages whose body contains TEXT (plain substring, case-sensitive)'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --keep-going 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
+            cand --print-config 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
             cand --quiet 'Print nothing on success'
@@ -77,11 +86,20 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;log'= {
             cand -n 'Only the last N messages'
             cand --lines 'Only the last N messages'
+            cand --exec 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box''s arrival order: the message in DSHARE_* variables, its body on stdin'
+            cand --expect-from 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not'
+            cand --within 'How recent --expect-from''s last message must be (by its timestamp), e.g. 90s, 15m, 1h'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s)'
+            cand --author 'Only messages from this author: an id or a prefix of one (repeatable)'
+            cand --grep 'Only messages whose body contains TEXT (plain substring, case-sensitive)'
+            cand --cursor 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice'
+            cand --from 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]'
+            cand --retries 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand -f 'Keep printing messages as they arrive'
             cand --follow 'Keep printing messages as they arrive'
+            cand --keep-going 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
             cand --quiet 'Print nothing on success'
@@ -91,6 +109,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --version 'Print version'
         }
         &'dshare;peers'= {
+            cand --expect-up 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s)'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
@@ -303,6 +322,18 @@ set edit:completion:arg-completer[dshare] = {|@words|
         }
         &'dshare;keys;help;help'= {
         }
+        &'dshare;testnet'= {
+            cand --nodes 'How many nodes to start'
+            cand --dir 'Put the homes in DIR (created if needed, kept at the end) instead of a temporary directory that is removed at the end'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dshare;generate'= {
             cand --out 'Directory that receives man/ and completions/'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
@@ -326,6 +357,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand id 'Print this node''s author id (its public key)'
             cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
+            cand testnet 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
             cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -374,6 +406,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;keys;use'= {
         }
         &'dshare;help;keys;remove'= {
+        }
+        &'dshare;help;testnet'= {
         }
         &'dshare;help;generate'= {
         }

@@ -40,18 +40,27 @@ complete -c dshare -n "__fish_dshare_needs_command" -f -a "init" -d 'Create a ho
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "id" -d 'Print this node\'s author id (its public key)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'Seconds a connection may stay silent (reading or writing) before it is closed' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l advertise -d 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers each new message is pushed to at once when more are known; the rest get it from them' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'Worker threads answering HTTP requests' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l on-message -d 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l print-config -d 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s h -l help -d 'Print help'
@@ -67,14 +76,24 @@ complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Pr
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l exec -d 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box\'s arrival order: the message in DSHARE_* variables, its body on stdin' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-from -d 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message must be (by its timestamp), e.g. 90s, 15m, 1h' -r
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s f -l follow -d 'Keep printing messages as they arrive'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
@@ -184,25 +203,33 @@ complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subc
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "use" -d 'Seal with this key from now on (by id from `list`, or the key itself)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Stop holding a key (by id or key); the key in use cannot be removed'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l nodes -d 'How many nodes to start' -r
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l dir -d 'Put the homes in DIR (created if needed, kept at the end) instead of a temporary directory that is removed at the end' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -l out -d 'Directory that receives man/ and completions/' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "log" -d 'Print the conversation, oldest first'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "init" -d 'Create a home: identity key, network key and client token'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "id" -d 'Print this node\'s author id (its public key)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify invite web init id client keys testnet generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "list" -d 'List the clients by name and key id'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "revoke" -d 'Revoke NAME\'s key; the running node refuses it within a second'

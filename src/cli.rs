@@ -18,7 +18,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
         Every machine runs a node (`dshare serve`). A message sent to any node reaches every node, \
         and each node keeps the whole conversation in its message box: a plain-text, append-only, \
         hash-chained file that `dshare verify` checks.",
-    after_help = "Exit status: 0 success; 1 failure (verify: integrity failure; send --wait: timed out); 2 usage or I/O trouble.",
+    after_help = "Exit status: 0 success; 1 failure (verify: integrity failure; send --wait: timed out; a watchdog or a hook failed); 2 usage or I/O trouble.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -64,6 +64,9 @@ pub enum Command {
     /// List, add, switch and retire network keys (rotation without downtime)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Start N nodes on loopback in temporary homes, joined into one network, until
+    /// Ctrl-C: a real network for testing scripts
+    Testnet(TestnetArgs),
     /// Write man pages and shell completions (for packagers)
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -73,25 +76,31 @@ pub enum Command {
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the real address is recorded
     /// in the home for the other commands)
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    #[arg(long, env = "DSHARE_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: String,
 
     /// Seconds a connection may stay silent (reading or writing) before it is closed
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "DSHARE_IO_TIMEOUT", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub io_timeout: u64,
 
-    /// A peer to start from, as http://HOST:PORT (repeatable; more are learned from it)
-    #[arg(long = "peer", value_name = "URL")]
+    /// A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more
+    /// are learned from it)
+    #[arg(
+        long = "peer",
+        env = "DSHARE_PEERS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
     pub peers: Vec<String>,
 
     /// The address other nodes should use to reach this one [default: the listen
     /// address, unless it is a wildcard such as 0.0.0.0]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "DSHARE_ADVERTISE", value_name = "URL")]
     pub advertise: Option<String>,
 
     /// Peers each new message is pushed to at once when more are known; the rest get
     /// it from them
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "DSHARE_FANOUT", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub fanout: u16,
 
     /// Most connections open at once (each has a thread); more are closed on arrival
@@ -108,8 +117,65 @@ pub struct ServeArgs {
     pub allow_authors: Vec<String>,
 
     /// Worker threads answering HTTP requests
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "DSHARE_WORKERS", value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+
+    /// Run CMD (with `sh -c`) once for every new message this node stores, in arrival
+    /// order, the message in DSHARE_* variables and its body on stdin. A cursor (default
+    /// name `on-message`) makes it run once per message across restarts
+    #[arg(long, env = "DSHARE_ON_MESSAGE", value_name = "CMD")]
+    pub on_message: Option<String>,
+
+    #[command(flatten)]
+    pub hook: HookArgs,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// Print the settings serve would use, and where each comes from (flag, env,
+    /// <home>/config.toml, default); then exit
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// A hook's cursor and failure policy (`log --exec`, `serve --on-message`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Hook options")]
+pub struct HookArgs {
+    /// Record the last message handled under NAME (in <home>/cursors/NAME), so that a
+    /// restarted hook runs once for every message it missed, and never twice
+    #[arg(long, value_name = "NAME")]
+    pub cursor: Option<String>,
+
+    /// Where a new cursor starts: `now` (messages that arrive from now on), `start`
+    /// (every message in the box) or a message ID or prefix (the messages after it)
+    /// [default: now; `start` for `log --exec` without -f or --cursor]
+    #[arg(long, value_name = "now|start|ID")]
+    pub from: Option<String>,
+
+    /// Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before
+    /// it counts as failed
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
+
+    /// After the retries, report a failed hook and go on with the next message. Without
+    /// it `log --exec` stops (exit 1) and the next run starts with that message, and
+    /// `serve --on-message` tries it again every minute
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+/// Which messages to show, or to run a hook for.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
+    /// Only messages from this author: an id or a prefix of one (repeatable)
+    #[arg(long = "author", value_name = "ID")]
+    pub authors: Vec<String>,
+
+    /// Only messages whose body contains TEXT (plain substring, case-sensitive)
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
 }
 
 /// How to reach a node other than the one running on the home.
@@ -168,8 +234,29 @@ pub struct LogArgs {
     #[arg(short, long)]
     pub follow: bool,
 
+    /// Run CMD (with `sh -c`) once for each message instead of printing it, in the
+    /// box's arrival order: the message in DSHARE_* variables, its body on stdin
+    #[arg(long, value_name = "CMD", conflicts_with = "lines")]
+    pub exec: Option<String>,
+
+    /// Check that AUTHOR (an id or prefix) sent a message within --within; exit 1,
+    /// saying when it last did, if not
+    #[arg(long, value_name = "AUTHOR", requires = "within", conflicts_with_all = ["exec", "follow", "lines"])]
+    pub expect_from: Option<String>,
+
+    /// How recent --expect-from's last message must be (by its timestamp), e.g. 90s,
+    /// 15m, 1h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "expect_from")]
+    pub within: Option<std::time::Duration>,
+
     #[command(flatten)]
     pub node: NodeArgs,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub hook: HookArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,8 +281,25 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct PeersArgs {
+    /// Exit 1, naming the peers that are down, unless at least N peers are up (a
+    /// watchdog for cron or CI)
+    #[arg(long, value_name = "N")]
+    pub expect_up: Option<usize>,
+
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// How many nodes to start
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+
+    /// Put the homes in DIR (created if needed, kept at the end) instead of a
+    /// temporary directory that is removed at the end
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

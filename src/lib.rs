@@ -12,9 +12,11 @@
 pub mod chain;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod exit;
 pub mod hex;
 pub mod home;
+pub mod hooks;
 pub mod identity;
 pub mod invite;
 pub mod mbox;

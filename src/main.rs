@@ -2,11 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = dshare::cli::Cli::parse();
-    match dshare::commands::run(cli) {
+    // The matches too, not only the parsed values: `serve` asks them whether a setting
+    // came from a flag, the environment or a default (its config file sits between).
+    let matches = dshare::cli::Cli::command().get_matches();
+    let cli = dshare::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match dshare::commands::run(cli, &matches) {
         Ok(code) => code.into(),
         Err(err) => dshare::exit::report(&err).into(),
     }

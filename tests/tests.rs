@@ -4,6 +4,7 @@ mod util;
 
 mod browser;
 mod cli;
+mod cookbook;
 mod durability;
 mod format_spec;
 mod generated;
@@ -12,6 +13,7 @@ mod http_limits;
 mod network;
 mod privacy;
 mod props;
+mod scripting;
 mod single_node;
 mod tamper;
 mod transport;

@@ -8,6 +8,7 @@ mod log;
 mod peers;
 mod send;
 mod serve;
+mod testnet;
 mod verify;
 
 use anyhow::Result;
@@ -16,15 +17,15 @@ use crate::cli::{Cli, Command};
 use crate::exit::Code;
 use crate::home::Home;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<Code> {
+/// Runs the parsed command line; `matches` tells where each value came from.
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
     let home = Home::resolve(cli.home)?;
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
     };
     match cli.command {
-        Command::Serve(args) => serve::run(&home, &args, out),
+        Command::Serve(args) => serve::run(&home, &args, out, matches.subcommand_matches("serve")),
         Command::Send(args) => send::run(&home, &args, out),
         Command::Log(args) => log::run(&home, &args, out),
         Command::Peers(args) => peers::run(&home, &args, out),
@@ -35,22 +36,38 @@ pub fn run(cli: Cli) -> Result<Code> {
                 None => peers::advertised(&home)?,
             };
             let primary = home.keyring()?.swap_remove(0);
-            println!("{}", crate::invite::format(&primary, &url));
+            let invite = crate::invite::format(&primary, &url);
+            print_data(
+                out,
+                &invite,
+                || serde_json::json!({"invite": invite, "url": url}),
+            );
             Ok(Code::Success)
         }
         Command::Web => {
-            let url = home.node_url()?;
-            println!("{url}/?token={}", home.token()?.expose_hex());
+            let url = format!("{}/?token={}", home.node_url()?, home.token()?.expose_hex());
+            print_data(out, &url, || serde_json::json!({"url": url}));
             Ok(Code::Success)
         }
         Command::Init(args) => init::run(&home, args.join.as_deref(), out),
         Command::Id => {
-            println!("{}", home.identity()?.author());
+            let id = home.identity()?.author().to_hex();
+            print_data(out, &id, || serde_json::json!({"id": id}));
             Ok(Code::Success)
         }
         Command::Keys(cmd) => keys::run(&home, &cmd, out),
         Command::Client(cmd) => client::run(&home, &cmd, out),
+        Command::Testnet(args) => testnet::run(&args, out),
         Command::Generate(args) => generate::run(&args.out),
+    }
+}
+
+/// Prints one datum: the text, or with `--json` the object `json` makes.
+fn print_data(out: Output, text: &str, json: impl FnOnce() -> serde_json::Value) {
+    if out.json {
+        println!("{}", json());
+    } else {
+        println!("{text}");
     }
 }
 

@@ -35,6 +35,9 @@ pub fn fetch(home: &Home, node: &NodeArgs) -> Result<PeersAnswer> {
 
 pub fn run(home: &Home, args: &PeersArgs, out: Output) -> Result<Code> {
     let answer = fetch(home, &args.node)?;
+    if let Some(want) = args.expect_up {
+        return expect_up(&answer, want, out);
+    }
     if out.json {
         for p in &answer.peers {
             println!("{}", serde_json::to_string(p)?);
@@ -59,6 +62,37 @@ pub fn run(home: &Home, args: &PeersArgs, out: Output) -> Result<Code> {
         );
     }
     Ok(Code::Success)
+}
+
+/// `peers --expect-up N`: the usual output (none with `-q`), then exit 1 with the
+/// reason when fewer than N peers are up.
+fn expect_up(answer: &PeersAnswer, want: usize, out: Output) -> Result<Code> {
+    for p in &answer.peers {
+        if out.json {
+            println!("{}", serde_json::to_string(p)?);
+        } else if !out.quiet {
+            println!("{}", human(p));
+        }
+    }
+    let up = answer.peers.iter().filter(|p| p.is_up()).count();
+    if up >= want {
+        return Ok(Code::Success);
+    }
+    let down: Vec<String> = answer
+        .peers
+        .iter()
+        .filter(|p| !p.is_up())
+        .map(|p| format!("{} ({})", p.url, p.state))
+        .collect();
+    Err(crate::exit::failure(format!(
+        "only {up} of {} known peers are up, expected at least {want}{}",
+        answer.peers.len(),
+        if down.is_empty() {
+            String::new()
+        } else {
+            format!("; not up: {}", down.join(", "))
+        }
+    )))
 }
 
 /// `URL  STATE  ID  last seen …  rtt …  SYNC`.

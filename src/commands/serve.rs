@@ -10,8 +10,10 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::ServeArgs;
+use crate::config::{ConfigFile, ServeSettings};
 use crate::exit::Code;
 use crate::home::Home;
+use crate::hooks;
 use crate::mbox::{Store, Writer};
 use crate::net::client_api::ClientApi;
 use crate::net::http::{self, Handler, Request, Response, Server};
@@ -22,7 +24,35 @@ use crate::seal::{Keyring, ReplayGuard};
 
 use super::Output;
 
-pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
+/// How long a stopping node waits for a running --on-message hook.
+const HOOK_GRACE: Duration = Duration::from_secs(10);
+
+pub fn run(
+    home: &Home,
+    args: &ServeArgs,
+    out: Output,
+    matches: Option<&clap::ArgMatches>,
+) -> Result<Code> {
+    let settings = ServeSettings::resolve(args, matches, &ConfigFile::load(home.dir())?)?;
+    if args.print_config {
+        return print_config(&settings, home, out);
+    }
+    // Limits and the allow-list come from flags only; the rest may come from the
+    // environment or <home>/config.toml too.
+    let raw = args;
+    let args = &settings;
+    let hookless = args.on_message.value.is_none();
+    if hookless
+        && (args.cursor.value.is_some()
+            || args.from.value.is_some()
+            || !args.authors.value.is_empty()
+            || args.grep.value.is_some()
+            || args.keep_going.value)
+    {
+        anyhow::bail!(
+            "--cursor, --from, --author, --grep and --keep-going are for the --on-message hook, and none is set"
+        );
+    }
     // Registered first, so a stop request during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     if !home.exists() {
@@ -34,7 +64,7 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
     let identity = home.identity()?;
     let author = identity.author();
     let (store, append, tracker) = Store::open(&home.box_path())?;
-    let allowed = home.allowed_authors(&args.allow_authors)?;
+    let allowed = home.allowed_authors(&raw.allow_authors)?;
     if !allowed.is_empty() {
         out.note(format!(
             "accepting messages from {} listed authors only",
@@ -42,21 +72,26 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
         ));
     }
     let writer = Writer::start(store, append, tracker, identity, allowed);
+    let on_message = on_message(home, args, &writer, out)?;
     http::Limits {
-        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-        head_timeout: Duration::from_secs(args.head_timeout),
-        idle_timeout: Duration::from_secs(args.io_timeout),
+        max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+        head_timeout: Duration::from_secs(raw.head_timeout),
+        idle_timeout: Duration::from_secs(args.io_timeout.value),
     }
     .apply();
-    let listener = http::bind(&args.listen, Duration::from_secs(args.io_timeout))?;
+    let listener = http::bind(
+        &args.listen.value,
+        Duration::from_secs(args.io_timeout.value),
+    )?;
     let local = listener.local_addr()?;
     let url = local_url(local);
-    let advertise = match &args.advertise {
+    let advertise = match &args.advertise.value {
         Some(u) => Some(crate::net::client::check_url(u)?),
         None => (!local.ip().is_unspecified()).then(|| url.clone()),
     };
     let bootstrap = args
         .peers
+        .value
         .iter()
         .map(|p| crate::net::client::check_url(p))
         .collect::<Result<Vec<_>>>()?;
@@ -99,10 +134,10 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
             },
             peers_file: home.peers_path(),
             bootstrap,
-            fanout: usize::from(args.fanout),
+            fanout: usize::from(args.fanout.value),
         },
     );
-    let workers = usize::from(args.workers);
+    let workers = usize::from(args.workers.value);
     let node = Node {
         peer: PeerApi {
             replicator: Arc::clone(&replicator),
@@ -126,11 +161,89 @@ pub fn run(home: &Home, args: &ServeArgs, out: Output) -> Result<Code> {
         author.short(12),
         home.box_path().display()
     ));
+    let on_message = on_message.map(hooks::Background::start);
     signals.forever().next();
     out.note("stopping");
+    if let Some(hook) = on_message {
+        hook.stop(HOOK_GRACE);
+    }
     replicator.shutdown();
     server.stop();
     let _ = std::fs::remove_file(home.addr_path());
+    Ok(Code::Success)
+}
+
+/// The `--on-message` hook's runner, on its cursor (default name `on-message`), if
+/// a hook is configured. Made before the node listens, so a cursor in use by another
+/// process stops the start.
+fn on_message(
+    home: &Home,
+    settings: &ServeSettings,
+    writer: &Writer,
+    out: Output,
+) -> Result<Option<hooks::Runner<hooks::StoreSource>>> {
+    let Some(command) = settings.on_message.value.clone() else {
+        return Ok(None);
+    };
+    let name = settings.cursor.value.as_deref().unwrap_or("on-message");
+    let cursor = hooks::Cursor::open(home, name)?;
+    let start = hooks::Start::parse(settings.from.value.as_deref().unwrap_or("now"))?;
+    let filter = hooks::Filter::new(&settings.authors.value, settings.grep.value.as_deref())?;
+    let hook = hooks::Hook {
+        command,
+        retries: settings.retries.value,
+        on_failure: if settings.keep_going.value {
+            hooks::OnFailure::Skip
+        } else {
+            hooks::OnFailure::Pause(Duration::from_secs(60))
+        },
+    };
+    let source = hooks::StoreSource(Arc::clone(writer.store()));
+    let runner = hooks::Runner::new(
+        source,
+        hook,
+        filter,
+        Some(cursor),
+        &start,
+        hooks::Guard::new(),
+        out.quiet,
+    )?;
+    out.note(format!(
+        "--on-message hook on cursor {name:?}, after line {} of the box",
+        runner.state.position
+    ));
+    Ok(Some(runner))
+}
+
+/// `serve --print-config`: each setting, its value, and where it came from.
+fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Code> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    for (key, value, source) in settings.rows() {
+        if out.json {
+            let row = serde_json::json!({"key": key, "value": value, "source": source});
+            writeln!(stdout, "{row}")?;
+        } else {
+            let shown = match &value {
+                serde_json::Value::Null => "-".to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            writeln!(stdout, "{key:<12} {shown:<40} {}", source.name())?;
+        }
+    }
+    if !out.json && !out.quiet {
+        let path = home.dir().join(crate::config::FILE_NAME);
+        eprintln!(
+            "dshare: config file {} ({}); a flag overrides its environment variable, which overrides the file",
+            path.display(),
+            if settings.file.is_some() {
+                "read"
+            } else {
+                "none"
+            }
+        );
+    }
     Ok(Code::Success)
 }
 

@@ -20,7 +20,9 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
         .context("--head takes a chain hash: 64 lowercase hex digits")?;
     // A running node may be half way through appending a line to its own box.
     let live = args.path.is_none() && home.node_running();
-    let report = mbox::verify_file(&path, known, live)?;
+    let report = with_bar(&path, out, |progress| {
+        mbox::verify_file_with_progress(&path, known, live, progress)
+    })?;
     if args.peers {
         return with_peers(home, args, out, &report);
     }
@@ -47,6 +49,35 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     } else {
         Code::Failure
     })
+}
+
+/// Boxes at least this large show a progress bar (on a terminal): below it the check
+/// takes well under a second.
+const BAR_FROM_BYTES: u64 = 8 << 20;
+
+/// Runs `check` with a progress bar on stderr when it is a terminal, the box is large,
+/// and neither `-q` nor `--json` asked for quiet output.
+fn with_bar<T>(
+    path: &std::path::Path,
+    out: Output,
+    check: impl FnOnce(&mut dyn FnMut(u64)) -> Result<T>,
+) -> Result<T> {
+    use std::io::IsTerminal;
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let show = size >= BAR_FROM_BYTES && !out.quiet && !out.json && std::io::stderr().is_terminal();
+    if !show {
+        return check(&mut |_| {});
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verifying {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = check(&mut |done| bar.set_position(done));
+    bar.finish_and_clear();
+    result
 }
 
 /// `verify --peers`: the box's own check, then this node's digest against each peer's.

@@ -13,5 +13,5 @@ pub use format::{Line, encode_line, parse_line};
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary, head_path};
 pub use track::{LineError, Tracker};
-pub use verify::{LineReport, Report, read_head_file, verify_file};
+pub use verify::{LineReport, Report, read_head_file, verify_file, verify_file_with_progress};
 pub use writer::{Outcome, StoreError, Writer};

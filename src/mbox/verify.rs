@@ -55,6 +55,17 @@ impl Report {
 /// unfinished last line is the append in progress, not damage. `Err` only when the
 /// file cannot be read at all.
 pub fn verify_file(path: &Path, known_head: Option<Hash>, live: bool) -> Result<Report> {
+    verify_file_with_progress(path, known_head, live, &mut |_| {})
+}
+
+/// [`verify_file`], calling `progress` with the bytes read so far after each line
+/// (for a progress bar on a large box).
+pub fn verify_file_with_progress(
+    path: &Path,
+    known_head: Option<Hash>,
+    live: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
     // The head file first: the box only grows, so the box read after it holds at least
     // the lines it records, even while a node appends.
     let recorded = read_head_file(&head_path(path));
@@ -74,6 +85,7 @@ pub fn verify_file(path: &Path, known_head: Option<Hash>, live: bool) -> Result<
     let mut known_seen = known_head.is_none();
     let mut resync = false;
     let mut line_no = 0u64;
+    let mut bytes = 0u64;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -84,6 +96,8 @@ pub fn verify_file(path: &Path, known_head: Option<Hash>, live: bool) -> Result<
             break;
         }
         line_no += 1;
+        bytes += n as u64;
+        progress(bytes);
         if buf.last() != Some(&b'\n') {
             if live {
                 break;

@@ -112,6 +112,13 @@ fn chunks(messages: &[Message]) -> Vec<&[Message]> {
 }
 
 fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
+    let answered = exchange(rep, url);
+    rep.greeted(url, answered);
+}
+
+/// One hello, and a pull of whatever the peer holds that this node lacks. Returns
+/// whether both went through.
+fn exchange(rep: &Arc<Replicator>, url: &str) -> bool {
     let store = rep.writer.store();
     let mut peers = rep.peers.urls();
     peers.truncate(MAX_PEERS_SHARED);
@@ -123,12 +130,15 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
     let start = Instant::now();
     let reply: HelloReply = match rep.client.call(url, "hello", &hello) {
         Ok(r) => r,
-        Err(e) => return rep.mark_down(url, &e),
+        Err(e) => {
+            rep.mark_down(url, &e);
+            return false;
+        }
     };
     let rtt = start.elapsed().as_secs_f64() * 1000.0;
     if reply.node.id == rep.me.id {
         rep.forget_self(url);
-        return;
+        return false;
     }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
         rep.add_peer(p);
@@ -158,7 +168,9 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
         && let Err(e) = pull(rep, url, heads, behind)
     {
         rep.mark_down(url, &e);
+        return false;
     }
+    true
 }
 
 /// How many messages the peer holds that this node lacks, and the reverse, and

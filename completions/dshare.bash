@@ -16,6 +16,9 @@ _dshare() {
             ",$1")
                 cmd="dshare"
                 ;;
+            dshare,doctor)
+                cmd="dshare__subcmd__doctor"
+                ;;
             dshare,generate)
                 cmd="dshare__subcmd__generate"
                 ;;
@@ -48,6 +51,9 @@ _dshare() {
                 ;;
             dshare,web)
                 cmd="dshare__subcmd__web"
+                ;;
+            dshare__subcmd__help,doctor)
+                cmd="dshare__subcmd__help__subcmd__doctor"
                 ;;
             dshare__subcmd__help,generate)
                 cmd="dshare__subcmd__help__subcmd__generate"
@@ -89,12 +95,42 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify invite web init id generate help"
+            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify doctor invite web init id generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__doctor)
+            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --min-free)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-behind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -129,8 +165,22 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__help)
-            opts="serve send log peers verify invite web init id generate help"
+            opts="serve send log peers verify doctor invite web init id generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -4,6 +4,7 @@ mod util;
 
 mod browser;
 mod cli;
+mod doctor;
 mod durability;
 mod format_spec;
 mod generated;

@@ -1,5 +1,6 @@
 //! One module per subcommand, each thin: resolve the home, call the core, render.
 
+mod doctor;
 mod generate;
 mod init;
 mod log;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<Code> {
         Command::Log(args) => log::run(&home, &args, out),
         Command::Peers(args) => peers::run(&home, &args, out),
         Command::Verify(args) => verify::run(&home, &args, out),
+        Command::Doctor(args) => doctor::run(&home, &args, out),
         Command::Invite(args) => {
             let url = match args.url {
                 Some(u) => crate::net::client::check_url(&u)?,

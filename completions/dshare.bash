@@ -19,6 +19,9 @@ _dshare() {
             dshare,client)
                 cmd="dshare__subcmd__client"
                 ;;
+            dshare,doctor)
+                cmd="dshare__subcmd__doctor"
+                ;;
             dshare,generate)
                 cmd="dshare__subcmd__generate"
                 ;;
@@ -84,6 +87,9 @@ _dshare() {
                 ;;
             dshare__subcmd__help,client)
                 cmd="dshare__subcmd__help__subcmd__client"
+                ;;
+            dshare__subcmd__help,doctor)
+                cmd="dshare__subcmd__help__subcmd__doctor"
                 ;;
             dshare__subcmd__help,generate)
                 cmd="dshare__subcmd__help__subcmd__generate"
@@ -191,7 +197,7 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify invite web init id client keys testnet generate help"
+            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify doctor invite web init id client keys testnet generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +360,36 @@ _dshare() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dshare__subcmd__doctor)
+            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --min-free)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-behind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dshare__subcmd__generate)
             opts="-q -h -V --out --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -377,7 +413,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__help)
-            opts="serve send log peers verify invite web init id client keys testnet generate help"
+            opts="serve send log peers verify doctor invite web init id client keys testnet generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +471,20 @@ _dshare() {
         dshare__subcmd__help__subcmd__client__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
@@ -132,6 +133,19 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --quiet 'Print nothing on success'
             cand -h 'Print help'
             cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;doctor'= {
+            cand --min-free 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)'
+            cand --max-behind 'Unhealthy when a peer holds more than N messages this node lacks'
+            cand --timeout 'How long to wait for each answer of the node, e.g. 5s, 500ms'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -351,6 +365,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
             cand init 'Create a home: identity key, network key and client token'
@@ -370,6 +385,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;peers'= {
         }
         &'dshare;help;verify'= {
+        }
+        &'dshare;help;doctor'= {
         }
         &'dshare;help;invite'= {
         }

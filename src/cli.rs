@@ -50,6 +50,16 @@ pub enum Command {
     Peers(PeersArgs),
     /// Check every line of a message box; exit 1 if anything was tampered with
     Verify(VerifyArgs),
+    /// One health verdict for a watchdog: node, box, peers, forks, disk space
+    #[command(
+        long_about = "One health verdict for a watchdog (cron, systemd timer, monitoring).\n\n\
+            Checks that the node of this home is running and answering, that its box passes \
+            every check of `dshare verify`, that its peers are up and in sync (or how far behind \
+            it is), that no forks were seen, and how much disk space is free where the box lives. \
+            Prints one line per check, then each problem and warning.",
+        after_help = "Exit status: 0 healthy; 1 unhealthy (the problems are printed); 2 could not check (not a dshare home, box unreadable)."
+    )]
+    Doctor(DoctorArgs),
     /// Print a one-line invite that lets another machine join this network
     Invite(InviteArgs),
     /// Print this node's page address, with its access token, for a browser
@@ -280,6 +290,21 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub min_free: u64,
+
+    /// Unhealthy when a peer holds more than N messages this node lacks
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_behind: u64,
+
+    /// How long to wait for each answer of the node, e.g. 5s, 500ms
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct PeersArgs {
     /// Exit 1, naming the peers that are down, unless at least N peers are up (a
     /// watchdog for cron or CI)
@@ -393,6 +418,29 @@ pub enum KeysCommand {
     },
 }
 
+/// `512k`, `64M`, `1G`, `1T` (powers of 1024), or plain bytes.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 64M or 1G"))?;
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{s:?} is not a size like 64M or 1G")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Directory that receives man/ and completions/
@@ -407,5 +455,16 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_in_powers_of_1024() {
+        assert_eq!(super::parse_size("512"), Ok(512));
+        assert_eq!(super::parse_size("512k"), Ok(512 << 10));
+        assert_eq!(super::parse_size("64M"), Ok(64 << 20));
+        assert_eq!(super::parse_size("1GiB"), Ok(1 << 30));
+        assert!(super::parse_size("1X").is_err());
+        assert!(super::parse_size("M").is_err());
+        assert!(super::parse_size("99999999999T").is_err());
     }
 }

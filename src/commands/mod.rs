@@ -1,6 +1,7 @@
 //! One module per subcommand, each thin: resolve the home, call the core, render.
 
 mod client;
+mod doctor;
 mod generate;
 mod init;
 mod keys;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
         Command::Log(args) => log::run(&home, &args, out),
         Command::Peers(args) => peers::run(&home, &args, out),
         Command::Verify(args) => verify::run(&home, &args, out),
+        Command::Doctor(args) => doctor::run(&home, &args, out),
         Command::Invite(args) => {
             let url = match args.url {
                 Some(u) => crate::net::client::check_url(&u)?,

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,11 @@ pub struct Store {
     subscribers: Mutex<Vec<mpsc::Sender<Arc<Vec<Message>>>>>,
     /// Group commits (fsyncs) since the node started: fewer than messages under load.
     commits: AtomicU64,
+    /// Set when opening found the end of the box missing (a bad last line moved aside,
+    /// or fewer lines than the head file records): some of this node's own messages
+    /// may now exist only on peers, and signing a new one before they are back would
+    /// reuse their seqs, a fork of its own history. Cleared by the replicator.
+    recovering: AtomicBool,
 }
 
 /// The file that records the last durable line count and chain hash, beside the box,
@@ -202,10 +207,11 @@ impl Store {
             }
         }
         drop(reader);
+        let torn = bad.is_some();
         if let Some((line_no, why)) = bad {
             quarantine_tail(path, &mut append, offset, line_no, &why)?;
         }
-        keep_cut_evidence(path, tracker.lines);
+        let cut = keep_cut_evidence(path, tracker.lines);
         let reader = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let lines = tracker.lines;
         let store = Store {
@@ -216,6 +222,7 @@ impl Store {
             grew: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
+            recovering: AtomicBool::new(torn || cut),
         };
         Ok((Arc::new(store), append, tracker))
     }
@@ -255,6 +262,18 @@ impl Store {
         let (tx, rx) = mpsc::channel();
         self.subscribers.lock().expect("subscribers lock").push(tx);
         rx
+    }
+
+    /// True while the end of the box, lost before this start, may still be on peers
+    /// only: the node then signs no new message (see [`super::StoreError::Recovering`]).
+    pub fn recovering(&self) -> bool {
+        self.recovering.load(AtomicOrdering::SeqCst)
+    }
+
+    /// The peers have been asked for what was lost and have sent it: the node may sign
+    /// new messages again.
+    pub fn end_recovery(&self) {
+        self.recovering.store(false, AtomicOrdering::SeqCst);
     }
 
     /// Group commits (one fsync each) since the node started.
@@ -420,7 +439,8 @@ fn quarantine_tail(
 /// The head file is written only after fsync, so a box shorter than it records was cut
 /// after the fact (by hand, a restore, a disk fault). The node can go on (peers refill
 /// what they have), but the evidence is kept: the head file is renamed, not overwritten.
-fn keep_cut_evidence(path: &Path, lines: u64) {
+/// Returns whether lines were cut.
+fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
     let head = head_path(path);
     if let Some((recorded, _)) = super::verify::read_head_file(&head)
         && recorded > lines
@@ -434,5 +454,7 @@ fn keep_cut_evidence(path: &Path, lines: u64) {
             aside.display(),
             renamed.map_or_else(|e| e.to_string(), |()| "renamed".into())
         );
+        return true;
     }
+    false
 }

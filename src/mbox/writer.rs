@@ -59,6 +59,10 @@ pub enum StoreError {
     Io(String),
     /// The writer has stopped (node shutting down, or a failed rollback).
     Closed,
+    /// The end of the box was lost before this start and the peers have not sent it
+    /// back yet: a new message now could reuse the seq of one of this node's own lost
+    /// messages. Transient; nothing was stored.
+    Recovering,
 }
 
 impl std::fmt::Display for StoreError {
@@ -69,6 +73,9 @@ impl std::fmt::Display for StoreError {
             }
             StoreError::Io(e) => write!(f, "cannot write the message box: {e}; nothing was stored"),
             StoreError::Closed => f.write_str("the node is shutting down; nothing was stored"),
+            StoreError::Recovering => f.write_str(
+                "the node lost the end of its box before it started (its log says how) and signs no new message until a peer has sent back what it holds; nothing was stored, retry shortly",
+            ),
         }
     }
 }
@@ -128,6 +135,9 @@ impl Writer {
     /// Signs `body` as this node's next message and stores it. Returns once it is on
     /// disk. The body must already be within limits.
     pub fn send(&self, body: String) -> Result<Message, StoreError> {
+        if self.store.recovering() {
+            return Err(StoreError::Recovering);
+        }
         let (reply, rx) = mpsc::sync_channel(1);
         self.tx
             .send(Job::Local { body, reply })

@@ -70,6 +70,12 @@ impl NodeClient {
         self
     }
 
+    /// Gives each call `total` at most (for `doctor`, which must not hang on a stuck node).
+    pub fn with_timeout(mut self, total: std::time::Duration) -> NodeClient {
+        self.agent = agent(total);
+        self
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

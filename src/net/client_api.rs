@@ -62,6 +62,9 @@ struct Status<'a> {
     digest: Hash,
     /// Group commits since start: each is one fsync covering one or more messages.
     commits: u64,
+    /// The end of the box was lost before this start and is being fetched back from
+    /// peers; until then new sends are refused (503).
+    recovering: bool,
 }
 
 impl ClientApi {
@@ -350,16 +353,20 @@ impl ClientApi {
                 head: s.head,
                 digest: s.digest,
                 commits: self.writer.store().commits(),
+                recovering: self.writer.store().recovering(),
             },
         )
     }
 }
 
-/// The HTTP answer for a failed write: 507 when the disk is full, 503 when stopping.
+/// The HTTP answer for a failed write: 507 when the disk is full, 503 when stopping
+/// or while the end of a damaged box is being fetched back from peers.
 pub fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::Full => Response::text(507, e.to_string()),
-        StoreError::Closed => Response::text(503, e.to_string()).with("Retry-After", "1"),
+        StoreError::Closed | StoreError::Recovering => {
+            Response::text(503, e.to_string()).with("Retry-After", "1")
+        }
         StoreError::Io(_) => Response::text(500, e.to_string()),
     }
 }

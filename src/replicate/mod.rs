@@ -75,6 +75,9 @@ pub struct Replicator {
     /// Messages from peers refused by a check (signature, id, limits, rules).
     pub refused: AtomicU64,
     pub forks: Mutex<Vec<Fork>>,
+    /// While the store is recovering a lost end: the peers asked so far, and whether
+    /// one of them answered (and its missing messages were pulled).
+    recovery: Mutex<(HashSet<String>, bool)>,
 }
 
 impl Replicator {
@@ -91,12 +94,23 @@ impl Replicator {
             fanout: settings.fanout.max(1),
             refused: AtomicU64::new(0),
             forks: Mutex::new(Vec::new()),
+            recovery: Mutex::new((HashSet::new(), false)),
         });
         if let Some(url) = &rep.me.url {
             rep.self_urls.lock().expect("self lock").insert(url.clone());
         }
         for url in &settings.bootstrap {
             rep.peers.add(url);
+        }
+        if rep.writer.store().recovering() {
+            if rep.peers.urls().is_empty() {
+                // Nobody could hold what was lost: nothing to wait for.
+                rep.writer.store().end_recovery();
+            } else {
+                eprintln!(
+                    "dshare: the end of the box was lost: new sends wait until the peers have been asked for it"
+                );
+            }
         }
         for url in rep.peers.urls() {
             rep.spawn_worker(&url);
@@ -205,6 +219,26 @@ impl Replicator {
         }
     }
 
+    /// Records one exchange with the peer at `url` (`answered`: it answered and what
+    /// it held was pulled). While the store recovers a lost end, new sends wait until
+    /// every known peer has been asked once and at least one answered: the messages
+    /// this node lost are then back, unless only a peer that is down holds them.
+    fn greeted(&self, url: &str, answered: bool) {
+        let store = self.writer.store();
+        if !store.recovering() {
+            return;
+        }
+        let mut recovery = self.recovery.lock().expect("recovery lock");
+        recovery.0.insert(url.to_string());
+        recovery.1 |= answered;
+        if recovery.1 && self.peers.urls().iter().all(|u| recovery.0.contains(u)) {
+            store.end_recovery();
+            eprintln!(
+                "dshare: the peers were asked for the lost end of the box: sends are accepted again"
+            );
+        }
+    }
+
     fn mark_down(&self, url: &str, _why: &anyhow::Error) {
         self.peers.update(url, |p| {
             p.state = "down".into();
@@ -231,8 +265,10 @@ impl Replicator {
         let mut good = Vec::with_capacity(messages.len());
         let store = self.writer.store();
         for m in messages {
-            // Pushes come back around (each node forwards what it newly stores);
-            // a message already held is answered without checking its signature.
+            // A message already held is answered from the index: its id names its
+            // content, so there is nothing to check and nothing to store. Every node
+            // forwards what it stores, so most messages arrive more than once, and a
+            // signature check costs far more than this lookup.
             if store.id_at(&m.author, m.seq) == Some(m.id) {
                 checked.push(Some(Outcome::Duplicate));
                 continue;

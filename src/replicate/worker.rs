@@ -112,6 +112,13 @@ fn chunks(messages: &[Message]) -> Vec<&[Message]> {
 }
 
 fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
+    let answered = exchange(rep, url);
+    rep.greeted(url, answered);
+}
+
+/// One hello, and a pull of whatever the peer holds that this node lacks. Returns
+/// whether both went through.
+fn exchange(rep: &Arc<Replicator>, url: &str) -> bool {
     let store = rep.writer.store();
     let mut peers = rep.peers.urls();
     peers.truncate(MAX_PEERS_SHARED);
@@ -123,12 +130,15 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
     let start = Instant::now();
     let reply: HelloReply = match rep.client.call(url, "hello", &hello) {
         Ok(r) => r,
-        Err(e) => return rep.mark_down(url, &e),
+        Err(e) => {
+            rep.mark_down(url, &e);
+            return false;
+        }
     };
     let rtt = start.elapsed().as_secs_f64() * 1000.0;
     if reply.node.id == rep.me.id {
         rep.forget_self(url);
-        return;
+        return false;
     }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
         rep.add_peer(p);
@@ -154,11 +164,14 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
         p.diverged = diverged;
     });
     rep.forget_stale_addresses(url, &reply.node.id);
-    let Some(heads) = &reply.heads else { return };
+    let Some(heads) = &reply.heads else {
+        return true;
+    };
     if behind > 0
         && let Err(e) = pull(rep, url, heads, behind)
     {
-        return rep.mark_down(url, &e);
+        rep.mark_down(url, &e);
+        return false;
     }
     // Pulling alone would leave messages on a node that peers cannot call back (no
     // advertised address, or one they cannot reach): send what the peer lacks.
@@ -166,7 +179,9 @@ fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
         && let Err(e) = push_missing(rep, url, heads)
     {
         rep.mark_down(url, &e);
+        return false;
     }
+    true
 }
 
 /// Pushes, for every author, the run of messages the peer lacks (a page per author

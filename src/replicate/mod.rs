@@ -227,17 +227,31 @@ impl Replicator {
     fn offer(&self, messages: Vec<Message>) -> Result<Vec<Outcome>, StoreError> {
         let keys: Vec<(AuthorId, u64, Hash)> =
             messages.iter().map(|m| (m.author, m.seq, m.id)).collect();
-        let mut checked: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
-        let mut good = Vec::with_capacity(messages.len());
         let store = self.writer.store();
-        for m in messages {
-            // Pushes come back around (each node forwards what it newly stores);
-            // a message already held is answered without checking its signature.
-            if store.id_at(&m.author, m.seq) == Some(m.id) {
+        // Pushes come back around (each node forwards what it newly stores); a
+        // message already held is answered without checking its signature.
+        let held: Vec<bool> = messages
+            .iter()
+            .map(|m| store.id_at(&m.author, m.seq) == Some(m.id))
+            .collect();
+        let fresh: Vec<Message> = messages
+            .into_iter()
+            .zip(&held)
+            .filter_map(|(m, &held)| (!held).then_some(m))
+            .collect();
+        // A catch-up page holds up to 500 messages: their signatures are checked on
+        // every core at once.
+        let verdicts = crate::message::check_all(&fresh);
+        let mut fresh = fresh.into_iter().zip(verdicts);
+        let mut checked: Vec<Option<Outcome>> = Vec::with_capacity(held.len());
+        let mut good = Vec::with_capacity(held.len());
+        for held in held {
+            if held {
                 checked.push(Some(Outcome::Duplicate));
                 continue;
             }
-            match m.check() {
+            let (m, verdict) = fresh.next().expect("one verdict per fresh message");
+            match verdict {
                 Ok(()) => {
                     checked.push(None);
                     good.push(m);

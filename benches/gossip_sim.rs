@@ -12,8 +12,9 @@
 //! The model, per message: the author stores it (round 0) and pushes it; every node
 //! that newly stores a message in round r pushes it in round r + 1 to every peer when
 //! it knows at most `fanout` peers, else to `fanout` peers drawn at random among the
-//! up peers (which may include the author and the node it came from: the code does not
-//! exclude them). A node that already holds the message answers `duplicate` and does
+//! up peers other than the message's author (the code skips a peer that wrote every
+//! message of the batch; it does not know, and so may pick, the node a message came
+//! from). A node that already holds the message answers `duplicate` and does
 //! not forward it. Nodes that no push reached get the message from anti-entropy: their
 //! next hello (within ~1 s) shows a peer ahead, and they pull. Every node knows every
 //! other one (peer exchange converges to that in a network that stays up).
@@ -75,13 +76,16 @@ fn spread(n: usize, fanout: usize, rng: &mut Rng) -> Spread {
         let mut next = Vec::new();
         for &from in &frontier {
             picks.clear();
+            // Never back to the author: it holds its own messages (`dispatch`).
+            let eligible = |p: usize| p != from && p != author;
             if n - 1 <= fanout {
-                picks.extend((0..n).filter(|&p| p != from));
+                picks.extend((0..n).filter(|&p| eligible(p)));
             } else {
-                // `fanout` distinct peers other than `from`, uniformly.
-                while picks.len() < fanout {
+                // `fanout` distinct peers, uniformly among the eligible ones.
+                let want = fanout.min(n - if from == author { 1 } else { 2 });
+                while picks.len() < want {
                     let p = rng.below(n);
-                    if p != from && !picks.contains(&p) {
+                    if eligible(p) && !picks.contains(&p) {
                         picks.push(p);
                     }
                 }

@@ -14,6 +14,15 @@ pub type Hash = Hex<32>;
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Appends the lowercase hex of `bytes` to `out`.
+pub fn push(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
 /// Lowercase hex of any byte slice.
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -59,6 +59,10 @@ impl Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 48 && std::mem::size_of::<Loc>() == 12);
 
+/// The shortest line a box can hold: the keys, four 64-digit hex values and a
+/// 128-digit signature come to more than this, whatever the body.
+const MIN_LINE: u64 = 400;
+
 /// A message named by its author's slot in the index and its seq: 12 bytes (the seq
 /// in two halves keeps the alignment at 4), two of them a message (conversation
 /// order and arrival order).
@@ -195,17 +199,37 @@ impl Store {
             .open(path)
             .with_context(|| format!("cannot open the message box {}", path.display()))?;
         let mut index = Index::default();
+        // Every line is at least MIN_LINE bytes, so this many slots are enough for the
+        // whole box and the two order lists never move while it is read (pages of it
+        // that are not needed are never touched, and cost no memory).
+        let size = append.metadata().map_or(0, |m| m.len());
+        let most = usize::try_from(size / MIN_LINE).unwrap_or(0);
+        index.order.reserve(most);
+        index.arrival.reserve(most);
         let mut tracker = Tracker::default();
         let mut offset = 0u64;
         let mut bad: Option<(u64, String)> = None;
         // Parsing a line and recomputing its id is independent of every other line:
-        // that part runs on every core, a block of lines at a time. The checks that
-        // link lines (chain hash, seq, prev, clock) then run in file order.
-        super::lines::blocks(
-            &append,
-            |lines| {
-                let parsed = crate::par::map(lines, |raw| parse_own_line(raw));
-                for (raw, parsed) in lines.iter().zip(parsed) {
+        // a reader thread does that on every core, a block of lines at a time, while
+        // this thread runs the checks that link lines (chain hash, seq, prev, clock)
+        // in file order on the block before. One block in flight bounds the memory.
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Result<Line, String>)>>(1);
+            let file = &append;
+            let reader = s.spawn(move || {
+                super::lines::blocks(
+                    file,
+                    |lines| {
+                        let parsed = crate::par::map(lines, |raw| parse_own_line(raw));
+                        let sized = lines.iter().map(|raw| raw.len()).zip(parsed).collect();
+                        // The checker stopped (a corrupt box): stop reading.
+                        Ok(tx.send(sized).is_ok())
+                    },
+                    |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+                )
+            });
+            for block in rx {
+                for (size, parsed) in block {
                     if let Some((at, why)) = &bad {
                         bail!(
                             "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
@@ -222,17 +246,16 @@ impl Store {
                         Ok(line) => {
                             tracker.advance(&line);
                             let len =
-                                u32::try_from(raw.len()).context("a box line longer than 4 GiB")?;
+                                u32::try_from(size).context("a box line longer than 4 GiB")?;
                             index.push(&line, offset, len);
-                            offset += raw.len() as u64;
+                            offset += size as u64;
                         }
                         Err(why) => bad = Some((line_no, why)),
                     }
                 }
-                Ok(true)
-            },
-            |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-        )?;
+            }
+            reader.join().expect("the box reader panicked")
+        })?;
         if let Some((line_no, why)) = bad {
             quarantine_tail(path, &mut append, offset, line_no, &why)?;
         }

@@ -128,11 +128,30 @@ impl Replicator {
     /// forwards what it newly stores, so the message still reaches everyone, in a
     /// number of hops that grows with the log of the network's size).
     fn dispatch(&self, batch: &Arc<Vec<Message>>) {
+        // A peer that wrote every message of the batch holds them all already: the
+        // pushes back to the author (in a three-node network, two of the six pushes
+        // each message caused) would only be answered `duplicate`.
+        let author_of_all =
+            |id: Option<&AuthorId>| id.is_some_and(|id| batch.iter().all(|m| &m.author == id));
+        let views = self.peers.views();
+        let wrote_all: HashSet<&str> = views
+            .iter()
+            .filter(|p| author_of_all(p.id.as_ref()))
+            .map(|p| p.url.as_str())
+            .collect();
         let workers = self.workers.lock().expect("workers lock");
         let targets: Vec<String> = if workers.len() <= self.fanout {
-            workers.keys().cloned().collect()
+            workers
+                .keys()
+                .filter(|u| !wrote_all.contains(u.as_str()))
+                .cloned()
+                .collect()
         } else {
-            let mut up = self.peers.up();
+            let mut up: Vec<String> = views
+                .iter()
+                .filter(|p| p.is_up() && !wrote_all.contains(p.url.as_str()))
+                .map(|p| p.url.clone())
+                .collect();
             shuffle(&mut up);
             up.truncate(self.fanout);
             up

@@ -38,12 +38,9 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<Arc<Vec<Message>>>) {
                 while let Ok(more) = rx.try_recv() {
                     messages.extend(more.iter().cloned());
                 }
-                let down = rep
-                    .peers
-                    .views()
-                    .iter()
-                    .any(|p| p.url == url && p.state == "down");
-                if !down && let Err(e) = push(rep, url, &messages) {
+                if !rep.peers.is_down(url)
+                    && let Err(e) = push(rep, url, &messages)
+                {
                     rep.mark_down(url, &e);
                 }
             }

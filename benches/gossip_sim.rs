@@ -9,7 +9,9 @@
 //! DSHARE_SIM_NODES=30,1000 DSHARE_SIM_MESSAGES=500 cargo bench --bench gossip_sim
 //! ```
 //!
-//! The model, per message: the author stores it (round 0) and pushes it; every node
+//! The model, per message: the author stores it (round 0) and pushes it. While it knows
+//! at most `ORIGIN_FANOUT` (32) peers it pushes to all of them, marked `sent_to_all`,
+//! and nobody forwards. Beyond that, every node
 //! that newly stores a message in round r pushes it in round r + 1 to every peer when
 //! it knows at most `fanout` peers, else to `fanout` peers drawn at random among the
 //! up peers other than the message's author (the code skips a peer that wrote every
@@ -25,6 +27,7 @@ use std::fmt::Write as _;
 use dshare::chain::Head;
 use dshare::identity::Identity;
 use dshare::message::{Draft, Message};
+use dshare::replicate::ORIGIN_FANOUT;
 use dshare::replicate::protocol::{
     Hello, HelloReply, MAX_PEERS_SHARED, Messages, NodeInfo, PushReply,
 };
@@ -69,8 +72,14 @@ fn spread(n: usize, fanout: usize, rng: &mut Rng) -> Spread {
     let mut has = vec![false; n];
     let author = rng.below(n);
     has[author] = true;
-    let mut frontier = vec![author];
     let mut s = Spread::default();
+    if n - 1 <= ORIGIN_FANOUT.max(fanout) {
+        // The author pushes to every peer, marked `sent_to_all`: nobody forwards.
+        s.rounds = usize::from(n > 1);
+        s.pushes = n - 1;
+        return s;
+    }
+    let mut frontier = vec![author];
     let mut picks: Vec<usize> = Vec::with_capacity(fanout);
     while !frontier.is_empty() {
         let mut next = Vec::new();
@@ -196,6 +205,7 @@ fn main() {
             &ring,
             &Messages {
                 messages: vec![m.clone()],
+                sent_to_all: true,
             },
         ) + REQUEST_HEAD,
         push_reply: sealed(

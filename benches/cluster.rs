@@ -1606,7 +1606,7 @@ fn machine() -> String {
 
 fn filesystem(dir: &Path) -> String {
     let out = Command::new("df")
-        .args(["--output=fstype,source", "-P"])
+        .arg("--output=fstype,source")
         .arg(dir)
         .output();
     out.ok()

@@ -4,9 +4,10 @@
 
 use std::io::Read;
 
-/// Bytes read at a time: a few thousand lines of typical messages, enough to keep
-/// every core busy, small enough not to matter for memory.
-const BLOCK: usize = 4 << 20;
+/// Bytes read at a time: about 1,600 lines of typical messages, enough to keep every
+/// core busy. Larger blocks were no faster, and the memory they passed through stayed
+/// with the process (4 MiB blocks left a node holding 200,000 messages 6 MB larger).
+const BLOCK: usize = 1 << 20;
 
 /// Calls `each` with consecutive blocks of lines of `reader`, in file order. Every line
 /// keeps its `\n`; only the last line of the file can lack one (a torn write), and it

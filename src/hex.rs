@@ -14,6 +14,15 @@ pub type Hash = Hex<32>;
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Appends the lowercase hex of `bytes` to `out`.
+pub fn push(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
 /// Lowercase hex of any byte slice.
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -24,13 +33,17 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each lowercase hex digit, 0xff for every other byte: parsing ids is
+/// on the hot path of start-up and `verify` (five values a line).
+const VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 16 {
+        t[DIGITS[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    t
+};
 
 /// Why a hex string was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,11 +90,15 @@ impl<const N: usize> FromStr for Hex<N> {
             )));
         }
         let mut out = [0u8; N];
-        for (i, pair) in raw.chunks_exact(2).enumerate() {
-            match (nibble(pair[0]), nibble(pair[1])) {
-                (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
-                _ => return Err(HexError("not lowercase hex".into())),
-            }
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(raw.chunks_exact(2)) {
+            let (hi, lo) = (VALUE[usize::from(pair[0])], VALUE[usize::from(pair[1])]);
+            bad |= hi | lo;
+            *o = hi << 4 | (lo & 0xf);
+        }
+        // Every valid digit is below 16; 0xff marks anything else.
+        if bad > 0xf {
+            return Err(HexError("not lowercase hex".into()));
         }
         Ok(Hex(out))
     }
@@ -100,15 +117,35 @@ impl<const N: usize> fmt::Debug for Hex<N> {
 }
 
 impl<const N: usize> Serialize for Hex<N> {
+    /// Through a buffer on the stack: a box line has five of these, and serializing
+    /// lines is on the hot path of the writer and of every read.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        let mut buf = [0u8; 128];
+        if 2 * N > buf.len() {
+            return s.serialize_str(&self.to_hex());
+        }
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        s.serialize_str(std::str::from_utf8(&buf[..2 * N]).expect("hex digits are ASCII"))
     }
 }
 
 impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
+    /// Parses the string where the deserializer holds it, without copying it first.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct Visit<const N: usize>;
+        impl<const N: usize> serde::de::Visitor<'_> for Visit<N> {
+            type Value = Hex<N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{} lowercase hex digits", 2 * N)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Hex<N>, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visit::<N>)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod invite;
 pub mod mbox;
 pub mod message;
 pub mod net;
+pub mod par;
 pub mod replicate;
 pub mod seal;
 pub mod secret;

@@ -3,6 +3,7 @@
 //! that appends to it with group commit.
 
 mod format;
+mod lines;
 mod read;
 mod store;
 mod track;

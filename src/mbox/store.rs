@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
@@ -21,20 +21,68 @@ use crate::message::{AuthorId, Message};
 use super::format::{Line, parse_line};
 use super::track::Tracker;
 
-/// Where a line is in the file, and what the index needs to know of it.
+/// Where a line is in the file, and what the index needs to know of it: 48 bytes a
+/// message (the id, the clock, and the line's offset and length packed in one word).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry {
     pub id: Hash,
     pub clock: u64,
-    pub offset: u64,
-    pub len: u32,
+    /// Offset in the low [`OFFSET_BITS`] bits, line length above them.
+    at: u64,
 }
 
-/// A message named by its author's slot in the index and its seq.
+/// Offsets up to 2^40 bytes (1 TiB of box); the 24 bits left hold the line's length,
+/// and a line of the largest message, every byte escaped, is under 400 KiB.
+const OFFSET_BITS: u32 = 40;
+
+impl Entry {
+    fn new(id: Hash, clock: u64, offset: u64, len: u32) -> Entry {
+        assert!(
+            offset < 1 << OFFSET_BITS && u64::from(len) < 1 << (64 - OFFSET_BITS),
+            "a box over 1 TiB, or a line over 16 MiB"
+        );
+        Entry {
+            id,
+            clock,
+            at: offset | u64::from(len) << OFFSET_BITS,
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        self.at & ((1 << OFFSET_BITS) - 1)
+    }
+
+    fn len(&self) -> usize {
+        usize::try_from(self.at >> OFFSET_BITS).expect("24 bits fit")
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 48 && std::mem::size_of::<Loc>() == 12);
+
+/// The shortest line a box can hold: the keys, four 64-digit hex values and a
+/// 128-digit signature come to more than this, whatever the body.
+const MIN_LINE: u64 = 400;
+
+/// A message named by its author's slot in the index and its seq: 12 bytes (the seq
+/// in two halves keeps the alignment at 4), two of them a message (conversation
+/// order and arrival order).
 #[derive(Debug, Clone, Copy)]
 struct Loc {
     author: u32,
-    seq: u64,
+    seq: [u32; 2],
+}
+
+impl Loc {
+    fn new(author: u32, seq: u64) -> Loc {
+        Loc {
+            author,
+            seq: [seq as u32, (seq >> 32) as u32],
+        }
+    }
+
+    fn seq(self) -> u64 {
+        u64::from(self.seq[0]) | u64::from(self.seq[1]) << 32
+    }
 }
 
 #[derive(Default)]
@@ -52,7 +100,7 @@ struct Index {
 
 impl Index {
     fn entry(&self, loc: Loc) -> &Entry {
-        &self.logs[loc.author as usize][(loc.seq - 1) as usize]
+        &self.logs[loc.author as usize][(loc.seq() - 1) as usize]
     }
 
     fn cmp(&self, a: Loc, b: Loc) -> Ordering {
@@ -60,7 +108,7 @@ impl Index {
         ea.clock
             .cmp(&eb.clock)
             .then_with(|| self.authors[a.author as usize].cmp(&self.authors[b.author as usize]))
-            .then_with(|| a.seq.cmp(&b.seq))
+            .then_with(|| a.seq().cmp(&b.seq()))
     }
 
     fn push(&mut self, line: &Line, offset: u64, len: u32) {
@@ -75,13 +123,8 @@ impl Index {
                 s
             }
         };
-        self.logs[author as usize].push(Entry {
-            id: m.id,
-            clock: m.clock,
-            offset,
-            len,
-        });
-        let loc = Loc { author, seq: m.seq };
+        self.logs[author as usize].push(Entry::new(m.id, m.clock, offset, len));
+        let loc = Loc::new(author, m.seq);
         // Almost every message sorts last; search only when it does not.
         let at = match self.order.last() {
             Some(&last) if self.cmp(last, loc) == Ordering::Greater => self
@@ -161,52 +204,63 @@ impl Store {
             .open(path)
             .with_context(|| format!("cannot open the message box {}", path.display()))?;
         let mut index = Index::default();
+        // Every line is at least MIN_LINE bytes, so this many slots are enough for the
+        // whole box and the two order lists never move while it is read (pages of it
+        // that are not needed are never touched, and cost no memory).
+        let size = append.metadata().map_or(0, |m| m.len());
+        let most = usize::try_from(size / MIN_LINE).unwrap_or(0);
+        index.order.reserve(most);
+        index.arrival.reserve(most);
         let mut tracker = Tracker::default();
         let mut offset = 0u64;
-        let mut reader = BufReader::with_capacity(1 << 16, &append);
-        let mut buf = Vec::new();
         let mut bad: Option<(u64, String)> = None;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            let line_no = tracker.lines + 1;
-            if let Some((at, why)) = &bad {
-                bail!(
-                    "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
-                    path.display(),
-                    at
-                );
-            }
-            let checked = if buf.last() != Some(&b'\n') {
-                Err("line has no newline at the end (torn write)".to_string())
-            } else {
-                std::str::from_utf8(&buf[..n - 1])
-                    .map_err(|_| "line is not UTF-8".to_string())
-                    .and_then(parse_line)
-                    .and_then(|line| {
-                        line.message
-                            .check_without_signature()
-                            .map_err(|e| e.to_string())?;
+        // Parsing a line and recomputing its id is independent of every other line:
+        // a reader thread does that on every core, a block of lines at a time, while
+        // this thread runs the checks that link lines (chain hash, seq, prev, clock)
+        // in file order on the block before. One block in flight bounds the memory.
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Result<Line, String>)>>(1);
+            let file = &append;
+            let reader = s.spawn(move || {
+                super::lines::blocks(
+                    file,
+                    |lines| {
+                        let parsed = crate::par::map(lines, |raw| parse_own_line(raw));
+                        let sized = lines.iter().map(|raw| raw.len()).zip(parsed).collect();
+                        // The checker stopped (a corrupt box): stop reading.
+                        Ok(tx.send(sized).is_ok())
+                    },
+                    |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+                )
+            });
+            for block in rx {
+                for (size, parsed) in block {
+                    if let Some((at, why)) = &bad {
+                        bail!(
+                            "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
+                            path.display(),
+                            at
+                        );
+                    }
+                    let line_no = tracker.lines + 1;
+                    let checked = parsed.and_then(|line| {
                         tracker.check(&line).map_err(|e| e.to_string())?;
                         Ok(line)
-                    })
-            };
-            match checked {
-                Ok(line) => {
-                    tracker.advance(&line);
-                    let len = u32::try_from(n).context("a box line longer than 4 GiB")?;
-                    index.push(&line, offset, len);
-                    offset += n as u64;
+                    });
+                    match checked {
+                        Ok(line) => {
+                            tracker.advance(&line);
+                            let len =
+                                u32::try_from(size).context("a box line longer than 4 GiB")?;
+                            index.push(&line, offset, len);
+                            offset += size as u64;
+                        }
+                        Err(why) => bad = Some((line_no, why)),
+                    }
                 }
-                Err(why) => bad = Some((line_no, why)),
             }
-        }
-        drop(reader);
+            reader.join().expect("the box reader panicked")
+        })?;
         let torn = bad.is_some();
         if let Some((line_no, why)) = bad {
             quarantine_tail(path, &mut append, offset, line_no, &why)?;
@@ -386,9 +440,9 @@ impl Store {
         let mut out = Vec::with_capacity(entries.len());
         let mut buf = Vec::new();
         for e in entries {
-            buf.resize(e.len as usize, 0);
+            buf.resize(e.len(), 0);
             self.reader
-                .read_exact_at(&mut buf, e.offset)
+                .read_exact_at(&mut buf, e.offset())
                 .with_context(|| format!("cannot read {}", self.path.display()))?;
             let text =
                 std::str::from_utf8(&buf[..buf.len() - 1]).context("box line is not UTF-8")?;
@@ -397,6 +451,21 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The checks on one line of this node's own box that need no other line: a line
+/// feed at the end, UTF-8, the exact line format, the limits and the id. Signatures are
+/// not re-checked (the node checked them before it wrote the line).
+fn parse_own_line(raw: &[u8]) -> Result<Line, String> {
+    let Some(text) = raw.strip_suffix(b"\n") else {
+        return Err("line has no newline at the end (torn write)".to_string());
+    };
+    let text = std::str::from_utf8(text).map_err(|_| "line is not UTF-8".to_string())?;
+    let line = parse_line(text)?;
+    line.message
+        .check_without_signature()
+        .map_err(|e| e.to_string())?;
+    Ok(line)
 }
 
 /// Moves the bytes from `good_len` to the end into a named file beside the box, makes

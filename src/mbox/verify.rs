@@ -1,7 +1,6 @@
 //! `dshare verify`: every check on every line of a box file, reporting each bad line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -9,7 +8,7 @@ use serde::Serialize;
 
 use crate::hex::Hash;
 
-use super::format::parse_line;
+use super::format::{Line, parse_line};
 use super::store::head_path;
 use super::track::Tracker;
 
@@ -70,7 +69,6 @@ pub fn verify_file_with_progress(
     // the lines it records, even while a node appends.
     let recorded = read_head_file(&head_path(path));
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut tracker = Tracker::default();
     let mut report = Report {
         ok: true,
@@ -85,65 +83,62 @@ pub fn verify_file_with_progress(
     let mut known_seen = known_head.is_none();
     let mut resync = false;
     let mut line_no = 0u64;
+    // Parsing a line, recomputing its id and checking its signature need no other
+    // line: that runs on every core, a block of lines at a time. The checks that link
+    // lines (chain hash, seq, prev, clock) then run in file order.
     let mut bytes = 0u64;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        bytes += n as u64;
-        progress(bytes);
-        if buf.last() != Some(&b'\n') {
-            if live {
-                break;
+    super::lines::blocks(
+        file,
+        |lines| {
+            bytes += lines.iter().map(|raw| raw.len() as u64).sum::<u64>();
+            progress(bytes);
+            let parsed = crate::par::map(lines, |raw| check_alone(raw));
+            for parsed in parsed {
+                line_no += 1;
+                let line = match parsed {
+                    Alone::Torn => {
+                        if !live {
+                            report.error(
+                                line_no,
+                                "line has no newline at the end (torn write or truncated file)",
+                            );
+                        }
+                        return Ok(false);
+                    }
+                    Alone::Unreadable(e) => {
+                        report.error(line_no, e);
+                        resync = true;
+                        continue;
+                    }
+                    Alone::Line(line, verdict) => {
+                        if let Err(e) = verdict {
+                            report.error(line_no, e.to_string());
+                        } else if let Err(e) = tracker.check(&line) {
+                            // After an unparseable line the chain cannot be followed;
+                            // pick it up again from this line rather than report every
+                            // later line.
+                            let chain_only = matches!(e, super::LineError::Chain { .. });
+                            if !(resync && chain_only) {
+                                report.error(line_no, e.to_string());
+                            }
+                        }
+                        line
+                    }
+                };
+                resync = false;
+                tracker.advance(&line);
+                report.messages += 1;
+                if Some(line_no) == recorded.map(|(lines, _)| lines) {
+                    chain_at_recorded = Some(line.chain);
+                }
+                if known_head == Some(line.chain) {
+                    known_seen = true;
+                }
             }
-            report.error(
-                line_no,
-                "line has no newline at the end (torn write or truncated file)",
-            );
-            break;
-        }
-        let text = match std::str::from_utf8(&buf[..n - 1]) {
-            Ok(t) => t,
-            Err(_) => {
-                report.error(line_no, "line is not valid UTF-8");
-                resync = true;
-                continue;
-            }
-        };
-        let line = match parse_line(text) {
-            Ok(line) => line,
-            Err(e) => {
-                report.error(line_no, e);
-                resync = true;
-                continue;
-            }
-        };
-        if let Err(e) = line.message.check() {
-            report.error(line_no, e.to_string());
-        } else if let Err(e) = tracker.check(&line) {
-            // After an unparseable line the chain cannot be followed; pick it up again
-            // from this line rather than report every later line.
-            let chain_only = matches!(e, super::LineError::Chain { .. });
-            if !(resync && chain_only) {
-                report.error(line_no, e.to_string());
-            }
-        }
-        resync = false;
-        tracker.advance(&line);
-        report.messages += 1;
-        if Some(line_no) == recorded.map(|(lines, _)| lines) {
-            chain_at_recorded = Some(line.chain);
-        }
-        if known_head == Some(line.chain) {
-            known_seen = true;
-        }
-    }
+            Ok(true)
+        },
+        |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+    )?;
     if let Some((lines, head)) = recorded {
         if lines > line_no {
             report.error(
@@ -176,6 +171,33 @@ pub fn verify_file_with_progress(
     report.head = tracker.chain;
     report.digest = tracker.digest();
     Ok(report)
+}
+
+/// What can be said of one line on its own.
+enum Alone {
+    /// No line feed at the end: the last line of the file, torn or still being written.
+    Torn,
+    /// Not UTF-8, or not a box record in canonical form.
+    Unreadable(String),
+    /// A record, and the result of [`crate::message::Message::check`] (limits, id,
+    /// signature).
+    Line(Box<Line>, Result<(), crate::message::Invalid>),
+}
+
+fn check_alone(raw: &[u8]) -> Alone {
+    let Some(text) = raw.strip_suffix(b"\n") else {
+        return Alone::Torn;
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return Alone::Unreadable("line is not valid UTF-8".into());
+    };
+    match parse_line(text) {
+        Ok(line) => {
+            let verdict = line.message.check();
+            Alone::Line(Box::new(line), verdict)
+        }
+        Err(e) => Alone::Unreadable(e),
+    }
 }
 
 /// The `(lines, head)` recorded beside a box, if the file exists and is readable.

@@ -270,3 +270,29 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// Linux copies TCP_NODELAY and the timeouts from the listening socket to each
+    /// accepted one; without Nagle's delay a small answer never waits ~40 ms for the
+    /// client's delayed ACK. The benchmarks rely on it, so it is checked, not assumed.
+    #[test]
+    fn accepted_connections_inherit_nodelay_and_timeouts() {
+        let listener = super::bind("127.0.0.1:0", Duration::from_secs(7)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
+        assert_eq!(
+            accepted.read_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            accepted.write_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+    }
+}

@@ -127,6 +127,16 @@ impl PeerTable {
             .collect()
     }
 
+    /// True when the last exchange with `url` failed. Asked for every batch pushed,
+    /// so it looks the one peer up rather than copy the table.
+    pub fn is_down(&self, url: &str) -> bool {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .get(url)
+            .is_some_and(|p| p.state == "down")
+    }
+
     pub fn update(&self, url: &str, change: impl FnOnce(&mut PeerView)) {
         if let Some(p) = self.peers.lock().expect("peers lock").get_mut(url) {
             change(p);

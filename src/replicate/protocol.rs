@@ -50,6 +50,12 @@ pub struct RangeRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Messages {
     pub messages: Vec<Message>,
+    /// On a push: the sender wrote these messages and pushed them to every peer it
+    /// knows, so the receiver stores them without forwarding them (forwarding would
+    /// only bring duplicates). Left out when false; a node that does not know the field
+    /// ignores it and forwards as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent_to_all: bool,
 }
 
 /// `/v1/push` answers with one outcome per message pushed.

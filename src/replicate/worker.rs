@@ -25,7 +25,7 @@ const MAX_PUSH_BYTES: usize = 512 * 1024;
 /// Catch-ups longer than this show a progress bar on a terminal.
 const PROGRESS_FROM: u64 = 1000;
 
-pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<Arc<Vec<Message>>>) {
+pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<super::Batch>) {
     let mut next_hello = Instant::now();
     loop {
         if rep.stopping() {
@@ -33,18 +33,24 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<Arc<Vec<Message>>>) {
         }
         let wait = next_hello.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(batch) => {
-                let mut messages: Vec<Message> = batch.as_ref().clone();
-                while let Ok(more) = rx.try_recv() {
-                    messages.extend(more.iter().cloned());
+            Ok(first) => {
+                // Everything queued goes in as few requests as possible, those sent to
+                // every peer apart from those that may be forwarded.
+                let (mut to_all, mut others): (Vec<Message>, Vec<Message>) =
+                    (Vec::new(), Vec::new());
+                for (batch, all) in std::iter::once(first).chain(rx.try_iter()) {
+                    if all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
                 }
-                let down = rep
-                    .peers
-                    .views()
-                    .iter()
-                    .any(|p| p.url == url && p.state == "down");
-                if !down && let Err(e) = push(rep, url, &messages) {
-                    rep.mark_down(url, &e);
+                if rep.peers.is_down(url) {
+                    continue;
+                }
+                for (messages, all) in [(to_all, true), (others, false)] {
+                    if !messages.is_empty()
+                        && let Err(e) = push(rep, url, &messages, all)
+                    {
+                        rep.mark_down(url, &e);
+                        break;
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -67,7 +73,14 @@ fn jitter(base: Duration) -> Duration {
 
 /// Pushes `messages` in bounded requests. A peer that lacks an author's earlier
 /// messages answers `gap`; it is sent the missing run once, then the push goes on.
-pub fn push(rep: &Replicator, url: &str, messages: &[Message]) -> Result<Vec<Outcome>> {
+/// `sent_to_all`: this node wrote them and pushes them to every peer it knows, so the
+/// peer need not forward them.
+pub fn push(
+    rep: &Replicator,
+    url: &str,
+    messages: &[Message],
+    sent_to_all: bool,
+) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(messages.len());
     for chunk in chunks(messages) {
         let reply: PushReply = rep.client.call(
@@ -75,15 +88,21 @@ pub fn push(rep: &Replicator, url: &str, messages: &[Message]) -> Result<Vec<Out
             "push",
             &Messages {
                 messages: chunk.to_vec(),
+                sent_to_all,
             },
         )?;
         for (m, outcome) in chunk.iter().zip(&reply.outcomes) {
             if let Outcome::Gap { have } = outcome {
                 let missing = rep.writer.store().range(&m.author, have + 1, MAX_PAGE)?;
                 if !missing.is_empty() {
-                    let _: PushReply =
-                        rep.client
-                            .call(url, "push", &Messages { messages: missing })?;
+                    let _: PushReply = rep.client.call(
+                        url,
+                        "push",
+                        &Messages {
+                            messages: missing,
+                            sent_to_all: false,
+                        },
+                    )?;
                 }
             }
         }
@@ -193,7 +212,7 @@ fn push_missing(rep: &Replicator, url: &str, heads: &[Head]) -> Result<()> {
         let have = theirs.get(&ours.author).copied().unwrap_or(0);
         if ours.seq > have {
             let run = store.range(&ours.author, have + 1, MAX_PAGE)?;
-            push(rep, url, &run)?;
+            push(rep, url, &run, false)?;
         }
     }
     Ok(())

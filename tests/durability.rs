@@ -75,16 +75,7 @@ fn a_torn_last_line_is_moved_aside_and_the_node_starts() {
     let node = Node::start(&home, &[]);
     assert!(node.log().contains("moved"), "{}", node.log());
     assert_eq!(fs::read(home.join("box.txt")).unwrap(), good);
-    let aside: Vec<_> = fs::read_dir(&home)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("box.torn-")
-        })
-        .collect();
+    let aside = crate::util::torn_files(&home);
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(fs::read(&aside[0]).unwrap(), torn);
     ok(&home, &["send", "three"]);

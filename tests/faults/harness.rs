@@ -323,21 +323,7 @@ pub fn box_ids(home: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The `box.torn-*` files beside a home's box.
-pub fn torn_files(home: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(home)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("box.torn-")
-        })
-        .collect();
-    files.sort();
-    files
-}
+pub use crate::util::torn_files;
 
 /// One `GET /send` over a fresh connection: `Ok(id)` on 200, else the status and body.
 pub fn send_http(url: &str, token: &str, body: &str) -> Result<String, (u16, String)> {

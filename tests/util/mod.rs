@@ -389,3 +389,19 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = &raw[line_end + 2 + size + 2..];
     }
 }
+
+/// The `box.torn-*` files beside a home's box.
+pub fn torn_files(home: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(home)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("box.torn-")
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -7,11 +7,12 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use dshare::chain;
-use dshare::identity::{self, Identity};
+use dshare::identity::Identity;
 use dshare::mbox::{encode_line, parse_line};
 use dshare::message::{self, Draft, Message};
 use dshare::seal::Keyring;
 use dshare::secret::Secret;
+use dshare::signature;
 
 /// A body of about 150 bytes, like the messages in BENCHMARKS.md.
 const BODY: &str = "backup of db-3 finished at 02:14 UTC: 41.7 GiB in 12m03s, \
@@ -49,8 +50,8 @@ fn pure(c: &mut Criterion) {
     c.bench_function("ed25519 sign (canonical bytes)", |b| {
         b.iter(|| key.sign(black_box(&bytes)));
     });
-    c.bench_function("ed25519 verify_strict", |b| {
-        b.iter(|| identity::verify(black_box(&m.author), black_box(&bytes), black_box(&m.sig)));
+    c.bench_function("ed25519 verify, one signature (ZIP 215)", |b| {
+        b.iter(|| signature::verify(black_box(&m.author), black_box(&bytes), black_box(&m.sig)));
     });
     c.bench_function("Message::sign (encode, id, sign)", |b| {
         b.iter(|| Message::sign(black_box(&draft), &key));
@@ -59,8 +60,30 @@ fn pure(c: &mut Criterion) {
         b.iter(|| black_box(&m).check());
     });
     let batch: Vec<Message> = (0..64).map(|_| m.clone()).collect();
+    let others: Vec<Message> = (0..64)
+        .map(|_| {
+            let key = Identity::generate();
+            Message::sign(
+                &Draft {
+                    author: key.author(),
+                    ..draft.clone()
+                },
+                &key,
+            )
+        })
+        .collect();
     let mut g = c.benchmark_group("batch of 64");
     g.throughput(Throughput::Elements(64));
+    g.bench_function("verify_batch, one author (one thread)", |b| {
+        let items: Vec<signature::Item<'_>> = batch
+            .iter()
+            .map(|m| (&m.author, bytes.as_slice(), &m.sig))
+            .collect();
+        b.iter(|| signature::verify_batch(black_box(&items)));
+    });
+    g.bench_function("check_run, 64 authors (one thread)", |b| {
+        b.iter(|| message::check_run(black_box(&others)));
+    });
     g.bench_function("check_all (parallel over cores)", |b| {
         b.iter(|| message::check_all(black_box(&batch)));
     });

@@ -1,6 +1,6 @@
 //! A node's author identity: an ed25519 key pair, its file, signing and verifying.
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 
 use crate::hex::Hex;
 use crate::message::{AuthorId, Signature};
@@ -39,14 +39,4 @@ impl Identity {
     pub fn sign(&self, bytes: &[u8]) -> Signature {
         Hex(self.key.sign(bytes).to_bytes())
     }
-}
-
-/// Strict verification (RFC 8032 with the checks that refuse malleable and
-/// small-order keys), so one message has exactly one valid signature form.
-pub fn verify(author: &AuthorId, bytes: &[u8], sig: &Signature) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(&author.0) else {
-        return false;
-    };
-    key.verify_strict(bytes, &ed25519_dalek::Signature::from_bytes(&sig.0))
-        .is_ok()
 }

@@ -26,4 +26,5 @@ pub mod par;
 pub mod replicate;
 pub mod seal;
 pub mod secret;
+pub mod signature;
 pub mod time;

@@ -228,6 +228,82 @@ fn messages_that_fail_a_check_are_refused_counted_and_never_stored() {
 }
 
 #[test]
+fn a_bad_signature_in_a_large_push_is_found_among_good_ones() {
+    // 40 messages are checked as batches (one per core): the batch holding the bad
+    // signature fails and is checked again one by one, so exactly that message is
+    // refused and the later ones wait for it.
+    let s = Scratch::new();
+    let m = Member::start(&s);
+    let author = Identity::generate();
+    let now = dshare::time::now_ms();
+    let mut run: Vec<Message> = Vec::new();
+    for seq in 1..=40 {
+        let prev = run.last().cloned();
+        run.push(signed(&author, seq, prev, seq, now, &format!("m{seq}")));
+    }
+    run[29].sig.0[5] ^= 0x40;
+    let outcomes = m.push(&run);
+    let statuses: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = (1..=40)
+        .map(|seq| match seq {
+            ..30 => "stored",
+            30 => "refused",
+            _ => "gap",
+        })
+        .collect();
+    assert_eq!(statuses, expected);
+    assert_eq!(m.refused_count(), 1);
+
+    // An author key of small order (here the neutral point): the equation holds for
+    // any message, so anybody could sign as it. Refused, alone and in a batch.
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::scalar::Scalar;
+    let weak = |body: &str| {
+        let sk = Scalar::from_bytes_mod_order([3; 32]);
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&(sk * ED25519_BASEPOINT_POINT).compress().to_bytes());
+        sig[32..].copy_from_slice(sk.as_bytes());
+        let mut neutral = [0u8; 32];
+        neutral[0] = 1;
+        let draft = Draft {
+            author: Hex(neutral),
+            seq: 1,
+            prev: None,
+            clock: 1,
+            ts: now,
+            body,
+        };
+        Message {
+            id: dshare::message::sha256(&dshare::message::canonical(&draft)),
+            author: Hex(neutral),
+            seq: 1,
+            prev: None,
+            clock: 1,
+            ts: now,
+            body: body.into(),
+            sig: Hex(sig),
+        }
+    };
+    assert_eq!(m.push(&[weak("alone")])[0]["status"], "refused");
+    let mut batch: Vec<Message> = (0..20)
+        .map(|i| first(&Identity::generate(), &format!("b{i}")))
+        .collect();
+    batch.push(weak("in a batch"));
+    let outcomes = m.push(&batch);
+    assert!(
+        outcomes[..20].iter().all(|o| o["status"] == "stored"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[20]["status"], "refused");
+    m.still_answers();
+    assert_eq!(box_lines(&m.node.home).len(), 29 + 20);
+    ok(&m.node.home, &["verify"]);
+}
+
+#[test]
 fn a_forked_author_is_refused_recorded_and_reported() {
     let s = Scratch::new();
     let m = Member::start(&s);

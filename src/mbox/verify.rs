@@ -92,7 +92,7 @@ pub fn verify_file_with_progress(
         |lines| {
             bytes += lines.iter().map(|raw| raw.len() as u64).sum::<u64>();
             progress(bytes);
-            let parsed = crate::par::map(lines, |raw| check_alone(raw));
+            let parsed = crate::par::map_runs(lines, check_alone);
             for parsed in parsed {
                 line_no += 1;
                 let line = match parsed {
@@ -184,20 +184,35 @@ enum Alone {
     Line(Box<Line>, Result<(), crate::message::Invalid>),
 }
 
-fn check_alone(raw: &[u8]) -> Alone {
+/// [`Alone`] for each line of a run, the run's signatures checked as one batch.
+fn check_alone(raw: &[&[u8]]) -> Vec<Alone> {
+    let parsed: Vec<Result<Line, Alone>> = raw.iter().map(|raw| parse_alone(raw)).collect();
+    let mut verdicts = crate::message::check_run(
+        parsed
+            .iter()
+            .filter_map(|p| Some(&p.as_ref().ok()?.message)),
+    )
+    .into_iter();
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(line) => Alone::Line(
+                Box::new(line),
+                verdicts.next().expect("one verdict per line"),
+            ),
+            Err(alone) => alone,
+        })
+        .collect()
+}
+
+fn parse_alone(raw: &[u8]) -> Result<Line, Alone> {
     let Some(text) = raw.strip_suffix(b"\n") else {
-        return Alone::Torn;
+        return Err(Alone::Torn);
     };
     let Ok(text) = std::str::from_utf8(text) else {
-        return Alone::Unreadable("line is not valid UTF-8".into());
+        return Err(Alone::Unreadable("line is not valid UTF-8".into()));
     };
-    match parse_line(text) {
-        Ok(line) => {
-            let verdict = line.message.check();
-            Alone::Line(Box::new(line), verdict)
-        }
-        Err(e) => Alone::Unreadable(e),
-    }
+    parse_line(text).map_err(Alone::Unreadable)
 }
 
 /// The `(lines, head)` recorded beside a box, if the file exists and is readable.

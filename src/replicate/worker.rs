@@ -247,7 +247,6 @@ fn compare(rep: &Replicator, heads: &[Head]) -> (u64, u64, bool) {
 /// Pulls every author's missing run from the peer, page by page, checking each
 /// message before offering it to the store.
 fn pull(rep: &Replicator, url: &str, heads: &[Head], behind: u64) -> Result<()> {
-    let store = rep.writer.store();
     let bar = (behind >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(behind);
         bar.set_style(
@@ -260,40 +259,83 @@ fn pull(rep: &Replicator, url: &str, heads: &[Head], behind: u64) -> Result<()> 
         bar
     });
     for h in heads {
-        loop {
-            let from = store.seq_of(&h.author) + 1;
-            if from > h.seq {
-                break;
-            }
-            let limit = usize::try_from(h.seq - from + 1)
-                .unwrap_or(MAX_PAGE)
-                .min(MAX_PAGE);
-            let page: Messages = rep.client.call(
-                url,
-                "range",
-                &RangeRequest {
-                    author: h.author,
-                    from,
-                    limit,
-                },
-            )?;
-            let received = page.messages.len();
-            let stored = rep.accept(
-                page.messages
-                    .into_iter()
-                    .filter(|m| m.author == h.author)
-                    .collect(),
-            )?;
-            if let Some(bar) = &bar {
-                bar.inc(received as u64);
-            }
-            if received == 0 || stored == 0 {
-                break;
-            }
-        }
+        pull_author(rep, url, h, bar.as_ref())?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     Ok(())
+}
+
+/// Pulls one author's run up to `head`. The next page is fetched while this one is
+/// checked and stored, so a long catch-up costs about the checking alone rather than
+/// checking plus a round trip and an fsync per page.
+fn pull_author(
+    rep: &Replicator,
+    url: &str,
+    head: &Head,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<()> {
+    let first = rep.writer.store().seq_of(&head.author) + 1;
+    if first > head.seq {
+        return Ok(());
+    }
+    std::thread::scope(|s| {
+        // One page waits while the next is fetched: memory stays at two pages.
+        let (pages, fetched) = std::sync::mpsc::sync_channel::<Result<Vec<Message>>>(1);
+        s.spawn(move || fetch_pages(rep, url, head, first, &pages));
+        for page in fetched {
+            let page = page?;
+            let received = page.len();
+            let stored = rep.accept(page)?;
+            if let Some(bar) = bar {
+                bar.inc(received as u64);
+            }
+            if received == 0 || stored == 0 {
+                // Refused or answered nothing: stop; the next hello tries again.
+                break;
+            }
+        }
+        // Leaving the loop drops the receiver, which stops the fetcher.
+        Ok(())
+    })
+}
+
+/// Fetches `head.author`'s messages from `from` to `head.seq`, page by page, into
+/// `pages`, until the receiver is gone, the peer has no more, or a call fails.
+fn fetch_pages(
+    rep: &Replicator,
+    url: &str,
+    head: &Head,
+    mut from: u64,
+    pages: &std::sync::mpsc::SyncSender<Result<Vec<Message>>>,
+) {
+    while from <= head.seq {
+        let limit = usize::try_from(head.seq - from + 1)
+            .unwrap_or(MAX_PAGE)
+            .min(MAX_PAGE);
+        let request = RangeRequest {
+            author: head.author,
+            from,
+            limit,
+        };
+        let page = match rep.client.call::<_, Messages>(url, "range", &request) {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = pages.send(Err(e));
+                return;
+            }
+        };
+        let messages: Vec<Message> = page
+            .messages
+            .into_iter()
+            .filter(|m| m.author == head.author)
+            .collect();
+        let next = messages.last().map_or(from, |m| m.seq.saturating_add(1));
+        let done = messages.is_empty() || next <= from;
+        if pages.send(Ok(messages)).is_err() || done {
+            return;
+        }
+        from = next;
+    }
 }

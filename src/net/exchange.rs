@@ -163,7 +163,10 @@ fn connect(authority: &str, deadline: Instant) -> Result<TcpStream, String> {
                 stream.set_nodelay(true).map_err(describe)?;
                 return Ok(stream);
             }
-            Err(e) if is_timeout(&e) => last = "timeout: connect".into(),
+            // Whichever bound was the nearer one ran out.
+            Err(e) if is_timeout(&e) && left > CONNECT_TIMEOUT => {
+                last = "timeout: connect".into();
+            }
             Err(e) => last = describe(e),
         }
     }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod fast;
+
 /// Default listening address: loopback, so a new node exposes nothing until its
 /// operator chooses an address that other machines can reach.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";

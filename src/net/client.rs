@@ -1,5 +1,6 @@
-//! The HTTP client side: one configured ureq agent, and the calls the command line
-//! makes to a node's client API.
+//! The HTTP client side: the calls the command line makes to a node's client API (one
+//! plain exchange each, see [`super::exchange`]), and sending through a remote node
+//! with a client key (a ureq agent).
 
 use std::time::Duration;
 
@@ -11,14 +12,17 @@ use crate::home::Home;
 use crate::message::Message;
 use crate::replicate::Want;
 
-use super::query;
+use super::{exchange, query};
 
 /// Largest answer read from a node: a full `/log` page of maximum-size messages.
 const MAX_RESPONSE: u64 = 128 * 1024 * 1024;
 
+/// Longest a call to the node may take, unless the command allows more.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An agent with timeouts on connecting and on the whole call, that hands back error
 /// statuses as answers (their body says what went wrong) and never follows redirects.
-pub fn agent(total: Duration) -> ureq::Agent {
+fn agent(total: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(3)))
         .timeout_global(Some(total))
@@ -33,7 +37,8 @@ pub fn agent(total: Duration) -> ureq::Agent {
 pub struct NodeClient {
     base: String,
     token: String,
-    agent: ureq::Agent,
+    /// Longest a call may take, answer included.
+    timeout: Duration,
 }
 
 /// What the node answered.
@@ -60,19 +65,19 @@ impl NodeClient {
         Ok(NodeClient {
             base,
             token,
-            agent: agent(Duration::from_secs(60)),
+            timeout: CALL_TIMEOUT,
         })
     }
 
     /// Lets each call take `extra` longer than usual (for `send --wait`).
     pub fn allowing(mut self, extra: Duration) -> NodeClient {
-        self.agent = agent(Duration::from_secs(60) + extra);
+        self.timeout = CALL_TIMEOUT + extra;
         self
     }
 
     /// Gives each call `total` at most (for `doctor`, which must not hang on a stuck node).
     pub fn with_timeout(mut self, total: std::time::Duration) -> NodeClient {
-        self.agent = agent(total);
+        self.timeout = total;
         self
     }
 
@@ -83,39 +88,39 @@ impl NodeClient {
     /// GETs `path?params`, or POSTs `body` there, with the token in a header (never
     /// in the URL, which proxies and logs keep).
     pub fn call(&self, path: &str, params: &[(&str, &str)], body: Option<&[u8]>) -> Result<Answer> {
-        let mut url = format!("{}{path}", self.base);
+        let mut target = path.to_string();
         for (i, (k, v)) in params.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&format!("{k}={}", query::encode(v)));
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(&format!("{k}={}", query::encode(v)));
         }
         let auth = format!("Bearer {}", self.token);
-        let sent = match body {
-            None => self.agent.get(&url).header("Authorization", &auth).call(),
-            Some(bytes) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .content_type("text/plain; charset=utf-8")
-                .send(bytes),
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "text/plain; charset=utf-8"));
+        }
+        let request = exchange::Request {
+            // `check_url` and the home's address file both give http://HOST[:PORT].
+            authority: self.base.strip_prefix("http://").unwrap_or(&self.base),
+            method: if body.is_some() { "POST" } else { "GET" },
+            target: &target,
+            headers: &headers,
+            body,
         };
-        let mut response = sent.map_err(|e| {
+        let response = exchange::send(&request, self.timeout).map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the node at {}: {e}; is `dshare serve` running there?",
                 self.base
             )
         })?;
-        let status = response.status().as_u16();
+        let status = response.status;
         let next = response
-            .headers()
-            .get("x-dshare-next")
-            .and_then(|v| v.to_str().ok())
+            .header("x-dshare-next")
             .and_then(|v| v.parse().ok());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE)
-            .read_to_string()
-            .with_context(|| format!("cannot read the answer of {}", self.base))?;
+        let cannot_read =
+            |e: String| anyhow::anyhow!("cannot read the answer of {}: {e}", self.base);
+        let body = response.body(MAX_RESPONSE).map_err(cannot_read)?;
+        let body = String::from_utf8(body)
+            .map_err(|_| cannot_read("the answer is not UTF-8 text".into()))?;
         Ok(Answer { status, body, next })
     }
 

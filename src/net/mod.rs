@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod client_api;
+mod exchange;
 pub mod http;
 mod page;
 pub mod peer_api;

@@ -130,16 +130,16 @@ impl Replicator {
         for url in rep.peers.urls() {
             rep.spawn_worker(&url);
         }
-        let dispatcher = Arc::clone(&rep);
-        let news = rep.writer.store().subscribe();
-        thread::Builder::new()
-            .name("push".into())
-            .spawn(move || {
-                while let Ok(batch) = news.recv() {
-                    dispatcher.dispatch(&batch);
-                }
-            })
-            .expect("spawn the push dispatcher");
+        // The pushes start on the thread that stored the messages, as soon as they
+        // are durable: no hand-off to a dispatcher thread on the way to the peers.
+        // A weak reference, so that the store (which lives as long as any writer)
+        // does not keep the replicator alive.
+        let dispatcher = Arc::downgrade(&rep);
+        rep.writer.store().subscribe(move |batch| {
+            if let Some(rep) = dispatcher.upgrade() {
+                rep.dispatch(batch);
+            }
+        });
         rep
     }
 
@@ -155,7 +155,9 @@ impl Replicator {
     /// Hands a batch of newly stored messages to the peers' workers: every peer in a
     /// small network, a random `fanout` of the up peers in a large one (each node
     /// forwards what it newly stores, so the message still reaches everyone, in a
-    /// number of hops that grows with the log of the network's size).
+    /// number of hops that grows with the log of the network's size). Runs on the
+    /// thread that committed the batch, before its writers are answered: it only
+    /// queues, never waits.
     fn dispatch(&self, batch: &Arc<Vec<Message>>) {
         // Messages whose author pushed them to every peer are not forwarded.
         let batch = {

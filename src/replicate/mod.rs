@@ -3,6 +3,7 @@
 //! and watched for liveness.
 
 mod client;
+mod outbox;
 pub mod peers;
 pub mod protocol;
 mod worker;
@@ -10,7 +11,7 @@ mod worker;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,9 +30,6 @@ use crate::mbox::{Outcome, StoreError, Writer};
 use crate::message::{AuthorId, Message};
 use crate::seal::Keyring;
 
-/// New messages waiting for one peer's worker; past this they are dropped for that
-/// peer and anti-entropy brings them instead.
-const PEER_QUEUE: usize = 1024;
 /// Most bytes of messages in one range answer (at least one message is sent).
 const MAX_RANGE_BYTES: usize = 1024 * 1024;
 /// A node pushes the messages it writes itself to every peer while it knows at most
@@ -80,7 +78,9 @@ pub struct Replicator {
     pub peers: PeerTable,
     pub keyring: Arc<Keyring>,
     client: PeerClient,
-    workers: Mutex<HashMap<String, SyncSender<Batch>>>,
+    workers: Mutex<HashMap<String, outbox::Outbox>>,
+    /// Local sends wait here while a peer is too far behind (see [`outbox`]).
+    pace: Arc<outbox::Pace>,
     /// Received with `sent_to_all`: stored here but not forwarded.
     no_forward: Mutex<HashSet<Hash>>,
     self_urls: Mutex<HashSet<String>>,
@@ -103,6 +103,7 @@ impl Replicator {
             peers: PeerTable::load(settings.peers_file),
             keyring,
             workers: Mutex::new(HashMap::new()),
+            pace: Arc::default(),
             no_forward: Mutex::new(HashSet::new()),
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
@@ -207,11 +208,25 @@ impl Replicator {
             up
         };
         for url in targets {
-            if let Some(tx) = workers.get(&url) {
+            if let Some(outbox) = workers.get(&url) {
                 // A full queue means the peer is slow or gone: drop, pull repairs.
-                let _ = tx.try_send((Arc::clone(&batch), to_all));
+                outbox.offer(&batch, to_all);
             }
         }
+    }
+
+    /// Waits, before this node signs a new message, while a peer that keeps pace has
+    /// more than [`outbox::WINDOW`] of this node's pushes unanswered: senders then go
+    /// at the pace the peers can check signatures, and no peer falls seconds behind.
+    /// A peer that answers nothing for [`outbox::STALL`] stops counting.
+    pub fn pace(&self) {
+        self.pace.wait(Duration::from_secs(1), || {
+            self.workers
+                .lock()
+                .expect("workers lock")
+                .values()
+                .any(outbox::Outbox::holds_back)
+        });
     }
 
     /// Starts talking to `url` if it is new and not this node.
@@ -238,7 +253,7 @@ impl Replicator {
         if workers.contains_key(url) {
             return;
         }
-        let (tx, rx) = mpsc::sync_channel(PEER_QUEUE);
+        let (tx, rx) = outbox::outbox(Arc::clone(&self.pace));
         workers.insert(url.to_string(), tx);
         let rep = Arc::clone(self);
         let url = url.to_string();

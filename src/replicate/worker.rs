@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use crate::mbox::Outcome;
 use crate::message::Message;
 
 use super::Replicator;
+use super::outbox::Inbox;
 use super::protocol::{
     Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushReply, RangeRequest,
 };
@@ -25,32 +26,32 @@ const MAX_PUSH_BYTES: usize = 512 * 1024;
 /// Catch-ups longer than this show a progress bar on a terminal.
 const PROGRESS_FROM: u64 = 1000;
 
-pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<super::Batch>) {
+pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
     let mut next_hello = Instant::now();
     loop {
         if rep.stopping() {
             return;
         }
         let wait = next_hello.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(first) => {
+        match rx.take(wait) {
+            Ok(taken) => {
                 // Everything queued goes in as few requests as possible, those sent to
                 // every peer apart from those that may be forwarded.
                 let (mut to_all, mut others): (Vec<Message>, Vec<Message>) =
                     (Vec::new(), Vec::new());
-                for (batch, all) in std::iter::once(first).chain(rx.try_iter()) {
-                    if all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
+                for (batch, all) in &taken.batches {
+                    if *all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
                 }
                 if rep.peers.is_down(url) {
                     continue;
                 }
-                for (messages, all) in [(to_all, true), (others, false)] {
-                    if !messages.is_empty()
-                        && let Err(e) = push(rep, url, &messages, all)
-                    {
-                        rep.mark_down(url, &e);
-                        break;
-                    }
+                let pushed = [(to_all, true), (others, false)]
+                    .into_iter()
+                    .filter(|(messages, _)| !messages.is_empty())
+                    .try_for_each(|(messages, all)| push(rep, url, &messages, all).map(drop));
+                match pushed {
+                    Ok(()) => taken.answered(),
+                    Err(e) => rep.mark_down(url, &e),
                 }
             }
             Err(RecvTimeoutError::Timeout) => {

@@ -6,6 +6,7 @@ mod client;
 mod outbox;
 pub mod peers;
 pub mod protocol;
+mod rounds;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -86,6 +87,8 @@ pub struct Replicator {
     self_urls: Mutex<HashSet<String>>,
     stop: AtomicBool,
     fanout: usize,
+    /// When a pushed message was last stored here, in ms since the Unix epoch.
+    push_stored_ms: AtomicU64,
     /// Messages from peers refused by a check (signature, id, limits, rules).
     pub refused: AtomicU64,
     pub forks: Mutex<Vec<Fork>>,
@@ -108,6 +111,7 @@ impl Replicator {
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
             fanout: settings.fanout.max(1),
+            push_stored_ms: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             forks: Mutex::new(Vec::new()),
             recovery: Mutex::new((HashSet::new(), false)),
@@ -439,6 +443,15 @@ impl Replicator {
     }
 
     pub fn on_push(&self, push: Messages) -> Result<PushReply, StoreError> {
+        let reply = self.store_push(push)?;
+        if reply.outcomes.contains(&Outcome::Stored) {
+            self.push_stored_ms
+                .store(crate::time::now_ms(), Ordering::Relaxed);
+        }
+        Ok(reply)
+    }
+
+    fn store_push(&self, push: Messages) -> Result<PushReply, StoreError> {
         let mut messages = push.messages;
         messages.truncate(MAX_PAGE);
         if !push.sent_to_all {

@@ -51,7 +51,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --max-connections 'Most connections open at once (each has a thread); more are closed on arrival'
             cand --head-timeout 'Seconds a client has to send a whole request head once it has begun'
             cand --allow-author 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node''s own author is always allowed'
-            cand --workers 'Worker threads answering HTTP requests'
+            cand --workers 'HTTP requests served at once (each on its connection''s thread); more wait for a turn'
             cand --on-message 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts'
             cand --cursor 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice'
             cand --from 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]'

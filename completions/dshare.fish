@@ -52,7 +52,7 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'Worker threads answering HTTP requests' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'HTTP requests served at once (each on its connection\'s thread); more wait for a turn' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l on-message -d 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r

@@ -128,7 +128,8 @@ pub struct ServeArgs {
     #[arg(long = "allow-author", value_name = "ID")]
     pub allow_authors: Vec<String>,
 
-    /// Worker threads answering HTTP requests
+    /// HTTP requests served at once (each on its connection's thread); more wait
+    /// for a turn
     #[arg(long, env = "DSHARE_WORKERS", value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
 

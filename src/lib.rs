@@ -2,10 +2,10 @@
 //!
 //! How the parts fit: the command line ([`cli`], [`commands`]) talks HTTP to a node
 //! started by `dshare serve`. The node ([`net`]) answers the client API (token) and
-//! the peer API (sealed with the network key) on tiny_http worker threads; every
-//! message that arrives goes through one writer thread ([`mbox::Store`]), which
-//! appends it to the message box (a hash-chained, plain-text file) and fsyncs before
-//! anyone is told it is stored. [`replicate`] pushes new messages to peers and pulls
+//! the peer API (sealed with the network key) on tiny_http connection threads; every
+//! message that arrives goes through the box's one writer ([`mbox::Writer`], one
+//! group commit at a time), which appends it to the message box (a hash-chained,
+//! plain-text file) and fsyncs before anyone is told it is stored. [`replicate`] pushes new messages to peers and pulls
 //! what it lacks, so every node ends with the same conversation. [`message`],
 //! [`chain`] and [`seal`] are pure functions with their tests beside them.
 

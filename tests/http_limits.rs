@@ -150,3 +150,37 @@ fn a_silent_connection_is_closed_after_the_io_timeout_and_the_node_keeps_accepti
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(node.get("/status", &[]).0, 200);
 }
+
+/// Request heads are read a buffer at a time: a line ending split between two reads
+/// (CR in one, LF in the next), two requests arriving in one read, and a lone LF
+/// inside a header value must all come out as before.
+#[test]
+fn request_heads_split_or_pipelined_anywhere_are_read_exactly() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let addr = node.url.strip_prefix("http://").unwrap();
+    let t = &node.token;
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    let pieces = [
+        format!("GET /status?token={t} HTTP/1.1\r"),
+        "\nHost: x\r\nX-Odd: a\nb\r".to_string(),
+        "\n\r".to_string(),
+        format!(
+            "\nGET /peers?token={t} HTTP/1.1\r\nHost: x\r\n\r\nGET /status?token={t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ),
+    ];
+    for piece in &pieces {
+        c.write_all(piece.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut c, &mut answer);
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answer[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200"], "{answer}");
+    assert!(answer.contains("\"peers\""), "{answer}");
+}

@@ -1,7 +1,8 @@
 //! The message box: a plain-text, append-only, hash-chained file of messages
-//! (docs/FORMAT.md), the index that serves reads from it, and the one writer thread
-//! that appends to it with group commit.
+//! (docs/FORMAT.md), the index that serves reads from it, and the one writer that
+//! appends to it with group commit.
 
+mod combine;
 mod format;
 mod lines;
 mod read;

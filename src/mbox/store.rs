@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -166,7 +166,7 @@ pub struct Summary {
 }
 
 /// The box file and its index. Reads come from any thread; appends come only from
-/// the [`super::Writer`] thread, which owns the append handle.
+/// the [`super::Writer`], which owns the append handle (one commit at a time).
 pub struct Store {
     path: PathBuf,
     reader: File,
@@ -174,7 +174,7 @@ pub struct Store {
     /// Number of durable lines, for readers that wait for new ones.
     lines: Mutex<u64>,
     grew: Condvar,
-    subscribers: Mutex<Vec<mpsc::Sender<Arc<Vec<Message>>>>>,
+    subscribers: Mutex<Vec<Subscriber>>,
     /// Group commits (fsyncs) since the node started: fewer than messages under load.
     commits: AtomicU64,
     /// Set when opening found the end of the box missing (a bad last line moved aside,
@@ -183,6 +183,9 @@ pub struct Store {
     /// reuse their seqs, a fork of its own history. Cleared by the replicator.
     recovering: AtomicBool,
 }
+
+/// Called with each batch of newly stored messages; see [`Store::subscribe`].
+type Subscriber = Box<dyn Fn(&Arc<Vec<Message>>) + Send + Sync>;
 
 /// The file that records the last durable line count and chain hash, beside the box,
 /// so `verify` can tell when lines were cut from the end.
@@ -285,8 +288,8 @@ impl Store {
         &self.path
     }
 
-    /// Adds durable lines to the index and wakes readers and subscribers. Called by
-    /// the writer after fsync, never before.
+    /// Adds durable lines to the index, hands them to the subscribers, and wakes the
+    /// readers waiting for new lines. Called by the writer after fsync, never before.
     pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
         self.commits.fetch_add(1, AtomicOrdering::Relaxed);
         let messages: Vec<Message> = {
@@ -299,23 +302,27 @@ impl Store {
                 .map(|(line, _, _)| line.message)
                 .collect()
         };
-        {
-            let mut lines = self.lines.lock().expect("lines lock");
-            *lines += messages.len() as u64;
-            self.grew.notify_all();
-        }
+        let count = messages.len() as u64;
+        // Subscribers first: they start the pushes to peers, which is what other
+        // nodes wait for; local readers are woken right after.
         let messages = Arc::new(messages);
+        for subscriber in self.subscribers.lock().expect("subscribers lock").iter() {
+            subscriber(&messages);
+        }
+        let mut lines = self.lines.lock().expect("lines lock");
+        *lines += count;
+        self.grew.notify_all();
+        drop(lines);
+    }
+
+    /// Calls `f` with every batch of newly stored messages, on the thread that
+    /// stored them, before the writers of the batch are answered. `f` must be quick
+    /// and must not block (nor store anything).
+    pub fn subscribe(&self, f: impl Fn(&Arc<Vec<Message>>) + Send + Sync + 'static) {
         self.subscribers
             .lock()
             .expect("subscribers lock")
-            .retain(|tx| tx.send(Arc::clone(&messages)).is_ok());
-    }
-
-    /// A channel that receives every batch of newly stored messages.
-    pub fn subscribe(&self) -> mpsc::Receiver<Arc<Vec<Message>>> {
-        let (tx, rx) = mpsc::channel();
-        self.subscribers.lock().expect("subscribers lock").push(tx);
-        rx
+            .push(Box::new(f));
     }
 
     /// True while the end of the box, lost before this start, may still be on peers

@@ -1,27 +1,25 @@
-//! The one thread that appends to the box. Jobs queue on a bounded channel; the
-//! thread takes every job waiting, appends their lines in one write, fsyncs once
-//! (group commit), and only then answers each job. An answer therefore always means
-//! "on disk".
+//! The one writer of the box. Jobs queue; one thread at a time (the one that found
+//! no commit running, see [`super::combine`]) takes every job waiting, appends their
+//! lines in one write, fsyncs once (group commit), publishes them, and only then
+//! answers each job. An answer therefore always means "on disk".
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
 use crate::message::{AuthorId, Draft, Message};
 
+use super::combine::Combiner;
 use super::format::{Line, encode_line};
 use super::store::{Store, head_path};
 use super::track::{AuthorHead, Tracker};
 
-/// How many jobs queue before senders block: back-pressure instead of memory growth.
-const QUEUE: usize = 4096;
 /// Most jobs in one commit, so one fsync never waits on an unbounded write.
 const MAX_BATCH: usize = 1024;
 /// A message stamped more than this far ahead of our clock is refused: it would sort
@@ -83,25 +81,29 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 enum Job {
-    Local {
-        body: String,
-        reply: mpsc::SyncSender<Result<Message, StoreError>>,
-    },
-    Remote {
-        messages: Vec<Message>,
-        reply: mpsc::SyncSender<Result<Vec<Outcome>, StoreError>>,
-    },
+    /// A body to sign as this node's next message.
+    Local(String),
+    /// Messages from elsewhere, already checked.
+    Remote(Vec<Message>),
+}
+
+/// What a job gets: the kind of its job.
+enum Answer {
+    Local(Result<Message, StoreError>),
+    Remote(Result<Vec<Outcome>, StoreError>),
 }
 
 /// The handle through which every thread stores messages.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::SyncSender<Job>,
+    jobs: Arc<Combiner<Job, Answer>>,
+    /// Locked only by the thread running a commit, so never contended.
+    state: Arc<Mutex<State>>,
     store: Arc<Store>,
 }
 
 impl Writer {
-    /// Starts the writer thread over `store`, appending through `append`.
+    /// A writer over `store`, appending through `append`.
     /// `allowed`, when not empty, lists the only authors (besides this node) whose
     /// messages are stored.
     pub fn start(
@@ -111,8 +113,7 @@ impl Writer {
         identity: Identity,
         allowed: HashSet<AuthorId>,
     ) -> Writer {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let mut state = State {
+        let state = State {
             head: open_head(&head_path(store.path())),
             store: Arc::clone(&store),
             file: append,
@@ -121,11 +122,11 @@ impl Writer {
             allowed,
             broken: false,
         };
-        thread::Builder::new()
-            .name("box-writer".into())
-            .spawn(move || state.run(&rx))
-            .expect("spawn the box writer");
-        Writer { tx, store }
+        Writer {
+            jobs: Arc::new(Combiner::default()),
+            state: Arc::new(Mutex::new(state)),
+            store,
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -138,11 +139,10 @@ impl Writer {
         if self.store.recovering() {
             return Err(StoreError::Recovering);
         }
-        let (reply, rx) = mpsc::sync_channel(1);
-        self.tx
-            .send(Job::Local { body, reply })
-            .map_err(|_| StoreError::Closed)?;
-        rx.recv().map_err(|_| StoreError::Closed)?
+        match self.submit(Job::Local(body)) {
+            Some(Answer::Local(result)) => result,
+            _ => Err(StoreError::Closed),
+        }
     }
 
     /// Offers messages that already passed [`Message::check`]; returns, in order,
@@ -151,11 +151,34 @@ impl Writer {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, rx) = mpsc::sync_channel(1);
-        self.tx
-            .send(Job::Remote { messages, reply })
-            .map_err(|_| StoreError::Closed)?;
-        rx.recv().map_err(|_| StoreError::Closed)?
+        match self.submit(Job::Remote(messages)) {
+            Some(Answer::Remote(result)) => result,
+            _ => Err(StoreError::Closed),
+        }
+    }
+
+    /// Queues a job and waits for its answer, committing it (with whatever else is
+    /// queued) on this thread if no commit is running. `None` if a commit panicked.
+    fn submit(&self, job: Job) -> Option<Answer> {
+        self.jobs.submit(job, MAX_BATCH, |jobs| {
+            match self.state.lock() {
+                Ok(mut state) => state.commit(jobs),
+                // An earlier commit panicked half-way: the tracker may not match the
+                // file any more, so nothing more is written.
+                Err(PoisonError { .. }) => {
+                    jobs.iter().map(|j| j.fail(&StoreError::Closed)).collect()
+                }
+            }
+        })
+    }
+}
+
+impl Job {
+    fn fail(&self, err: &StoreError) -> Answer {
+        match self {
+            Job::Local(_) => Answer::Local(Err(err.clone())),
+            Job::Remote(_) => Answer::Remote(Err(err.clone())),
+        }
     }
 }
 
@@ -174,38 +197,22 @@ struct State {
 
 /// The answer a job gets once its batch is committed.
 enum Pending {
-    Local(
-        mpsc::SyncSender<Result<Message, StoreError>>,
-        Option<Message>,
-    ),
-    Remote(
-        mpsc::SyncSender<Result<Vec<Outcome>, StoreError>>,
-        Vec<Outcome>,
-    ),
+    Local(Message),
+    Remote(Vec<Outcome>),
 }
 
 impl State {
-    fn run(&mut self, rx: &mpsc::Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.commit(jobs);
-        }
-    }
-
-    fn commit(&mut self, jobs: Vec<Job>) {
+    /// Appends the jobs' lines in one write and one fsync, publishes them, and
+    /// returns each job's answer, in order.
+    fn commit(&mut self, jobs: Vec<Job>) -> Vec<Answer> {
+        let fail_all = |jobs: &[Job], err: &StoreError| jobs.iter().map(|j| j.fail(err)).collect();
         let before = self.tracker.clone();
         let start_len = match self.file.metadata() {
             Ok(m) => m.len(),
-            Err(e) => return fail_all(jobs, &StoreError::Io(e.to_string())),
+            Err(e) => return fail_all(&jobs, &StoreError::Io(e.to_string())),
         };
         if self.broken {
-            return fail_all(jobs, &StoreError::Closed);
+            return fail_all(&jobs, &StoreError::Closed);
         }
         let mut buf = Vec::new();
         let mut appended = Vec::new();
@@ -213,12 +220,12 @@ impl State {
         let now = crate::time::now_ms();
         for job in jobs {
             match job {
-                Job::Local { body, reply } => {
+                Job::Local(body) => {
                     let m = self.next_local(&body, now);
                     self.append(&m, start_len, &mut buf, &mut appended);
-                    pending.push(Pending::Local(reply, Some(m)));
+                    pending.push(Pending::Local(m));
                 }
-                Job::Remote { messages, reply } => {
+                Job::Remote(messages) => {
                     let outcomes = messages
                         .into_iter()
                         .map(|m| {
@@ -229,7 +236,7 @@ impl State {
                             outcome
                         })
                         .collect();
-                    pending.push(Pending::Remote(reply, outcomes));
+                    pending.push(Pending::Remote(outcomes));
                 }
             }
         }
@@ -242,25 +249,24 @@ impl State {
                 };
                 self.rollback(start_len);
                 self.tracker = before;
-                for p in pending {
-                    match p {
-                        Pending::Local(reply, _) => drop(reply.send(Err(err.clone()))),
-                        Pending::Remote(reply, _) => drop(reply.send(Err(err.clone()))),
-                    }
-                }
-                return;
+                return pending
+                    .iter()
+                    .map(|p| match p {
+                        Pending::Local(_) => Answer::Local(Err(err.clone())),
+                        Pending::Remote(_) => Answer::Remote(Err(err.clone())),
+                    })
+                    .collect();
             }
             self.write_head();
             self.store.publish(appended);
         }
-        for p in pending {
-            // A requester that gave up has dropped its receiver; the message is
-            // stored all the same.
-            match p {
-                Pending::Local(reply, m) => drop(reply.send(Ok(m.expect("signed")))),
-                Pending::Remote(reply, outcomes) => drop(reply.send(Ok(outcomes))),
-            }
-        }
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Local(m) => Answer::Local(Ok(m)),
+                Pending::Remote(outcomes) => Answer::Remote(Ok(outcomes)),
+            })
+            .collect()
     }
 
     fn next_local(&mut self, body: &str, now: u64) -> Message {
@@ -381,15 +387,6 @@ impl State {
 fn refused(reason: &str) -> Outcome {
     Outcome::Refused {
         reason: reason.into(),
-    }
-}
-
-fn fail_all(jobs: Vec<Job>, err: &StoreError) {
-    for job in jobs {
-        match job {
-            Job::Local { reply, .. } => drop(reply.send(Err(err.clone()))),
-            Job::Remote { reply, .. } => drop(reply.send(Err(err.clone()))),
-        }
     }
 }
 

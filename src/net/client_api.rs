@@ -184,6 +184,7 @@ impl ClientApi {
                 format!("message refused: {e}; nothing was stored"),
             ));
         }
+        self.replicator.pace();
         self.writer
             .send(body.to_string())
             .map_err(|e| store_error(&e))

@@ -1,10 +1,10 @@
-//! The HTTP server: a prepared listening socket, tiny_http, a fixed pool of worker
-//! threads, limits on what a request may be, and a clean stop.
+//! The HTTP server: a prepared listening socket, tiny_http serving each request on its
+//! connection's thread, a bound on requests served at once, limits on what a request
+//! may be, and a clean stop.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -119,8 +119,8 @@ pub fn bind(addr: &str, io_timeout: Duration) -> Result<TcpListener> {
 
 /// A running server; [`Server::stop`] ends it.
 pub struct Server {
-    inner: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
+    inner: tiny_http::Server,
+    gate: Arc<Gate>,
 }
 
 /// Limits on connections, applied to every server in this process.
@@ -145,39 +145,105 @@ impl Limits {
 }
 
 impl Server {
+    /// Serves each request on its connection's thread (no hand-off to a pool of
+    /// workers: one wake-up less per request), at most `workers` at once; the others
+    /// wait for a turn.
     pub fn start(
         listener: TcpListener,
         handler: Arc<dyn Handler>,
         workers: usize,
     ) -> Result<Server> {
-        let inner = Arc::new(
-            tiny_http::Server::from_listener(listener, None)
-                .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?,
-        );
-        let workers = (0..workers)
-            .map(|i| {
-                let inner = Arc::clone(&inner);
-                let handler = Arc::clone(&handler);
-                thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || {
-                        while let Ok(req) = inner.recv() {
-                            serve_one(req, handler.as_ref());
-                        }
-                    })
-                    .expect("spawn an HTTP worker")
-            })
-            .collect();
-        Ok(Server { inner, workers })
+        let gate = Arc::new(Gate::new(workers.max(1)));
+        let inside = Arc::clone(&gate);
+        let serve = move |req: tiny_http::Request| match inside.enter() {
+            Some(_turn) => serve_one(req, handler.as_ref()),
+            None => respond(
+                req,
+                Response::text(503, "the node is stopping")
+                    .with("Retry-After", "1")
+                    .with("Connection", "close"),
+            ),
+        };
+        let inner = tiny_http::Server::from_listener_serving(listener, Arc::new(serve))
+            .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?;
+        Ok(Server { inner, gate })
     }
 
-    /// Stops accepting, lets each worker finish its request, and waits for them.
+    /// Stops serving: lets the requests being served finish and waits for them;
+    /// requests that arrive meanwhile get 503.
     pub fn stop(self) {
-        for _ in &self.workers {
-            self.inner.unblock();
+        self.gate.close();
+        drop(self.inner);
+    }
+}
+
+/// Bounds how many requests are served at once (each may hold a 1 MiB body and
+/// check signatures), and lets a stop wait for those being served.
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+    limit: usize,
+}
+
+struct GateState {
+    serving: usize,
+    /// Requests waiting for a turn (and a stop waiting for the last one): whether a
+    /// turn given back needs to wake anyone.
+    waiting: usize,
+    closed: bool,
+}
+
+/// A request's turn: given back when dropped.
+struct Turn<'a>(&'a Gate);
+
+impl Gate {
+    fn new(limit: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                serving: 0,
+                waiting: 0,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            limit,
         }
-        for w in self.workers {
-            let _ = w.join();
+    }
+
+    /// Waits for a turn; `None` once the server is stopping.
+    fn enter(&self) -> Option<Turn<'_>> {
+        let mut state = self.state.lock().expect("gate lock");
+        while state.serving >= self.limit && !state.closed {
+            state.waiting += 1;
+            state = self.changed.wait(state).expect("gate lock");
+            state.waiting -= 1;
+        }
+        if state.closed {
+            return None;
+        }
+        state.serving += 1;
+        Some(Turn(self))
+    }
+
+    /// Refuses new turns and waits until every turn given is back.
+    fn close(&self) {
+        let mut state = self.state.lock().expect("gate lock");
+        state.closed = true;
+        self.changed.notify_all();
+        while state.serving > 0 {
+            state.waiting += 1;
+            state = self.changed.wait(state).expect("gate lock");
+            state.waiting -= 1;
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().expect("gate lock");
+        state.serving -= 1;
+        if state.waiting > 0 {
+            // Requests waiting for a turn, or a stop waiting for the last one.
+            self.0.changed.notify_all();
         }
     }
 }
@@ -187,6 +253,10 @@ fn serve_one(mut req: tiny_http::Request, handler: &dyn Handler) {
         Ok(parsed) => handler.handle(&parsed),
         Err(refusal) => refusal.with("Connection", "close"),
     };
+    respond(req, response);
+}
+
+fn respond(req: tiny_http::Request, response: Response) {
     let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
     for (name, value) in response.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {

@@ -3,14 +3,16 @@
 //! and watched for liveness.
 
 mod client;
+mod outbox;
 pub mod peers;
 pub mod protocol;
+mod rounds;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,9 +31,6 @@ use crate::mbox::{Outcome, StoreError, Writer};
 use crate::message::{AuthorId, Message};
 use crate::seal::Keyring;
 
-/// New messages waiting for one peer's worker; past this they are dropped for that
-/// peer and anti-entropy brings them instead.
-const PEER_QUEUE: usize = 1024;
 /// Most bytes of messages in one range answer (at least one message is sent).
 const MAX_RANGE_BYTES: usize = 1024 * 1024;
 /// A node pushes the messages it writes itself to every peer while it knows at most
@@ -80,12 +79,16 @@ pub struct Replicator {
     pub peers: PeerTable,
     pub keyring: Arc<Keyring>,
     client: PeerClient,
-    workers: Mutex<HashMap<String, SyncSender<Batch>>>,
+    workers: Mutex<HashMap<String, outbox::Outbox>>,
+    /// Local sends wait here while a peer is too far behind (see [`outbox`]).
+    pace: Arc<outbox::Pace>,
     /// Received with `sent_to_all`: stored here but not forwarded.
     no_forward: Mutex<HashSet<Hash>>,
     self_urls: Mutex<HashSet<String>>,
     stop: AtomicBool,
     fanout: usize,
+    /// When a pushed message was last stored here, in ms since the Unix epoch.
+    push_stored_ms: AtomicU64,
     /// Messages from peers refused by a check (signature, id, limits, rules).
     pub refused: AtomicU64,
     pub forks: Mutex<Vec<Fork>>,
@@ -103,10 +106,12 @@ impl Replicator {
             peers: PeerTable::load(settings.peers_file),
             keyring,
             workers: Mutex::new(HashMap::new()),
+            pace: Arc::default(),
             no_forward: Mutex::new(HashSet::new()),
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
             fanout: settings.fanout.max(1),
+            push_stored_ms: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             forks: Mutex::new(Vec::new()),
             recovery: Mutex::new((HashSet::new(), false)),
@@ -130,16 +135,16 @@ impl Replicator {
         for url in rep.peers.urls() {
             rep.spawn_worker(&url);
         }
-        let dispatcher = Arc::clone(&rep);
-        let news = rep.writer.store().subscribe();
-        thread::Builder::new()
-            .name("push".into())
-            .spawn(move || {
-                while let Ok(batch) = news.recv() {
-                    dispatcher.dispatch(&batch);
-                }
-            })
-            .expect("spawn the push dispatcher");
+        // The pushes start on the thread that stored the messages, as soon as they
+        // are durable: no hand-off to a dispatcher thread on the way to the peers.
+        // A weak reference, so that the store (which lives as long as any writer)
+        // does not keep the replicator alive.
+        let dispatcher = Arc::downgrade(&rep);
+        rep.writer.store().subscribe(move |batch| {
+            if let Some(rep) = dispatcher.upgrade() {
+                rep.dispatch(batch);
+            }
+        });
         rep
     }
 
@@ -155,7 +160,9 @@ impl Replicator {
     /// Hands a batch of newly stored messages to the peers' workers: every peer in a
     /// small network, a random `fanout` of the up peers in a large one (each node
     /// forwards what it newly stores, so the message still reaches everyone, in a
-    /// number of hops that grows with the log of the network's size).
+    /// number of hops that grows with the log of the network's size). Runs on the
+    /// thread that committed the batch, before its writers are answered: it only
+    /// queues, never waits.
     fn dispatch(&self, batch: &Arc<Vec<Message>>) {
         // Messages whose author pushed them to every peer are not forwarded.
         let batch = {
@@ -205,11 +212,25 @@ impl Replicator {
             up
         };
         for url in targets {
-            if let Some(tx) = workers.get(&url) {
+            if let Some(outbox) = workers.get(&url) {
                 // A full queue means the peer is slow or gone: drop, pull repairs.
-                let _ = tx.try_send((Arc::clone(&batch), to_all));
+                outbox.offer(&batch, to_all);
             }
         }
+    }
+
+    /// Waits, before this node signs a new message, while a peer that keeps pace has
+    /// more than [`outbox::WINDOW`] of this node's pushes unanswered: senders then go
+    /// at the pace the peers can check signatures, and no peer falls seconds behind.
+    /// A peer that answers nothing for [`outbox::STALL`] stops counting.
+    pub fn pace(&self) {
+        self.pace.wait(Duration::from_secs(1), || {
+            self.workers
+                .lock()
+                .expect("workers lock")
+                .values()
+                .any(outbox::Outbox::holds_back)
+        });
     }
 
     /// Starts talking to `url` if it is new and not this node.
@@ -236,7 +257,7 @@ impl Replicator {
         if workers.contains_key(url) {
             return;
         }
-        let (tx, rx) = mpsc::sync_channel(PEER_QUEUE);
+        let (tx, rx) = outbox::outbox(Arc::clone(&self.pace));
         workers.insert(url.to_string(), tx);
         let rep = Arc::clone(self);
         let url = url.to_string();
@@ -422,6 +443,15 @@ impl Replicator {
     }
 
     pub fn on_push(&self, push: Messages) -> Result<PushReply, StoreError> {
+        let reply = self.store_push(push)?;
+        if reply.outcomes.contains(&Outcome::Stored) {
+            self.push_stored_ms
+                .store(crate::time::now_ms(), Ordering::Relaxed);
+        }
+        Ok(reply)
+    }
+
+    fn store_push(&self, push: Messages) -> Result<PushReply, StoreError> {
         let mut messages = push.messages;
         messages.truncate(MAX_PAGE);
         if !push.sent_to_all {

@@ -4,7 +4,8 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -14,9 +15,11 @@ use crate::mbox::Outcome;
 use crate::message::Message;
 
 use super::Replicator;
+use super::outbox::Inbox;
 use super::protocol::{
     Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushReply, RangeRequest,
 };
+use super::rounds::{self, LastRound};
 
 /// Time between hellos to one peer, before jitter.
 pub const HELLO_EVERY: Duration = Duration::from_millis(1000);
@@ -25,36 +28,42 @@ const MAX_PUSH_BYTES: usize = 512 * 1024;
 /// Catch-ups longer than this show a progress bar on a terminal.
 const PROGRESS_FROM: u64 = 1000;
 
-pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Receiver<super::Batch>) {
+pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
     let mut next_hello = Instant::now();
+    let mut last_round = None;
+    // When a push to this peer last went through, in ms since the Unix epoch.
+    let mut pushed_ms = 0;
     loop {
         if rep.stopping() {
             return;
         }
         let wait = next_hello.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(first) => {
+        match rx.take(wait) {
+            Ok(taken) => {
                 // Everything queued goes in as few requests as possible, those sent to
                 // every peer apart from those that may be forwarded.
                 let (mut to_all, mut others): (Vec<Message>, Vec<Message>) =
                     (Vec::new(), Vec::new());
-                for (batch, all) in std::iter::once(first).chain(rx.try_iter()) {
-                    if all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
+                for (batch, all) in &taken.batches {
+                    if *all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
                 }
                 if rep.peers.is_down(url) {
                     continue;
                 }
-                for (messages, all) in [(to_all, true), (others, false)] {
-                    if !messages.is_empty()
-                        && let Err(e) = push(rep, url, &messages, all)
-                    {
-                        rep.mark_down(url, &e);
-                        break;
+                let pushed = [(to_all, true), (others, false)]
+                    .into_iter()
+                    .filter(|(messages, _)| !messages.is_empty())
+                    .try_for_each(|(messages, all)| push(rep, url, &messages, all).map(drop));
+                match pushed {
+                    Ok(()) => {
+                        taken.answered();
+                        pushed_ms = crate::time::now_ms();
                     }
+                    Err(e) => rep.mark_down(url, &e),
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                hello_and_pull(rep, url);
+                hello_and_pull(rep, url, &mut last_round, pushed_ms);
                 next_hello = Instant::now() + jitter(HELLO_EVERY);
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -130,14 +139,31 @@ fn chunks(messages: &[Message]) -> Vec<&[Message]> {
     out
 }
 
-fn hello_and_pull(rep: &Arc<Replicator>, url: &str) {
-    let answered = exchange(rep, url);
+fn hello_and_pull(
+    rep: &Arc<Replicator>,
+    url: &str,
+    last_round: &mut Option<LastRound>,
+    pushed_ms: u64,
+) {
+    let pushed_ms = pushed_ms.max(rep.push_stored_ms.load(Ordering::Relaxed));
+    let answered = exchange(rep, url, last_round, pushed_ms);
+    if !answered {
+        // Whatever is missing after a failure is repaired in full next time.
+        *last_round = None;
+    }
     rep.greeted(url, answered);
 }
 
-/// One hello, and a pull of whatever the peer holds that this node lacks. Returns
-/// whether both went through.
-fn exchange(rep: &Arc<Replicator>, url: &str) -> bool {
+/// One hello, a pull of whatever the peer holds that this node lacks, and a push of
+/// what it lacks: only as far as both sides held at `last_round` (which this
+/// updates) if pushes went through since (the last at `pushed_ms`). Returns whether
+/// all went through.
+fn exchange(
+    rep: &Arc<Replicator>,
+    url: &str,
+    last_round: &mut Option<LastRound>,
+    pushed_ms: u64,
+) -> bool {
     let store = rep.writer.store();
     let mut peers = rep.peers.urls();
     peers.truncate(MAX_PEERS_SHARED);
@@ -183,11 +209,22 @@ fn exchange(rep: &Arc<Replicator>, url: &str) -> bool {
         p.diverged = diverged;
     });
     rep.forget_stale_addresses(url, &reply.node.id);
+    let (ours_now, now_ms) = (store.heads(), crate::time::now_ms());
     let Some(heads) = &reply.heads else {
+        // In sync: the peer held what this node holds.
+        *last_round = Some(LastRound::new(&ours_now, &ours_now, now_ms));
         return true;
     };
-    if behind > 0
-        && let Err(e) = pull(rep, url, heads, behind)
+    let last = last_round
+        .as_ref()
+        .and_then(|l| l.if_pushes_since(pushed_ms));
+    let wanted = rounds::to_pull(last, heads);
+    let missing: u64 = wanted
+        .iter()
+        .map(|h| h.seq.saturating_sub(store.seq_of(&h.author)))
+        .sum();
+    if missing > 0
+        && let Err(e) = pull(rep, url, &wanted, missing)
     {
         rep.mark_down(url, &e);
         return false;
@@ -195,23 +232,34 @@ fn exchange(rep: &Arc<Replicator>, url: &str) -> bool {
     // Pulling alone would leave messages on a node that peers cannot call back (no
     // advertised address, or one they cannot reach): send what the peer lacks.
     if ahead > 0
-        && let Err(e) = push_missing(rep, url, heads)
+        && let Err(e) = push_missing(rep, url, heads, last)
     {
         rep.mark_down(url, &e);
         return false;
     }
+    *last_round = Some(LastRound::new(heads, &ours_now, now_ms));
     true
 }
 
-/// Pushes, for every author, the run of messages the peer lacks (a page per author
-/// per round; later rounds send the rest).
-fn push_missing(rep: &Replicator, url: &str, heads: &[Head]) -> Result<()> {
+/// Pushes, for every author, the run of messages the peer lacks, up to what this
+/// node held at the last round (a page per author per round; later rounds send the
+/// rest).
+fn push_missing(
+    rep: &Replicator,
+    url: &str,
+    heads: &[Head],
+    last_round: Option<&LastRound>,
+) -> Result<()> {
     let store = rep.writer.store();
     let theirs: std::collections::HashMap<_, _> = heads.iter().map(|h| (h.author, h.seq)).collect();
     for ours in store.heads() {
         let have = theirs.get(&ours.author).copied().unwrap_or(0);
-        if ours.seq > have {
-            let run = store.range(&ours.author, have + 1, MAX_PAGE)?;
+        let upto = rounds::to_push(last_round, &ours.author, ours.seq);
+        if upto > have {
+            let limit = usize::try_from(upto - have)
+                .unwrap_or(MAX_PAGE)
+                .min(MAX_PAGE);
+            let run = store.range(&ours.author, have + 1, limit)?;
             push(rep, url, &run, false)?;
         }
     }

@@ -247,6 +247,25 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_to(listener, ssl_config, None)
+    }
+
+    /// dshare patch: like `from_listener` without SSL, but each request is served on
+    /// its connection's own thread by calling `serve`, instead of being queued for a
+    /// thread that calls `recv()`: one hand-off between threads less per request.
+    /// `recv()` then never returns a request.
+    pub fn from_listener_serving<L: Into<Listener>>(
+        listener: L,
+        serve: Arc<dyn Fn(Request) + Send + Sync>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_to(listener, None, Some(serve))
+    }
+
+    fn from_listener_to<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        serve: Option<Arc<dyn Fn(Request) + Send + Sync>>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -289,16 +308,20 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
+        let sink = match serve {
+            Some(serve) => Sink::Serve(serve),
+            None => Sink::Queue(messages.clone()),
+        };
         thread::spawn(move || {
             let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // dshare patch: plain TCP connections wait in the waiting room, without a
             // thread, until their first bytes arrive.
             let room = if ssl.is_none() {
-                let (messages, open) = (inside_messages.clone(), Arc::clone(&open_connections));
+                let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
                 let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
                 waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
                     let (read, write) = util::RefinedTcpStream::new(Connection::Tcp(tcp));
-                    run_connection(ClientConnection::new(write, read), messages.clone(), &open);
+                    run_connection(ClientConnection::new(write, read), sink.clone(), &open);
                 })
                 .ok()
             } else {
@@ -340,7 +363,7 @@ impl Server {
                 };
 
                 match new_client {
-                    Ok(client) => run_connection(client, inside_messages.clone(), &open_connections),
+                    Ok(client) => run_connection(client, sink.clone(), &open_connections),
 
                     // dshare patch: a listener with SO_RCVTIMEO (which accepted
                     // sockets inherit, giving each connection a read timeout) times
@@ -495,19 +518,38 @@ fn is_transient(e: &IoError) -> bool {
 /// sending anything before it is closed.
 pub static IDLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
 
+/// dshare patch: where a connection's requests go: queued for `recv()`, or served on
+/// the connection's own thread.
+#[derive(Clone)]
+enum Sink {
+    Queue(Arc<MessagesQueue<Message>>),
+    Serve(Arc<dyn Fn(Request) + Send + Sync>),
+}
+
 /// dshare patch: serves one connection on a thread of its own, up to
 /// `MAX_CONNECTIONS` at once; past the cap the connection is closed at once.
 fn run_connection(
     client: ClientConnection,
-    messages: Arc<MessagesQueue<Message>>,
+    sink: Sink,
     open_connections: &Arc<std::sync::atomic::AtomicUsize>,
 ) {
     if open_connections.load(Relaxed) >= MAX_CONNECTIONS.load(Relaxed) {
         return;
     }
     let open = ConnectionSlot::take(open_connections);
-    thread::spawn(move || {
+    // A thread that cannot be started leaves the connection to be closed.
+    let _ = thread::Builder::new().name("http-conn".into()).spawn(move || {
         let _open = open;
+        let messages = match sink {
+            Sink::Queue(messages) => messages,
+            Sink::Serve(serve) => {
+                // The request is answered (and dropped) before the next one is read.
+                for rq in client {
+                    serve(rq);
+                }
+                return;
+            }
+        };
         // Synchronization is needed for HTTPS requests to avoid a deadlock
         if client.secure() {
             let (sender, receiver) = mpsc::channel();

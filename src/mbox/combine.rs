@@ -82,7 +82,7 @@ impl<J, A> Combiner<J, A> {
         }
         if lead_now || matches!(*state, State::Lead) {
             drop(state);
-            self.lead(max_batch, commit);
+            self.lead(max_batch, commit, &slot);
             state = lock(&slot.state);
         }
         match std::mem::replace(&mut *state, State::Lost) {
@@ -94,7 +94,7 @@ impl<J, A> Combiner<J, A> {
 
     /// Commits the jobs at the head of the queue (this thread's own first), answers
     /// them, then passes the lead on, even if `commit` panics.
-    fn lead(&self, max_batch: usize, commit: impl FnOnce(Vec<J>) -> Vec<A>) {
+    fn lead(&self, max_batch: usize, commit: impl FnOnce(Vec<J>) -> Vec<A>, own: &Arc<Slot<A>>) {
         let (jobs, slots): (Vec<J>, Vec<Arc<Slot<A>>>) = {
             let mut queue = lock(&self.queue);
             let n = queue.waiting.len().min(max_batch.max(1));
@@ -107,7 +107,12 @@ impl<J, A> Combiner<J, A> {
         let answers = commit(jobs);
         debug_assert_eq!(answers.len(), handover.slots.len());
         for (slot, answer) in handover.slots.iter().zip(answers) {
-            slot.set(State::Done(answer));
+            if Arc::ptr_eq(slot, own) {
+                // Nobody waits on this thread's own slot: no wake-up call.
+                *lock(&slot.state) = State::Done(answer);
+            } else {
+                slot.set(State::Done(answer));
+            }
         }
     }
 }

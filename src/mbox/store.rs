@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,9 @@ pub struct Store {
     /// Number of durable lines, for readers that wait for new ones.
     lines: Mutex<u64>,
     grew: Condvar,
+    /// Readers waiting on `grew` (changed under the `lines` lock): without any, a
+    /// commit makes no wake-up call.
+    waiting: AtomicUsize,
     subscribers: Mutex<Vec<Subscriber>>,
     /// Group commits (fsyncs) since the node started: fewer than messages under load.
     commits: AtomicU64,
@@ -277,6 +280,7 @@ impl Store {
             index: RwLock::new(index),
             lines: Mutex::new(lines),
             grew: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             subscribers: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
             recovering: AtomicBool::new(torn || cut),
@@ -311,7 +315,9 @@ impl Store {
         }
         let mut lines = self.lines.lock().expect("lines lock");
         *lines += count;
-        self.grew.notify_all();
+        if self.waiting.load(AtomicOrdering::Relaxed) > 0 {
+            self.grew.notify_all();
+        }
         drop(lines);
     }
 
@@ -438,7 +444,9 @@ impl Store {
             if left.is_zero() {
                 break;
             }
+            self.waiting.fetch_add(1, AtomicOrdering::Relaxed);
             held = self.grew.wait_timeout(held, left).expect("lines lock").0;
+            self.waiting.fetch_sub(1, AtomicOrdering::Relaxed);
         }
         *held
     }

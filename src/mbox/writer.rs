@@ -3,7 +3,7 @@
 //! lines in one write, fsyncs once (group commit), publishes them, and only then
 //! answers each job. An answer therefore always means "on disk".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -114,6 +114,7 @@ impl Writer {
         allowed: HashSet<AuthorId>,
     ) -> Writer {
         let state = State {
+            len: None,
             head: open_head(&head_path(store.path())),
             store: Arc::clone(&store),
             file: append,
@@ -184,6 +185,9 @@ impl Job {
 
 struct State {
     store: Arc<Store>,
+    /// The box file's length, once known: only this writer changes it, so it is asked
+    /// of the file system once, not at every commit.
+    len: Option<u64>,
     /// The head file, if it could be opened; the box works without it.
     head: Option<File>,
     file: File,
@@ -206,14 +210,17 @@ impl State {
     /// returns each job's answer, in order.
     fn commit(&mut self, jobs: Vec<Job>) -> Vec<Answer> {
         let fail_all = |jobs: &[Job], err: &StoreError| jobs.iter().map(|j| j.fail(err)).collect();
-        let before = self.tracker.clone();
-        let start_len = match self.file.metadata() {
-            Ok(m) => m.len(),
-            Err(e) => return fail_all(&jobs, &StoreError::Io(e.to_string())),
-        };
         if self.broken {
             return fail_all(&jobs, &StoreError::Closed);
         }
+        let start_len = match self.len {
+            Some(len) => len,
+            None => match self.file.metadata() {
+                Ok(m) => m.len(),
+                Err(e) => return fail_all(&jobs, &StoreError::Io(e.to_string())),
+            },
+        };
+        let mut undo = Undo::of(&self.tracker);
         let mut buf = Vec::new();
         let mut appended = Vec::new();
         let mut pending = Vec::with_capacity(jobs.len());
@@ -222,7 +229,8 @@ impl State {
             match job {
                 Job::Local(body) => {
                     let m = self.next_local(&body, now);
-                    self.append(&m, start_len, &mut buf, &mut appended);
+                    undo.note(&self.tracker, &m.author);
+                    self.append(m.clone(), start_len, &mut buf, &mut appended);
                     pending.push(Pending::Local(m));
                 }
                 Job::Remote(messages) => {
@@ -231,7 +239,8 @@ impl State {
                         .map(|m| {
                             let outcome = self.judge(&m, now);
                             if outcome == Outcome::Stored {
-                                self.append(&m, start_len, &mut buf, &mut appended);
+                                undo.note(&self.tracker, &m.author);
+                                self.append(m, start_len, &mut buf, &mut appended);
                             }
                             outcome
                         })
@@ -248,7 +257,7 @@ impl State {
                     StoreError::Io(e.to_string())
                 };
                 self.rollback(start_len);
-                self.tracker = before;
+                undo.apply(&mut self.tracker);
                 return pending
                     .iter()
                     .map(|p| match p {
@@ -257,8 +266,11 @@ impl State {
                     })
                     .collect();
             }
-            self.write_head();
+            self.len = Some(start_len + buf.len() as u64);
             self.store.publish(appended);
+            // After the publish, which starts the pushes: the head file is a record
+            // for `verify`, and may lag the box but never lead it.
+            self.write_head();
         }
         pending
             .into_iter()
@@ -336,17 +348,14 @@ impl State {
 
     fn append(
         &mut self,
-        m: &Message,
+        m: Message,
         start_len: u64,
         buf: &mut Vec<u8>,
         appended: &mut Vec<(Line, u64, u32)>,
     ) {
         let chain = crate::chain::step(&self.tracker.chain, &m.id);
-        let line = Line {
-            chain,
-            message: m.clone(),
-        };
-        let text = encode_line(&chain, m);
+        let text = encode_line(&chain, &m);
+        let line = Line { chain, message: m };
         let offset = start_len + buf.len() as u64;
         buf.extend_from_slice(text.as_bytes());
         buf.push(b'\n');
@@ -363,6 +372,7 @@ impl State {
     /// Cuts off whatever part of a failed write reached the file.
     fn rollback(&mut self, len: u64) {
         let undone = self.file.set_len(len).and_then(|()| self.file.sync_data());
+        self.len = undone.is_ok().then_some(len);
         if let Err(e) = undone {
             eprintln!(
                 "dshare: error: cannot roll back a failed write to {}: {e}; refusing further writes until restart",
@@ -380,6 +390,46 @@ impl State {
             && let Err(e) = f.write_all_at(text.as_bytes(), 0)
         {
             eprintln!("dshare: warning: cannot update the box's head file: {e}");
+        }
+    }
+}
+
+/// What a commit changes in the tracker, to undo it if the write fails: cheaper than
+/// a copy of every author's head at every commit.
+struct Undo {
+    chain: crate::hex::Hash,
+    lines: u64,
+    max_clock: u64,
+    /// Each author the commit advanced, with its head before.
+    heads: HashMap<AuthorId, Option<AuthorHead>>,
+}
+
+impl Undo {
+    fn of(t: &Tracker) -> Undo {
+        Undo {
+            chain: t.chain,
+            lines: t.lines,
+            max_clock: t.max_clock,
+            heads: HashMap::new(),
+        }
+    }
+
+    /// Called before `author` advances.
+    fn note(&mut self, t: &Tracker, author: &AuthorId) {
+        self.heads
+            .entry(*author)
+            .or_insert_with(|| t.heads.get(author).copied());
+    }
+
+    fn apply(self, t: &mut Tracker) {
+        t.chain = self.chain;
+        t.lines = self.lines;
+        t.max_clock = self.max_clock;
+        for (author, head) in self.heads {
+            match head {
+                Some(h) => t.heads.insert(author, h),
+                None => t.heads.remove(&author),
+            };
         }
     }
 }
@@ -402,5 +452,53 @@ fn open_head(path: &Path) -> Option<File> {
             eprintln!("dshare: warning: cannot open {}: {e}", path.display());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Tracker, Undo};
+    use crate::identity::Identity;
+    use crate::mbox::format::Line;
+    use crate::message::{Draft, Message};
+
+    fn line(t: &Tracker, id: &Identity, seq: u64) -> Line {
+        let prev = t.heads.get(&id.author()).map(|h| h.id);
+        let m = Message::sign(
+            &Draft {
+                author: id.author(),
+                seq,
+                prev,
+                clock: t.max_clock + 1,
+                ts: 1,
+                body: "x",
+            },
+            id,
+        );
+        Line {
+            chain: crate::chain::step(&t.chain, &m.id),
+            message: m,
+        }
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_the_tracker_as_it_was() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let mut t = Tracker::default();
+        let first = line(&t, &a, 1);
+        t.advance(&first);
+        let before = t.clone();
+        let mut undo = Undo::of(&t);
+        for (id, seq) in [(&a, 2), (&b, 1), (&a, 3)] {
+            undo.note(&t, &id.author());
+            let l = line(&t, id, seq);
+            t.advance(&l);
+        }
+        assert_eq!(t.lines, 4);
+        undo.apply(&mut t);
+        assert_eq!(
+            (t.chain, t.lines, t.max_clock, &t.heads),
+            (before.chain, before.lines, before.max_clock, &before.heads)
+        );
     }
 }

@@ -181,6 +181,19 @@ impl Replicator {
                 Arc::new(keep)
             }
         };
+        let mine = batch.iter().all(|m| m.author == self.me.id);
+        let workers = self.workers.lock().expect("workers lock");
+        let to_all = mine && workers.len() <= ORIGIN_FANOUT.max(self.fanout);
+        if to_all {
+            // This node's own messages, to every peer: the common case, taken without
+            // copying the peer table (no peer wrote them; a peer that turns out to be
+            // this node is forgotten at its first hello).
+            for outbox in workers.values() {
+                outbox.offer(&batch, true);
+            }
+            return;
+        }
+        drop(workers);
         // A peer that wrote every message of the batch holds them all already: the
         // pushes back to the author (in a three-node network, two of the six pushes
         // each message caused) would only be answered `duplicate`.
@@ -192,10 +205,8 @@ impl Replicator {
             .filter(|p| author_of_all(p.id.as_ref()))
             .map(|p| p.url.as_str())
             .collect();
-        let mine = batch.iter().all(|m| m.author == self.me.id);
         let workers = self.workers.lock().expect("workers lock");
-        let to_all = mine && workers.len() <= ORIGIN_FANOUT.max(self.fanout);
-        let targets: Vec<String> = if to_all || workers.len() <= self.fanout {
+        let targets: Vec<String> = if workers.len() <= self.fanout {
             workers
                 .keys()
                 .filter(|u| !wrote_all.contains(u.as_str()))
@@ -214,7 +225,7 @@ impl Replicator {
         for url in targets {
             if let Some(outbox) = workers.get(&url) {
                 // A full queue means the peer is slow or gone: drop, pull repairs.
-                outbox.offer(&batch, to_all);
+                outbox.offer(&batch, false);
             }
         }
     }
@@ -510,10 +521,9 @@ impl Replicator {
             let (rep, url, m, tx) = (Arc::clone(self), url.clone(), m.clone(), tx.clone());
             thread::spawn(move || {
                 while Instant::now() < deadline {
-                    let held =
-                        worker::push(&rep, &url, std::slice::from_ref(&m), false).is_ok_and(|o| {
-                            matches!(o.first(), Some(Outcome::Stored | Outcome::Duplicate))
-                        });
+                    let held = worker::push(&rep, &url, &[&m], false).is_ok_and(|o| {
+                        matches!(o.first(), Some(Outcome::Stored | Outcome::Duplicate))
+                    });
                     if held {
                         let _ = tx.send(url);
                         return;

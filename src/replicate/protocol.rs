@@ -58,8 +58,54 @@ pub struct Messages {
     pub sent_to_all: bool,
 }
 
+/// A push as it is sent: the JSON of [`Messages`], written from borrowed messages
+/// (those queued for a peer are shared by every peer's queue).
+#[derive(Debug, Serialize)]
+pub struct PushOf<'a> {
+    pub messages: &'a [&'a Message],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sent_to_all: bool,
+}
+
 /// `/v1/push` answers with one outcome per message pushed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushReply {
     pub outcomes: Vec<Outcome>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Messages, PushOf};
+    use crate::identity::Identity;
+    use crate::message::{Draft, Message};
+
+    #[test]
+    fn a_push_of_borrowed_messages_is_the_same_json() {
+        let id = Identity::generate();
+        let m = Message::sign(
+            &Draft {
+                author: id.author(),
+                seq: 1,
+                prev: None,
+                clock: 1,
+                ts: 1,
+                body: "hi \"there\"",
+            },
+            &id,
+        );
+        for sent_to_all in [false, true] {
+            let owned = Messages {
+                messages: vec![m.clone(), m.clone()],
+                sent_to_all,
+            };
+            let borrowed = PushOf {
+                messages: &[&m, &m],
+                sent_to_all,
+            };
+            assert_eq!(
+                serde_json::to_string(&owned).unwrap(),
+                serde_json::to_string(&borrowed).unwrap()
+            );
+        }
+    }
 }

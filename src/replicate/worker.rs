@@ -17,7 +17,7 @@ use crate::message::Message;
 use super::Replicator;
 use super::outbox::Inbox;
 use super::protocol::{
-    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushReply, RangeRequest,
+    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf, PushReply, RangeRequest,
 };
 use super::rounds::{self, LastRound};
 
@@ -42,10 +42,10 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
             Ok(taken) => {
                 // Everything queued goes in as few requests as possible, those sent to
                 // every peer apart from those that may be forwarded.
-                let (mut to_all, mut others): (Vec<Message>, Vec<Message>) =
+                let (mut to_all, mut others): (Vec<&Message>, Vec<&Message>) =
                     (Vec::new(), Vec::new());
                 for (batch, all) in &taken.batches {
-                    if *all { &mut to_all } else { &mut others }.extend(batch.iter().cloned());
+                    if *all { &mut to_all } else { &mut others }.extend(batch.iter());
                 }
                 if rep.peers.is_down(url) {
                     continue;
@@ -87,7 +87,7 @@ fn jitter(base: Duration) -> Duration {
 pub fn push(
     rep: &Replicator,
     url: &str,
-    messages: &[Message],
+    messages: &[&Message],
     sent_to_all: bool,
 ) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(messages.len());
@@ -95,8 +95,8 @@ pub fn push(
         let reply: PushReply = rep.client.call(
             url,
             "push",
-            &Messages {
-                messages: chunk.to_vec(),
+            &PushOf {
+                messages: chunk,
                 sent_to_all,
             },
         )?;
@@ -121,7 +121,7 @@ pub fn push(
 }
 
 /// Splits into runs of at most [`MAX_PAGE`] messages and about [`MAX_PUSH_BYTES`].
-fn chunks(messages: &[Message]) -> Vec<&[Message]> {
+fn chunks<'a>(messages: &'a [&'a Message]) -> Vec<&'a [&'a Message]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, m) in messages.iter().enumerate() {
@@ -260,7 +260,7 @@ fn push_missing(
                 .unwrap_or(MAX_PAGE)
                 .min(MAX_PAGE);
             let run = store.range(&ours.author, have + 1, limit)?;
-            push(rep, url, &run, false)?;
+            push(rep, url, &run.iter().collect::<Vec<_>>(), false)?;
         }
     }
     Ok(())

@@ -1371,7 +1371,7 @@ fn ingest(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
             // One client sends its next request only after the answer to the last,
             // and each answer waits for its own signature and fsync: the costs add up.
             (
-                (1000.0 / (l.bare_lat.median + l.sign_ms() + fsync.median)).min(cpu),
+                1000.0 / (l.bare_lat.median + l.sign_ms() + fsync.median),
                 "1 / (bare HTTP + sign + fsync): one request at a time",
                 Goal::AtLeast(6000.0),
             )

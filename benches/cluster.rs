@@ -924,12 +924,10 @@ fn rate(threads: usize, work: impl Fn() -> f64 + Sync) -> f64 {
     done / start.elapsed().as_secs_f64()
 }
 
-/// Signatures checked per second on `threads` threads at once, now, the way catch-up
-/// and `dshare verify` check them: one author's signatures in batches of 64.
-fn batch_verify_rate(threads: usize) -> f64 {
-    let key = Identity::generate();
+/// `n` messages by `key`, one author's run, with the canonical bytes each is signed over.
+fn signed_run(key: &Identity, n: u64) -> Vec<(Message, Vec<u8>)> {
     let b = body("verify");
-    let samples: Vec<(Message, Vec<u8>)> = (0..64u64)
+    (0..n)
         .map(|i| {
             let m = Message::sign(
                 &Draft {
@@ -940,12 +938,18 @@ fn batch_verify_rate(threads: usize) -> f64 {
                     ts: 1,
                     body: &b,
                 },
-                &key,
+                key,
             );
             let bytes = message::canonical(&m.draft());
             (m, bytes)
         })
-        .collect();
+        .collect()
+}
+
+/// Signatures checked per second on `threads` threads at once, now, the way catch-up
+/// and `dshare verify` check them: one author's signatures in batches of 64.
+fn batch_verify_rate(threads: usize) -> f64 {
+    let samples = signed_run(&Identity::generate(), 64);
     let items: Vec<dshare::signature::Item<'_>> = samples
         .iter()
         .map(|(m, b)| (&m.author, b.as_slice(), &m.sig))
@@ -1010,28 +1014,10 @@ fn limits(c: &Config) -> Limits {
     let sha_mb_s = sha(1);
     let sha_all_mb_s = sha(cores);
     let key = Identity::generate();
-    let samples: Vec<Message> = (0..256u64)
-        .map(|i| {
-            Message::sign(
-                &Draft {
-                    author: key.author(),
-                    seq: i + 1,
-                    prev: (i > 0).then_some(dshare::hex::Hex([1; 32])),
-                    clock: i + 1,
-                    ts: 1,
-                    body: &body("verify"),
-                },
-                &key,
-            )
-        })
-        .collect();
-    let bytes: Vec<Vec<u8>> = samples
-        .iter()
-        .map(|m| message::canonical(&m.draft()))
-        .collect();
+    let samples = signed_run(&key, 256);
     let verify = |threads| {
         rate(threads, || {
-            for (m, b) in samples.iter().zip(&bytes) {
+            for (m, b) in &samples {
                 assert!(dshare::signature::verify(&m.author, b, &m.sig));
             }
             samples.len() as f64
@@ -1042,10 +1028,10 @@ fn limits(c: &Config) -> Limits {
     let batch_per_core = batch_verify_rate(1);
     let batch_all = batch_verify_rate(cores);
     let sign_per_core = rate(1, || {
-        for b in &bytes {
+        for (_, b) in &samples {
             std::hint::black_box(key.sign(b));
         }
-        bytes.len() as f64
+        samples.len() as f64
     });
     let spawns: Vec<f64> = (0..20)
         .map(|_| {

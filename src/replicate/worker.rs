@@ -100,24 +100,46 @@ pub fn push(
                 sent_to_all,
             },
         )?;
-        for (m, outcome) in chunk.iter().zip(&reply.outcomes) {
-            if let Outcome::Gap { have } = outcome {
-                let missing = rep.writer.store().range(&m.author, have + 1, MAX_PAGE)?;
-                if !missing.is_empty() {
-                    let _: PushReply = rep.client.call(
-                        url,
-                        "push",
-                        &Messages {
-                            messages: missing,
-                            sent_to_all: false,
-                        },
-                    )?;
-                }
-            }
-        }
+        send_missing(rep, url, chunk, &reply.outcomes)?;
         outcomes.extend(reply.outcomes);
     }
     Ok(outcomes)
+}
+
+/// Sends the peer, once for each author whose messages it answered `gap` to, the
+/// run it lacks (a page; anti-entropy brings the rest). Once per author, not per
+/// message: a push of many messages after a lost one is answered `gap` for each,
+/// and sending the run again for each of them had a worker push the same 500
+/// messages over and over, for seconds.
+fn send_missing(
+    rep: &Replicator,
+    url: &str,
+    messages: &[&Message],
+    outcomes: &[Outcome],
+) -> Result<()> {
+    let mut lacking: Vec<(crate::message::AuthorId, u64)> = Vec::new();
+    for (m, outcome) in messages.iter().zip(outcomes) {
+        if let Outcome::Gap { have } = outcome {
+            match lacking.iter_mut().find(|(a, _)| *a == m.author) {
+                Some((_, least)) => *least = (*least).min(*have),
+                None => lacking.push((m.author, *have)),
+            }
+        }
+    }
+    for (author, have) in lacking {
+        let missing = rep.writer.store().range(&author, have + 1, MAX_PAGE)?;
+        if !missing.is_empty() {
+            let _: PushReply = rep.client.call(
+                url,
+                "push",
+                &Messages {
+                    messages: missing,
+                    sent_to_all: false,
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Splits into runs of at most [`MAX_PAGE`] messages and about [`MAX_PUSH_BYTES`].

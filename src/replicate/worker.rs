@@ -37,6 +37,12 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
         if rep.stopping() {
             return;
         }
+        // Hello when it is due, even while pushes keep coming: liveness, peer exchange
+        // and anti-entropy must not wait for a quiet moment.
+        if Instant::now() >= next_hello {
+            hello_and_pull(rep, url, &mut last_round, pushed_ms);
+            next_hello = Instant::now() + jitter(HELLO_EVERY);
+        }
         let wait = next_hello.saturating_duration_since(Instant::now());
         match rx.take(wait) {
             Ok(taken) => {
@@ -62,10 +68,7 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
                     Err(e) => rep.mark_down(url, &e),
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                hello_and_pull(rep, url, &mut last_round, pushed_ms);
-                next_hello = Instant::now() + jitter(HELLO_EVERY);
-            }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

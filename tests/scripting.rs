@@ -149,14 +149,25 @@ fn log_exec_runs_every_message_exactly_once_across_crashes_and_a_node_restart() 
     ];
     let runner_log = dir.join("runner");
 
-    // Messages keep coming from both nodes the whole time; while `a` is down they go
-    // to `b`, and reach `a` when it is back.
+    // Messages keep coming from both nodes in three stretches the test opens: the
+    // first 30 while the runner crashes and restarts, 10 more while `a` is down
+    // (they go to `b` and reach `a` when it is back), the rest after. Without the
+    // gate a fast sender could finish before `a` stops and nothing would be sent
+    // while it is down.
     const TOTAL: usize = 60;
+    const BEFORE_DOWN: usize = 30;
+    const WHILE_DOWN: usize = 10;
     let sent = Arc::new(AtomicUsize::new(0));
+    let (open_up_to, gate) = std::sync::mpsc::channel::<usize>();
+    open_up_to.send(BEFORE_DOWN).unwrap();
     let sender = {
         let (a, b, sent) = (a.clone(), b.clone(), Arc::clone(&sent));
         std::thread::spawn(move || {
+            let mut open = 0;
             for i in 1..=TOTAL {
+                while i > open {
+                    open = gate.recv().expect("the test keeps the gate");
+                }
                 let body = format!("message {i}");
                 let first = if i % 2 == 0 { &a } else { &b };
                 if !run(first, &["send", &body]).status.success() {
@@ -181,16 +192,17 @@ fn log_exec_runs_every_message_exactly_once_across_crashes_and_a_node_restart() 
     runner.wait().unwrap();
     // 3. Restarted again; meanwhile the node itself stops and comes back.
     let mut runner = spawn(&a, &args, &env, &runner_log);
-    wait_for("30 messages handled", DEADLINE, || {
-        (lines(&out).len() >= 30).then_some(())
+    wait_for("the first stretch handled", DEADLINE, || {
+        (lines(&out).len() >= BEFORE_DOWN).then_some(())
     });
     let status = node_a.stop();
     assert!(status.success(), "{status}");
-    let down_at = sent.load(Ordering::SeqCst);
+    open_up_to.send(BEFORE_DOWN + WHILE_DOWN).unwrap();
     wait_for("messages sent while the node is down", DEADLINE, || {
-        (sent.load(Ordering::SeqCst) >= down_at + 5).then_some(())
+        (sent.load(Ordering::SeqCst) == BEFORE_DOWN + WHILE_DOWN).then_some(())
     });
     let node_a = Node::start(&a, &[]);
+    open_up_to.send(TOTAL).unwrap();
     sender.join().unwrap();
 
     wait_box(&a, TOTAL);

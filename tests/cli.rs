@@ -2,8 +2,12 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use crate::util::{Node, Scratch, fails, ok, run, show};
+use crate::util::{
+    DEADLINE, Node, Reaped, Scratch, dshare, fails, json_lines, ok, run, show, wait_for,
+};
 
 #[test]
 fn unknown_commands_and_flags_exit_2() {
@@ -101,6 +105,54 @@ fn sigterm_stops_the_node_cleanly() {
     assert!(!home.join("node.addr").exists());
     // The box is intact and readable without a node.
     ok(&home, &["verify"]);
+}
+
+/// A stop does not wait out a `log -f` long-poll (up to 25 s) nor a `send --wait`
+/// that cannot be satisfied (here up to 10 minutes): both are answered at once.
+#[test]
+fn sigterm_does_not_wait_for_followers_or_waiting_sends() {
+    let s = Scratch::new();
+    let (a, b) = (s.home("a"), s.home("b"));
+    let node_a = Node::start(&a, &[]);
+    let invite = ok(&a, &["invite"]);
+    ok(&b, &["init", "--join", invite.trim()]);
+    // `b` stores only its own messages, so a wait for it to hold one of `a`'s never ends.
+    let b_id = ok(&b, &["id"]);
+    let node_b = Node::start(&b, &["--allow-author", b_id.trim()]);
+    wait_for("a to see b up", DEADLINE, || {
+        let peers = json_lines(&ok(&a, &["--json", "peers"]));
+        peers
+            .iter()
+            .any(|p| p["url"] == node_b.url && p["state"] == "up")
+            .then_some(())
+    });
+    let followed = s.dir.path().join("followed");
+    let mut follow = dshare(&a, &["log", "-f"]);
+    follow.stdout(fs::File::create(&followed).unwrap());
+    follow.stderr(Stdio::null());
+    let _follower = Reaped(follow.spawn().unwrap());
+    let mut send = dshare(&a, &["send", "--wait", "all", "--timeout", "10m", "held"]);
+    send.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut sender = Reaped(send.spawn().unwrap());
+    wait_for("the follower to print the message", DEADLINE, || {
+        fs::read_to_string(&followed)
+            .unwrap()
+            .contains("held")
+            .then_some(())
+    });
+    wait_for("b to refuse the message", DEADLINE, || {
+        let peers: serde_json::Value = serde_json::from_str(&node_b.get("/peers", &[]).1).unwrap();
+        (peers["refused"].as_u64().unwrap() > 0).then_some(())
+    });
+
+    let started = Instant::now();
+    let status = node_a.stop();
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    // The waiting send is answered: stored here, not confirmed by b.
+    let status = wait_for("the send to end", DEADLINE, || sender.0.try_wait().unwrap());
+    assert_eq!(status.code(), Some(1), "{status}");
 }
 
 #[test]

@@ -168,6 +168,7 @@ pub fn run(
         hook.stop(HOOK_GRACE);
     }
     replicator.shutdown();
+    writer.store().release_waiters();
     server.stop();
     let _ = std::fs::remove_file(home.addr_path());
     Ok(Code::Success)

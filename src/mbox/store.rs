@@ -173,6 +173,9 @@ pub struct Store {
     index: RwLock<Index>,
     /// Number of durable lines, for readers that wait for new ones.
     lines: Mutex<u64>,
+    /// Set (under the `lines` lock) when the node stops: waiting readers return at
+    /// once, so a stop does not wait out their long-polls.
+    closing: AtomicBool,
     grew: Condvar,
     /// Readers waiting on `grew` (changed under the `lines` lock): without any, a
     /// commit makes no wake-up call.
@@ -279,6 +282,7 @@ impl Store {
             reader,
             index: RwLock::new(index),
             lines: Mutex::new(lines),
+            closing: AtomicBool::new(false),
             grew: Condvar::new(),
             waiting: AtomicUsize::new(0),
             subscribers: Mutex::new(Vec::new()),
@@ -439,7 +443,7 @@ impl Store {
     pub fn wait_beyond(&self, lines: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         let mut held = self.lines.lock().expect("lines lock");
-        while *held <= lines {
+        while *held <= lines && !self.closing.load(AtomicOrdering::Relaxed) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -449,6 +453,13 @@ impl Store {
             self.waiting.fetch_sub(1, AtomicOrdering::Relaxed);
         }
         *held
+    }
+
+    /// Ends every [`Store::wait_beyond`] now and from now on: the node is stopping.
+    pub fn release_waiters(&self) {
+        let _held = self.lines.lock().expect("lines lock");
+        self.closing.store(true, AtomicOrdering::Relaxed);
+        self.grew.notify_all();
     }
 
     fn read_entries(&self, entries: &[Entry]) -> Result<Vec<Message>> {

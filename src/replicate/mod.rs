@@ -520,7 +520,7 @@ impl Replicator {
         for url in &targets {
             let (rep, url, m, tx) = (Arc::clone(self), url.clone(), m.clone(), tx.clone());
             thread::spawn(move || {
-                while Instant::now() < deadline {
+                while Instant::now() < deadline && !rep.stopping() {
                     let held = worker::push(&rep, &url, &[&m], false).is_ok_and(|o| {
                         matches!(o.first(), Some(Outcome::Stored | Outcome::Duplicate))
                     });
@@ -534,11 +534,16 @@ impl Replicator {
         }
         drop(tx);
         let mut acked = Vec::new();
-        while acked.len() < need {
+        // Looks at the stop flag between slices, so a stopping node answers at once.
+        while acked.len() < need && !self.stopping() {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(url) => acked.push(url),
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let missing = targets.into_iter().filter(|u| !acked.contains(u)).collect();

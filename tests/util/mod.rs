@@ -52,6 +52,16 @@ pub fn dshare(home: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs a command to the end with `input` on stdin.
 pub fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())

@@ -107,7 +107,7 @@ fn sigterm_stops_the_node_cleanly() {
     ok(&home, &["verify"]);
 }
 
-/// A stop does not wait out a `log -f` long-poll (up to 25 s) nor a `send --wait`
+/// A stop does not wait out a `log -f` long-poll (up to 30 s) nor a `send --wait`
 /// that cannot be satisfied (here up to 10 minutes): both are answered at once.
 #[test]
 fn sigterm_does_not_wait_for_followers_or_waiting_sends() {

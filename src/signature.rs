@@ -55,7 +55,10 @@ pub fn verify_batch(items: &[Item<'_>]) -> Vec<bool> {
             queued.push((i, item));
         }
     }
-    if verifier.verify(OsRandom).is_err() {
+    if verifier
+        .verify(BatchRandom::for_batch(queued.len()))
+        .is_err()
+    {
         // At least one is bad: the same rule, one at a time, says which.
         for (i, item) in queued {
             verdicts[i] = item.verify_single().is_ok();
@@ -77,10 +80,32 @@ fn zebra_signature(sig: &Signature) -> ed25519_zebra::Signature {
 }
 
 /// The batch's random coefficients, from the operating system: an attacker who could
-/// predict them could make a bad signature cancel out in a batch.
-struct OsRandom;
+/// predict them could make a bad signature cancel out in a batch. Drawn for the whole
+/// batch in one call (one call per signature was a system call per signature).
+struct BatchRandom {
+    pool: Vec<u8>,
+    taken: usize,
+}
 
-impl rand_core::RngCore for OsRandom {
+/// Bytes the batch verifier draws for each signature's coefficient (a `u128`).
+const COEFFICIENT_BYTES: usize = 16;
+
+impl BatchRandom {
+    fn for_batch(signatures: usize) -> BatchRandom {
+        BatchRandom {
+            pool: os_random(signatures * COEFFICIENT_BYTES),
+            taken: 0,
+        }
+    }
+}
+
+fn os_random(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    bytes
+}
+
+impl rand_core::RngCore for BatchRandom {
     fn next_u32(&mut self) -> u32 {
         rand_core::impls::next_u32_via_fill(self)
     }
@@ -90,7 +115,13 @@ impl rand_core::RngCore for OsRandom {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        getrandom::fill(dest).expect("the operating system's random generator works");
+        if self.pool.len() - self.taken < dest.len() {
+            // More than the batch was expected to draw: never reuse a byte.
+            self.pool = os_random(dest.len().max(1024));
+            self.taken = 0;
+        }
+        dest.copy_from_slice(&self.pool[self.taken..self.taken + dest.len()]);
+        self.taken += dest.len();
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
@@ -99,7 +130,7 @@ impl rand_core::RngCore for OsRandom {
     }
 }
 
-impl rand_core::CryptoRng for OsRandom {}
+impl rand_core::CryptoRng for BatchRandom {}
 
 #[cfg(test)]
 mod tests {
@@ -146,6 +177,23 @@ mod tests {
             .collect();
         assert!(items.iter().all(|(a, b, s)| verify(a, b, s)));
         assert_eq!(verify_batch(&items), vec![true; 40]);
+    }
+
+    #[test]
+    fn batch_coefficients_are_never_reused_even_past_the_pool() {
+        use rand_core::RngCore;
+        let mut rng = BatchRandom::for_batch(2);
+        let draws: Vec<[u8; COEFFICIENT_BYTES]> = (0..5)
+            .map(|_| {
+                let mut c = [0u8; COEFFICIENT_BYTES];
+                rng.fill_bytes(&mut c);
+                c
+            })
+            .collect();
+        for (i, a) in draws.iter().enumerate() {
+            assert_ne!(*a, [0; COEFFICIENT_BYTES]);
+            assert!(draws[i + 1..].iter().all(|b| b != a), "draw {i} repeats");
+        }
     }
 
     #[test]

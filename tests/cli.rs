@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    DEADLINE, Node, Reaped, Scratch, dshare, fails, json_lines, ok, run, show, wait_for,
+    DEADLINE, Node, Reaped, Scratch, dshare, fails, ok, run, show, wait_for, wait_peer_up,
 };
 
 #[test]
@@ -119,13 +119,7 @@ fn sigterm_does_not_wait_for_followers_or_waiting_sends() {
     // `b` stores only its own messages, so a wait for it to hold one of `a`'s never ends.
     let b_id = ok(&b, &["id"]);
     let node_b = Node::start(&b, &["--allow-author", b_id.trim()]);
-    wait_for("a to see b up", DEADLINE, || {
-        let peers = json_lines(&ok(&a, &["--json", "peers"]));
-        peers
-            .iter()
-            .any(|p| p["url"] == node_b.url && p["state"] == "up")
-            .then_some(())
-    });
+    wait_peer_up(&a, &node_b.url);
     let followed = s.dir.path().join("followed");
     let mut follow = dshare(&a, &["log", "-f"]);
     follow.stdout(fs::File::create(&followed).unwrap());

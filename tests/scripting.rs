@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::util::testnet::Testnet;
 use crate::util::{
     DEADLINE, Node, Scratch, box_lines, dshare, fails, json_lines, ok, run, show, signal, wait_for,
+    wait_peer_up,
 };
 
 /// Starts `dshare --home HOME ARGS…` in the background, stdout and stderr into `log`.
@@ -81,15 +82,8 @@ fn pair(s: &Scratch) -> (Node, Node) {
     let node_b = Node::start(&b, &[]);
     // Each knows the other (and `a` has `b` in its peers.json), so a restarted `a`,
     // on a new port, finds `b` again.
-    for (node, other) in [(&node_a, &node_b), (&node_b, &node_a)] {
-        wait_for("the two nodes to see each other up", DEADLINE, || {
-            let peers = json_lines(&ok(&node.home, &["--json", "peers"]));
-            peers
-                .iter()
-                .any(|p| p["url"] == other.url && p["state"] == "up")
-                .then_some(())
-        });
-    }
+    wait_peer_up(&node_a.home, &node_b.url);
+    wait_peer_up(&node_b.home, &node_a.url);
     (node_a, node_b)
 }
 

@@ -52,6 +52,20 @@ pub fn dshare(home: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Waits until the node on `home` lists the peer at `url` as up.
+pub fn wait_peer_up(home: &Path, url: &str) {
+    wait_for(
+        &format!("{} to see {url} up", home.display()),
+        DEADLINE,
+        || {
+            json_lines(&ok(home, &["--json", "peers"]))
+                .iter()
+                .any(|p| p["url"] == url && p["state"] == "up")
+                .then_some(())
+        },
+    );
+}
+
 /// A child process killed when dropped, so a failing test leaves nothing running.
 pub struct Reaped(pub std::process::Child);
 

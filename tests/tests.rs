@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attack_clock;
 mod browser;
 mod cli;
 mod cookbook;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+use crate::hex::Hash;
 use crate::identity::Identity;
 use crate::message::{AuthorId, Draft, Message};
 
@@ -223,6 +224,9 @@ impl State {
         let mut undo = Undo::of(&self.tracker);
         let mut buf = Vec::new();
         let mut appended = Vec::new();
+        // Ids appended by this commit, by (author, seq): the index learns them only
+        // once the commit is durable, and a batch may offer one message twice.
+        let mut fresh: HashMap<(AuthorId, u64), Hash> = HashMap::new();
         let mut pending = Vec::with_capacity(jobs.len());
         let now = crate::time::now_ms();
         for job in jobs {
@@ -230,6 +234,7 @@ impl State {
                 Job::Local(body) => {
                     let m = self.next_local(&body, now);
                     undo.note(&self.tracker, &m.author);
+                    fresh.insert((m.author, m.seq), m.id);
                     self.append(m.clone(), start_len, &mut buf, &mut appended);
                     pending.push(Pending::Local(m));
                 }
@@ -237,9 +242,10 @@ impl State {
                     let outcomes = messages
                         .into_iter()
                         .map(|m| {
-                            let outcome = self.judge(&m, now);
+                            let outcome = self.judge(&m, now, &fresh);
                             if outcome == Outcome::Stored {
                                 undo.note(&self.tracker, &m.author);
+                                fresh.insert((m.author, m.seq), m.id);
                                 self.append(m, start_len, &mut buf, &mut appended);
                             }
                             outcome
@@ -296,7 +302,7 @@ impl State {
     }
 
     /// Decides whether a checked message from elsewhere can be the next line.
-    fn judge(&self, m: &Message, now: u64) -> Outcome {
+    fn judge(&self, m: &Message, now: u64, fresh: &HashMap<(AuthorId, u64), Hash>) -> Outcome {
         if !self.allowed.is_empty()
             && !self.allowed.contains(&m.author)
             && m.author != self.identity.author()
@@ -306,7 +312,7 @@ impl State {
         let head = self.tracker.heads.get(&m.author).copied();
         let have = head.map_or(0, |h| h.seq);
         if m.seq <= have {
-            let held = self.held_id(&m.author, m.seq, head);
+            let held = self.held_id(&m.author, m.seq, head, fresh);
             return if held == Some(m.id) {
                 Outcome::Duplicate
             } else {
@@ -333,16 +339,20 @@ impl State {
         Outcome::Stored
     }
 
-    /// The id held at `seq`: from this batch's heads, or from the index.
+    /// The id held at `seq`: from this commit's heads or lines, or from the index.
     fn held_id(
         &self,
         author: &AuthorId,
         seq: u64,
         head: Option<AuthorHead>,
-    ) -> Option<crate::hex::Hash> {
+        fresh: &HashMap<(AuthorId, u64), Hash>,
+    ) -> Option<Hash> {
         match head {
             Some(h) if h.seq == seq => Some(h.id),
-            _ => self.store.id_at(author, seq),
+            _ => fresh
+                .get(&(*author, seq))
+                .copied()
+                .or_else(|| self.store.id_at(author, seq)),
         }
     }
 

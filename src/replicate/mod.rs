@@ -399,6 +399,11 @@ impl Replicator {
 
     fn record_fork(&self, author: AuthorId, seq: u64, offered: Hash) {
         let held = self.writer.store().id_at(&author, seq);
+        if held == Some(offered) {
+            // The same message, met twice (the writer answers `duplicate` for that;
+            // this guards the record itself): a fork is two different ids.
+            return;
+        }
         let mut forks = self.forks.lock().expect("forks lock");
         if forks.len() < 1000
             && !forks

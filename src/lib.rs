@@ -11,6 +11,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;

@@ -107,6 +107,10 @@ pub enum Invalid {
     BadSeq,
     BadPrev,
     BadCounter,
+    /// A clock over [`MAX_COUNTER`]: refused from peers; in a node's own box, where
+    /// nodes signed such clocks before clocks were bound to wall time, reported but
+    /// loaded (see [`ClockCap`]).
+    ClockOverCap(u64),
     WrongId,
     BadSignature,
 }
@@ -123,6 +127,10 @@ impl std::fmt::Display for Invalid {
             Invalid::BadSeq => f.write_str("seq must be at least 1"),
             Invalid::BadPrev => f.write_str("prev must be null exactly when seq is 1"),
             Invalid::BadCounter => write!(f, "seq and clock must be 1..={MAX_COUNTER}"),
+            Invalid::ClockOverCap(clock) => write!(
+                f,
+                "clock {clock} is above the limit {MAX_COUNTER} (2^53 - 1)"
+            ),
             Invalid::WrongId => f.write_str("id is not the SHA-256 of the canonical encoding"),
             Invalid::BadSignature => f.write_str("signature does not verify for this author"),
         }
@@ -130,6 +138,16 @@ impl std::fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+/// Whether a clock over [`MAX_COUNTER`] fails a check. Such a clock is refused from
+/// the network, but lines a node already holds may carry one (signed before clocks
+/// were bound to wall time): their chain, id and signature are intact, and a box
+/// holding them must still load, so reading a box tolerates them and reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockCap {
+    Enforce,
+    Tolerate,
+}
 
 /// Refuses a body over [`MAX_BODY`] before any work is done on it.
 pub fn check_body(body: &str) -> Result<(), Invalid> {
@@ -170,21 +188,22 @@ impl Message {
     /// Everything that can be checked from the message alone: limits, the id, the
     /// signature. Continuity with the author's earlier messages is the store's check.
     pub fn check(&self) -> Result<(), Invalid> {
-        let bytes = self.checked_canonical()?;
+        let bytes = self.checked_canonical(ClockCap::Enforce)?;
         if !signature::verify(&self.author, &bytes, &self.sig) {
             return Err(Invalid::BadSignature);
         }
         Ok(())
     }
 
-    /// [`Message::check`] without the signature, for a box this node wrote itself.
+    /// [`Message::check`] without the signature, for a box this node wrote itself
+    /// (which may hold clocks over the cap: [`ClockCap`]).
     pub fn check_without_signature(&self) -> Result<(), Invalid> {
-        self.checked_canonical().map(drop)
+        self.checked_canonical(ClockCap::Tolerate).map(drop)
     }
 
     /// The canonical encoding, once the limits and the id are checked.
-    fn checked_canonical(&self) -> Result<Vec<u8>, Invalid> {
-        self.check_fields()?;
+    fn checked_canonical(&self, cap: ClockCap) -> Result<Vec<u8>, Invalid> {
+        self.check_fields(cap)?;
         let bytes = canonical(&self.draft());
         if sha256(&bytes) != self.id {
             return Err(Invalid::WrongId);
@@ -192,13 +211,16 @@ impl Message {
         Ok(bytes)
     }
 
-    fn check_fields(&self) -> Result<(), Invalid> {
+    fn check_fields(&self, cap: ClockCap) -> Result<(), Invalid> {
         check_body(&self.body)?;
         if self.seq == 0 {
             return Err(Invalid::BadSeq);
         }
-        if self.seq > MAX_COUNTER || self.clock == 0 || self.clock > MAX_COUNTER {
+        if self.seq > MAX_COUNTER || self.clock == 0 {
             return Err(Invalid::BadCounter);
+        }
+        if self.clock > MAX_COUNTER && cap == ClockCap::Enforce {
+            return Err(Invalid::ClockOverCap(self.clock));
         }
         if (self.seq == 1) != self.prev.is_none() {
             return Err(Invalid::BadPrev);
@@ -213,14 +235,17 @@ impl Message {
 /// One result per message, in order; the verdicts are those of [`Message::check`]
 /// (see [`crate::signature`] for why a batch cannot disagree with a single check).
 pub fn check_all(messages: &[Message]) -> Vec<Result<(), Invalid>> {
-    crate::par::map_runs(messages, |run| check_run(run))
+    crate::par::map_runs(messages, |run| check_run(run, ClockCap::Enforce))
 }
 
-/// [`check_all`] on the calling thread.
-pub fn check_run<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec<Result<(), Invalid>> {
+/// [`check_all`] on the calling thread, with clocks over the cap failing or not.
+pub fn check_run<'a>(
+    messages: impl IntoIterator<Item = &'a Message>,
+    cap: ClockCap,
+) -> Vec<Result<(), Invalid>> {
     let prepared: Vec<(&Message, Result<Vec<u8>, Invalid>)> = messages
         .into_iter()
-        .map(|m| (m, m.checked_canonical()))
+        .map(|m| (m, m.checked_canonical(cap)))
         .collect();
     let items: Vec<signature::Item<'_>> = prepared
         .iter()
@@ -306,5 +331,28 @@ mod tests {
         assert_eq!(m.check(), Err(Invalid::BadPrev));
         m.seq = 0;
         assert_eq!(m.check(), Err(Invalid::BadSeq));
+    }
+
+    #[test]
+    fn a_clock_over_the_cap_is_refused_but_a_held_one_still_reads() {
+        let key = Identity::generate();
+        let over = Message::sign(
+            &Draft {
+                author: key.author(),
+                seq: 1,
+                prev: None,
+                clock: MAX_COUNTER + 1,
+                ts: 1,
+                body: "poisoned",
+            },
+            &key,
+        );
+        assert_eq!(over.check(), Err(Invalid::ClockOverCap(MAX_COUNTER + 1)));
+        assert_eq!(over.check_without_signature(), Ok(()));
+        assert_eq!(check_run([&over], ClockCap::Tolerate), vec![Ok(())]);
+        assert_eq!(
+            check_run([&over], ClockCap::Enforce),
+            vec![Err(Invalid::ClockOverCap(MAX_COUNTER + 1))]
+        );
     }
 }

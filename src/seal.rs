@@ -171,6 +171,16 @@ impl Keyring {
 
     /// Opens `blob`, checking the timestamp against `now_ms` but not replays.
     pub fn open(&self, aad: &[u8], blob: &[u8], now_ms: u64) -> Result<Opened, SealError> {
+        let opened = self.open_at_any_time(aad, blob)?;
+        if !within_window(opened.ts, now_ms) {
+            return Err(SealError::Stale);
+        }
+        Ok(opened)
+    }
+
+    /// Opens `blob` whatever its timestamp: only to learn what a member's clock said
+    /// (a request too far off in time is not acted on, but its sender is told our time).
+    pub fn open_at_any_time(&self, aad: &[u8], blob: &[u8]) -> Result<Opened, SealError> {
         if blob.len() < OVERHEAD {
             return Err(SealError::Malformed);
         }
@@ -187,15 +197,17 @@ impl Keyring {
             .map_err(|_| SealError::Forged)?;
         let (ts, plaintext) = inner.split_at(TS_LEN);
         let ts = u64::from_be_bytes(ts.try_into().expect("8 bytes"));
-        if ts.abs_diff(now_ms) > WINDOW_MS {
-            return Err(SealError::Stale);
-        }
         Ok(Opened {
             plaintext: plaintext.to_vec(),
             nonce: nonce.try_into().expect("24 bytes"),
             ts,
         })
     }
+}
+
+/// Whether a seal made at `ts` by its sender's clock may be acted on at `now_ms`.
+pub fn within_window(ts: u64, now_ms: u64) -> bool {
+    ts.abs_diff(now_ms) <= WINDOW_MS
 }
 
 /// The public id of a key (4 bytes, hex), as `dshare keys list` shows it.

@@ -1,12 +1,29 @@
 //! Wall-clock helpers: milliseconds since the Unix epoch and their UTC rendering.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Names a signed number of milliseconds added to this process's wall clock. For
+/// tests only (a node whose clock runs fast or slow, without touching the machine's);
+/// undocumented on purpose, and read once.
+pub const TEST_OFFSET_VAR: &str = "DSHARE_TEST_CLOCK_OFFSET_MS";
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
+    let real = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    real.saturating_add_signed(test_offset())
+}
+
+fn test_offset() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var(TEST_OFFSET_VAR)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a millisecond timestamp, without a date crate:

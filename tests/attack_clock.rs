@@ -6,17 +6,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use dshare::identity::Identity;
-use dshare::message::{Draft, Message};
+use dshare::message::{Draft, MAX_COUNTER, Message};
 use dshare::replicate::{answer_aad, request_aad};
 use dshare::seal::Keyring;
 use dshare::secret::Secret;
 use serde_json::{Value, json};
 
 use crate::util::{
-    Node, Scratch, box_lines, json_lines, ok, raw_post, read_secret, wait_for, wait_peer_up,
+    Node, Scratch, box_lines, fails, json_lines, ok, raw_post, read_secret, wait_for, wait_peer_up,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
+/// How far past wall time a received clock may move the clock a node signs
+/// (`dshare::clock::MAX_AHEAD_MS`, written out so this file also runs against code
+/// older than the rule).
+const MAX_AHEAD_MS: u64 = 10 * 60 * 1000;
 
 /// A member of the victim's network: it holds the network key and its own identity,
 /// and speaks the peer API by hand.
@@ -155,4 +159,140 @@ fn doctor_json(home: &Path) -> Value {
     json_lines(&String::from_utf8(out.stdout).unwrap())
         .pop()
         .expect("doctor prints its verdict")
+}
+
+/// `send --json BODY` on `home`: the signed message.
+fn send(home: &Path, body: &str) -> Value {
+    json_lines(&ok(home, &["--json", "send", body]))
+        .pop()
+        .expect("send prints the message")
+}
+
+/// The messages held on `home`, parsed from its box.
+fn held(home: &Path) -> Vec<Value> {
+    box_lines(home)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_member_poisoning_clocks_cannot_move_honest_clocks_past_wall_time() {
+    let s = Scratch::new();
+    let home = s.home("victim");
+    let node = Node::start(&home, &[]);
+    let member = Member::of(&home);
+
+    // A chain whose clocks leap ahead as far as each step allows under the old rule
+    // (2^32 a message: 500 of them pass wall time by years), then one next to the cap.
+    let mut chain: Vec<Message> = Vec::new();
+    for seq in 1..=500u64 {
+        let m = member.sign(seq, chain.last(), seq << 32, "leap");
+        chain.push(m);
+    }
+    let outcomes = member.push(&node, &chain);
+    assert!(
+        outcomes.iter().all(|o| o["status"] == "stored"),
+        "{:?}",
+        &outcomes[..3]
+    );
+    // The honest node goes on signing, at wall time plus the bound at most.
+    let mut last = 0;
+    honest_sends_stay_near_wall_time(&home, &mut last);
+    let near_cap = member.sign(501, chain.last(), MAX_COUNTER - 1, "near the cap");
+    let outcome = member.push(&node, &[near_cap]);
+    assert_eq!(outcome[0]["status"], "stored", "{outcome:?}");
+    honest_sends_stay_near_wall_time(&home, &mut last);
+    // Its box verifies, and it starts again on it.
+    ok(&home, &["verify"]);
+    assert!(node.stop().success());
+    let node = Node::start(&home, &[]);
+    send(&home, "after the restart");
+    ok(&home, &["verify"]);
+    assert_eq!(held(&node.home).len(), 508);
+}
+
+/// Three sends on `home`, each signed after `last` and at most the bound past wall
+/// time.
+fn honest_sends_stay_near_wall_time(home: &Path, last: &mut u64) {
+    for i in 0..3 {
+        let sent = send(home, &format!("honest {i}"));
+        let clock = sent["clock"].as_u64().unwrap();
+        let now = dshare::time::now_ms();
+        assert!(
+            clock <= now + MAX_AHEAD_MS + 10,
+            "signed clock {clock}, wall time {now}: {} ms ahead",
+            clock.saturating_sub(now)
+        );
+        assert!(clock > *last);
+        *last = clock;
+    }
+}
+
+/// A box at `home` holding `messages`, in order, chained from genesis.
+fn write_box(home: &Path, messages: &[Message]) {
+    let mut chain = dshare::chain::GENESIS;
+    let mut text = String::new();
+    for m in messages {
+        chain = dshare::chain::step(&chain, &m.id);
+        text.push_str(&dshare::mbox::encode_line(&chain, m));
+        text.push('\n');
+    }
+    std::fs::write(home.join("box.txt"), text).unwrap();
+}
+
+#[test]
+fn a_box_holding_a_clock_over_the_cap_starts_and_says_what_is_wrong() {
+    let s = Scratch::new();
+    let home = s.home("poisoned");
+    ok(&home, &["init"]);
+    let own = dshare::home::Home::resolve(Some(home.clone()))
+        .unwrap()
+        .identity()
+        .unwrap();
+    let signed = |key: &Identity, clock: u64, body: &str| {
+        Message::sign(
+            &Draft {
+                author: key.author(),
+                seq: 1,
+                prev: None,
+                clock,
+                ts: dshare::time::now_ms(),
+                body,
+            },
+            key,
+        )
+    };
+    // What the old rule let an honest node sign (2^53, one past the cap), with a line
+    // after it: the node refused to start ("corrupt at line 1").
+    let other = Identity::generate();
+    write_box(
+        &home,
+        &[
+            signed(&own, MAX_COUNTER + 1, "signed at 2^53"),
+            signed(&other, 7, "after it"),
+        ],
+    );
+
+    let report: Value = serde_json::from_str(&ok(&home, &["--json", "verify"])).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let warning = report["warnings"][0]["error"].as_str().unwrap();
+    assert_eq!(report["warnings"][0]["line"], 1, "{report}");
+    assert!(
+        warning.contains("above the limit") && warning.contains("intact"),
+        "{warning}"
+    );
+
+    let node = Node::start(&home, &[]);
+    // This node's own chain is at the cap: it refuses to sign, says why, stores nothing.
+    let out = fails(&home, &["send", "one more"], 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("above the limit") && err.contains("new identity"),
+        "{err}"
+    );
+    assert_eq!(held(&node.home).len(), 2);
+    let doctor = doctor_json(&home);
+    let warnings = doctor["warnings"].to_string();
+    assert!(warnings.contains("over the clock cap"), "{doctor}");
 }

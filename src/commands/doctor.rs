@@ -228,6 +228,12 @@ fn check_peers(answer: &PeersAnswer, max_behind: u64, v: &mut Verdict) {
             v.warnings.push(text);
         }
     }
+    for p in &answer.peers {
+        if let Some(why) = &p.refuses_ours {
+            v.problems
+                .push(format!("peer {} refuses our messages: {why}", p.url));
+        }
+    }
     for p in up.iter().filter(|p| p.diverged) {
         v.problems.push(format!(
             "peer {} holds a different history for some author (diverged)",
@@ -273,6 +279,15 @@ fn check_box(home: &Home, v: &mut Verdict) -> Result<()> {
             } else {
                 String::new()
             }
+        ));
+    }
+    if let Some(first) = report.warnings.first() {
+        v.warnings.push(format!(
+            "the box {} holds {} line(s) over the clock cap, first line {}: {}",
+            path.display(),
+            report.warnings.len(),
+            first.line,
+            first.error
         ));
     }
     v.box_ = Some(BoxCheck {

@@ -28,7 +28,18 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     }
     if out.json {
         println!("{}", serde_json::to_string(&report)?);
-    } else if report.ok {
+        return Ok(code(&report));
+    }
+    // On stderr: the verdict on stdout stays the one scripts read.
+    for w in &report.warnings {
+        eprintln!(
+            "dshare: warning: {}: line {}: {}",
+            path.display(),
+            w.line,
+            w.error
+        );
+    }
+    if report.ok {
         if !out.quiet {
             println!(
                 "ok: {} messages from {} authors\nhead   {}\ndigest {}",
@@ -44,11 +55,15 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
             );
         }
     }
-    Ok(if report.ok {
+    Ok(code(&report))
+}
+
+fn code(report: &mbox::Report) -> Code {
+    if report.ok {
         Code::Success
     } else {
         Code::Failure
-    })
+    }
 }
 
 /// Boxes at least this large show a progress bar (on a terminal): below it the check

@@ -33,6 +33,9 @@ pub struct Report {
     pub errors: Vec<LineReport>,
     /// Errors found, listed or not.
     pub error_count: u64,
+    /// Lines that break a rule but not the box's integrity: a clock over the cap,
+    /// signed before clocks were bound to wall time. The first [`MAX_LISTED`].
+    pub warnings: Vec<LineReport>,
 }
 
 impl Report {
@@ -46,6 +49,25 @@ impl Report {
             });
         }
     }
+
+    fn warn(&mut self, line: u64, warning: String) {
+        if self.warnings.len() < MAX_LISTED {
+            self.warnings.push(LineReport {
+                line,
+                error: warning,
+            });
+        }
+    }
+}
+
+/// What `verify` says of a line whose clock is over the cap, when that is all that is
+/// wrong with it.
+fn over_cap_warning(m: &crate::message::Message) -> String {
+    format!(
+        "{}: the line is intact (id, signature and chain check) but breaks the clock rule; it was signed before clocks were bound to wall time, peers refuse it, and author {} can sign nothing after it",
+        crate::message::Invalid::ClockOverCap(m.clock),
+        m.author.short(12)
+    )
 }
 
 /// Checks format, id, signature, chain and per-author continuity of every line of
@@ -78,6 +100,7 @@ pub fn verify_file_with_progress(
         digest: tracker.chain,
         errors: Vec::new(),
         error_count: 0,
+        warnings: Vec::new(),
     };
     let mut chain_at_recorded = None;
     let mut known_seen = known_head.is_none();
@@ -111,6 +134,9 @@ pub fn verify_file_with_progress(
                         continue;
                     }
                     Alone::Line(line, verdict) => {
+                        if verdict.is_ok() && line.message.clock > crate::message::MAX_COUNTER {
+                            report.warn(line_no, over_cap_warning(&line.message));
+                        }
                         if let Err(e) = verdict {
                             report.error(line_no, e.to_string());
                         } else if let Err(e) = tracker.check(&line) {
@@ -191,6 +217,7 @@ fn check_alone(raw: &[&[u8]]) -> Vec<Alone> {
         parsed
             .iter()
             .filter_map(|p| Some(&p.as_ref().ok()?.message)),
+        crate::message::ClockCap::Tolerate,
     )
     .into_iter();
     parsed

@@ -369,6 +369,7 @@ pub fn store_error(e: &StoreError) -> Response {
             Response::text(503, e.to_string()).with("Retry-After", "1")
         }
         StoreError::Io(_) => Response::text(500, e.to_string()),
+        StoreError::Clock(_) => Response::text(409, e.to_string()),
     }
 }
 

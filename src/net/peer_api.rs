@@ -30,10 +30,21 @@ impl PeerApi {
         let Ok(opened) = self
             .replicator
             .keyring
-            .open(&request_aad(&req.path), &req.body, now)
+            .open_at_any_time(&request_aad(&req.path), &req.body)
         else {
             return forbidden();
         };
+        if !crate::seal::within_window(opened.ts, now) {
+            if opened.ts < now {
+                // Too old: a replay looks just like this, so nothing is said.
+                return forbidden();
+            }
+            // Sealed in our future: no replay can be, so this is a member whose clock
+            // is ahead. It is not served, but told our time (in the seal of this
+            // answer, bound to its request) so that it can refuse to sign and say why.
+            self.note_sender_clock(req, &opened, now);
+            return clock_skew(&self.replicator, &opened.nonce);
+        }
         if self.replay.check(&opened, now).is_err() {
             return forbidden();
         }
@@ -53,6 +64,35 @@ impl PeerApi {
             _ => return forbidden(),
         };
         answer.unwrap_or_else(|e| Response::text(400, format!("malformed request: {e}")))
+    }
+}
+
+/// Status of the answer to a sealed request whose timestamp is outside the window.
+pub const CLOCK_SKEW_STATUS: u16 = 409;
+
+fn clock_skew(rep: &Replicator, nonce: &[u8]) -> Response {
+    let mut answer = seal_json(rep, nonce, &serde_json::json!({ "clock_skew": true }));
+    answer.status = CLOCK_SKEW_STATUS;
+    answer
+}
+
+impl PeerApi {
+    /// A hello sealed in our future names its sender: what its clock said counts
+    /// among our peers' readings (so a node that is behind learns it too).
+    fn note_sender_clock(&self, req: &Request, opened: &crate::seal::Opened, now: u64) {
+        if req.path != "/v1/hello" {
+            return;
+        }
+        if let Ok(hello) = parse::<crate::replicate::protocol::Hello>(&opened.plaintext)
+            && let Some(url) = hello.from.url
+            && hello.from.id != self.replicator.me.id
+            && self.replicator.peers.urls().contains(&url)
+        {
+            self.replicator
+                .writer
+                .peer_clocks()
+                .record(&url, opened.ts, now);
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::clock::PeerClocks;
+use crate::net::peer_api::CLOCK_SKEW_STATUS;
 use crate::seal::Keyring;
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -33,10 +35,12 @@ pub fn answer_aad(request_nonce: &[u8]) -> Vec<u8> {
 pub struct PeerClient {
     agent: ureq::Agent,
     keyring: Arc<Keyring>,
+    /// Every sealed answer says what the peer's clock read: noted here.
+    clocks: Arc<PeerClocks>,
 }
 
 impl PeerClient {
-    pub fn new(keyring: Arc<Keyring>, timeout: Duration) -> PeerClient {
+    pub fn new(keyring: Arc<Keyring>, clocks: Arc<PeerClocks>, timeout: Duration) -> PeerClient {
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(timeout.min(Duration::from_secs(2))))
             .timeout_global(Some(timeout))
@@ -47,7 +51,11 @@ impl PeerClient {
             .build();
         let agent =
             ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralFirst::default());
-        PeerClient { agent, keyring }
+        PeerClient {
+            agent,
+            keyring,
+            clocks,
+        }
     }
 
     /// Calls `op` on the peer at `base` with `request`, returning its answer.
@@ -75,15 +83,40 @@ impl PeerClient {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .with_context(|| format!("cannot read the answer of peer {base}"))?;
+        if status == CLOCK_SKEW_STATUS {
+            return Err(self.clock_skew(base, &nonce, &body));
+        }
         if status != 200 {
             bail!("peer {base} answered HTTP {status} to {op}");
         }
+        let now = crate::time::now_ms();
         let opened = self
             .keyring
-            .open(&answer_aad(&nonce), &body, crate::time::now_ms())
+            .open(&answer_aad(&nonce), &body, now)
             .map_err(|e| anyhow::anyhow!("peer {base}'s answer to {op}: {e}"))?;
+        self.clocks.record(base, opened.ts, now);
         serde_json::from_slice(&opened.plaintext)
             .with_context(|| format!("peer {base} sent a malformed answer to {op}"))
+    }
+}
+
+impl PeerClient {
+    /// The peer found our request's time too far ahead of its own: notes the time its
+    /// answer carries (bound to our request, so not a replay) and says so. (A request
+    /// too far behind the peer's clock gets a bare 403, as a replay does.)
+    fn clock_skew(&self, base: &str, nonce: &[u8], body: &[u8]) -> anyhow::Error {
+        let now = crate::time::now_ms();
+        match self.keyring.open_at_any_time(&answer_aad(nonce), body) {
+            Ok(opened) => {
+                self.clocks.record(base, opened.ts, now);
+                anyhow::anyhow!(
+                    "peer {base} refuses our requests: its clock and ours differ by {} (a sealed request may be off by {} s at most)",
+                    crate::clock::span(opened.ts.abs_diff(now)),
+                    crate::seal::WINDOW_MS / 1000
+                )
+            }
+            Err(e) => anyhow::anyhow!("peer {base} answered HTTP 409 with a bad seal: {e}"),
+        }
     }
 }
 

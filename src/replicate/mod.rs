@@ -100,7 +100,11 @@ pub struct Replicator {
 impl Replicator {
     pub fn start(writer: Writer, keyring: Arc<Keyring>, settings: Settings) -> Arc<Replicator> {
         let rep = Arc::new(Replicator {
-            client: PeerClient::new(Arc::clone(&keyring), Duration::from_secs(3)),
+            client: PeerClient::new(
+                Arc::clone(&keyring),
+                Arc::clone(writer.peer_clocks()),
+                Duration::from_secs(3),
+            ),
             me: settings.me,
             writer,
             peers: PeerTable::load(settings.peers_file),

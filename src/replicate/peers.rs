@@ -25,6 +25,13 @@ pub struct PeerView {
     pub ahead: u64,
     /// The peer holds a different message at a seq this node holds too.
     pub diverged: bool,
+    /// Why the peer refuses this node's messages or requests (a rule of its own, or a
+    /// clock too far from ours), as it last said; `None` once it takes them again.
+    #[serde(default)]
+    pub refuses_ours: Option<String>,
+    /// The peer's wall clock minus ours, in ms, from its last sealed answer.
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
 }
 
 impl PeerView {
@@ -39,6 +46,8 @@ impl PeerView {
             behind: 0,
             ahead: 0,
             diverged: false,
+            refuses_ours: None,
+            clock_offset_ms: None,
         }
     }
 

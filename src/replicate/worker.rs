@@ -104,9 +104,55 @@ pub fn push(
             },
         )?;
         send_missing(rep, url, chunk, &reply.outcomes)?;
+        note_refusals(rep, url, chunk, &reply.outcomes);
         outcomes.extend(reply.outcomes);
     }
     Ok(outcomes)
+}
+
+/// Records on the peer's view whether it refuses this node's own messages, and why,
+/// so that `doctor` can say so (the peer's side sees nothing wrong with itself).
+fn note_refusals(rep: &Replicator, url: &str, messages: &[&Message], outcomes: &[Outcome]) {
+    let mut verdict = None;
+    for (m, outcome) in messages.iter().zip(outcomes) {
+        if m.author != rep.me.id {
+            continue;
+        }
+        match outcome {
+            Outcome::Refused { reason } => {
+                verdict = Some(Some(format!("it refused our message {}: {reason}", m.seq)));
+            }
+            Outcome::Stored | Outcome::Duplicate => verdict = Some(None),
+            _ => {}
+        }
+    }
+    if let Some(refuses) = verdict {
+        rep.peers.update(url, |p| p.refuses_ours = refuses);
+    }
+}
+
+/// Notes what the peer's clock said at the last exchange, and whether it refuses our
+/// requests for being too far from it.
+fn note_clock(rep: &Replicator, url: &str, error: Option<&anyhow::Error>) {
+    let offset = rep
+        .writer
+        .peer_clocks()
+        .offset_of(url, crate::time::now_ms());
+    let skewed = offset.is_some_and(|o| o.unsigned_abs() > crate::clock::MAX_SKEW_MS);
+    rep.peers.update(url, |p| {
+        p.clock_offset_ms = offset;
+        match error {
+            Some(e) if skewed => p.refuses_ours = Some(format!("{e:#}")),
+            None if p
+                .refuses_ours
+                .as_deref()
+                .is_some_and(|r| r.contains("clock")) =>
+            {
+                p.refuses_ours = None;
+            }
+            _ => {}
+        }
+    });
 }
 
 /// Sends the peer, once for each author whose messages it answered `gap` to, the
@@ -201,10 +247,12 @@ fn exchange(
     let reply: HelloReply = match rep.client.call(url, "hello", &hello) {
         Ok(r) => r,
         Err(e) => {
+            note_clock(rep, url, Some(&e));
             rep.mark_down(url, &e);
             return false;
         }
     };
+    note_clock(rep, url, None);
     let rtt = start.elapsed().as_secs_f64() * 1000.0;
     if reply.node.id == rep.me.id {
         rep.forget_self(url);

@@ -296,3 +296,133 @@ fn a_box_holding_a_clock_over_the_cap_starts_and_says_what_is_wrong() {
     let warnings = doctor["warnings"].to_string();
     assert!(warnings.contains("over the clock cap"), "{doctor}");
 }
+
+/// Two hours, the fast clock of the attack report.
+const TWO_HOURS_MS: i64 = 2 * 3_600_000;
+
+/// A node started on a fresh home with `env`, and `n` more homes that joined its
+/// network with its invite (not started).
+fn network_of(s: &Scratch, n: usize, env: &[(&str, &str)]) -> (Node, Vec<std::path::PathBuf>) {
+    let first = s.home("n0");
+    ok(&first, &["init"]);
+    let node = Node::start_with_env(&first, &["serve", "--listen", "127.0.0.1:0"], env);
+    let invite = ok(&first, &["invite"]).trim().to_string();
+    let homes = (1..=n)
+        .map(|i| {
+            let home = s.home(&format!("n{i}"));
+            ok(&home, &["init", "--join", &invite]);
+            home
+        })
+        .collect();
+    (node, homes)
+}
+
+fn authored_by(home: &Path, author: &str) -> usize {
+    held(home).iter().filter(|m| m["author"] == author).count()
+}
+
+#[test]
+fn messages_signed_by_a_fast_clock_reach_peers_and_block_nothing_after() {
+    let s = Scratch::new();
+    // A runs two hours fast and has no peer up: it signs two messages.
+    let offset = TWO_HOURS_MS.to_string();
+    let (fast, homes) = network_of(&s, 1, &[("DSHARE_TEST_CLOCK_OFFSET_MS", &offset)]);
+    let (a_home, b_home) = (fast.home.clone(), homes[0].clone());
+    let a_id = dshare::home::Home::resolve(Some(a_home.clone()))
+        .unwrap()
+        .identity()
+        .unwrap()
+        .author()
+        .to_hex();
+    let early = send(&a_home, "from the fast clock");
+    send(&a_home, "again");
+    assert!(early["ts"].as_u64().unwrap() > dshare::time::now_ms() + 3_600_000);
+    assert!(fast.stop().success());
+
+    // The clock is set right; the peer comes up. Both messages and every later one
+    // reach it.
+    let a = Node::start(&a_home, &[]);
+    let b = Node::start(&b_home, &["--peer", &a.url]);
+    wait_peer_up(&b_home, &a.url);
+    let later = send(&a_home, "after the clock was fixed");
+    assert!(later["clock"].as_u64() > early["clock"].as_u64());
+    wait_for("B to hold A's three messages", DEADLINE, || {
+        (authored_by(&b_home, &a_id) == 3).then_some(())
+    });
+    assert_eq!(peers_answer(&b)["refused"], 0);
+    ok(&b_home, &["verify"]);
+    let doctor = doctor_json(&a_home);
+    assert_eq!(doctor["problems"], json!([]), "{doctor}");
+}
+
+#[test]
+fn a_node_whose_clock_is_far_from_its_peers_refuses_to_sign_and_says_why() {
+    let s = Scratch::new();
+    let (b, homes) = network_of(&s, 2, &[]);
+    let c = Node::start(&homes[0], &[]);
+    let offset = TWO_HOURS_MS.to_string();
+    let fast_home = &homes[1];
+    let fast = Node::start_with_env(
+        fast_home,
+        &["serve", "--listen", "127.0.0.1:0", "--peer", &c.url],
+        &[("DSHARE_TEST_CLOCK_OFFSET_MS", &offset)],
+    );
+
+    // Its peers tell it their time (in the seal of a 409): it signs nothing.
+    let err = wait_for("the fast node to refuse to sign", DEADLINE, || {
+        let out = crate::util::run(fast_home, &["send", "tick"]);
+        (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).to_string())
+    });
+    assert!(
+        err.contains("wall clock is 2 h") && err.contains("ahead of its peers'"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was stored"), "{err}");
+    let signed_here = held(fast_home)
+        .iter()
+        .filter(|m| m["body"] == "tick")
+        .count();
+    assert!(
+        signed_here <= 1,
+        "at most one send before the first reading"
+    );
+    let doctor = doctor_json(fast_home);
+    assert_eq!(doctor["healthy"], false, "{doctor}");
+    assert!(
+        doctor["problems"]
+            .to_string()
+            .contains("refuses our messages"),
+        "{doctor}"
+    );
+
+    // The honest nodes, one peer of three off, go on signing.
+    wait_peer_up(&b.home, &c.url);
+    send(&b.home, "honest");
+    send(&c.home, "honest too");
+    drop(fast);
+}
+
+#[test]
+fn doctor_flags_a_peer_that_refuses_our_messages() {
+    let s = Scratch::new();
+    let (a, homes) = network_of(&s, 1, &[]);
+    // B stores only one listed author, not A.
+    let stranger = Identity::generate().author().to_hex();
+    let b = Node::start(&homes[0], &["--allow-author", &stranger]);
+    wait_peer_up(&a.home, &b.url);
+    send(&a.home, "refused over there");
+
+    let doctor = wait_for("A's doctor to flag B", DEADLINE, || {
+        let d = doctor_json(&a.home);
+        d["problems"]
+            .to_string()
+            .contains("refuses our messages")
+            .then_some(d)
+    });
+    assert_eq!(doctor["healthy"], false, "{doctor}");
+    let problems = doctor["problems"].to_string();
+    assert!(
+        problems.contains(&b.url) && problems.contains("allow-list"),
+        "{problems}"
+    );
+}

@@ -34,7 +34,7 @@ pub fn read_messages(path: &Path) -> Result<Vec<Message>> {
     Ok(out)
 }
 
-/// The order every node shows: Lamport clock, then author, then seq.
+/// The order every node shows: clock (docs/FORMAT.md §6), then author, then seq.
 pub fn sort_conversation(messages: &mut [Message]) {
     messages.sort_by_key(|m| (m.clock, m.author, m.seq));
 }

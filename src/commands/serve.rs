@@ -73,12 +73,21 @@ pub fn run(
     }
     let writer = Writer::start(store, append, tracker, identity, allowed);
     let on_message = on_message(home, args, &writer, out)?;
-    http::Limits {
+    let fd_limit = raise_descriptor_limit();
+    let limits = http::Limits {
         max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+        max_waiting: http::MAX_WAITING,
         head_timeout: Duration::from_secs(raw.head_timeout),
         idle_timeout: Duration::from_secs(args.io_timeout.value),
     }
-    .apply();
+    .fit_to(fd_limit);
+    if limits.max_connections < usize::try_from(raw.max_connections).unwrap_or(usize::MAX) {
+        out.note(format!(
+            "open-files limit {fd_limit}: at most {} connections served and {} waiting at once",
+            limits.max_connections, limits.max_waiting
+        ));
+    }
+    limits.apply();
     let listener = http::bind(
         &args.listen.value,
         Duration::from_secs(args.io_timeout.value),
@@ -214,6 +223,27 @@ fn on_message(
         runner.state.position
     ));
     Ok(Some(runner))
+}
+
+/// Raises the soft open-files limit to the hard one (the common soft default of 1024
+/// is far below what thousands of connections need) and returns the soft limit in
+/// force. An unlimited hard limit is taken as 2^20, the usual kernel ceiling.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const CEILING: u64 = 1 << 20;
+    let now = getrlimit(Resource::Nofile);
+    let hard = now.maximum.unwrap_or(CEILING).min(CEILING);
+    let soft = now.current.unwrap_or(CEILING);
+    if soft < hard {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: now.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return hard;
+        }
+    }
+    soft.min(CEILING)
 }
 
 /// `serve --print-config`: each setting, its value, and where it came from.

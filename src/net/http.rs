@@ -117,6 +117,18 @@ pub fn bind(addr: &str, io_timeout: Duration) -> Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// File descriptors the connection caps leave for everything else: the box, its
+/// lock and cursors, connections to peers (pushes, confirmations, anti-entropy),
+/// hooks and their pipes.
+pub const FD_RESERVE: usize = 256;
+
+/// Descriptors given to connections however low the limit (below this the node is
+/// short of descriptors whatever the caps).
+const MIN_FOR_CONNECTIONS: usize = 64;
+
+/// Default for [`Limits::max_waiting`].
+pub const MAX_WAITING: usize = 16_384;
+
 /// A running server; [`Server::stop`] ends it.
 pub struct Server {
     inner: tiny_http::Server,
@@ -127,6 +139,8 @@ pub struct Server {
 pub struct Limits {
     /// Open connections at once; each has a thread, so this bounds the thread count.
     pub max_connections: usize,
+    /// Silent new connections held at once (each costs a file descriptor, no thread).
+    pub max_waiting: usize,
     /// Time to send a whole request head once its first byte is in.
     pub head_timeout: Duration,
     /// Time a new connection may stay silent (it waits without a thread meanwhile).
@@ -134,9 +148,27 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Lowers the connection caps so that connections can never take every file
+    /// descriptor under `fd_limit` (the soft `RLIMIT_NOFILE`): a talking connection
+    /// holds two (tiny_http reads and writes through separate handles), a waiting one
+    /// holds one, and [`FD_RESERVE`] stay free for the box, peers and hooks. Running
+    /// out once made accept() fail for good; now the caps close the excess instead.
+    #[must_use]
+    pub fn fit_to(mut self, fd_limit: u64) -> Limits {
+        let limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
+        let available = limit.saturating_sub(FD_RESERVE).max(MIN_FOR_CONNECTIONS);
+        self.max_connections = self.max_connections.min(available / 4).max(1);
+        self.max_waiting = self
+            .max_waiting
+            .min(available - 2 * self.max_connections)
+            .max(1);
+        self
+    }
+
     pub fn apply(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         tiny_http::MAX_CONNECTIONS.store(self.max_connections, Relaxed);
+        tiny_http::MAX_WAITING.store(self.max_waiting, Relaxed);
         let ms = u64::try_from(self.head_timeout.as_millis()).unwrap_or(u64::MAX);
         tiny_http::HEAD_DEADLINE_MS.store(ms, Relaxed);
         let ms = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
@@ -345,6 +377,36 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
 mod tests {
     use std::net::TcpStream;
     use std::time::Duration;
+
+    fn limits(max_connections: usize) -> super::Limits {
+        super::Limits {
+            max_connections,
+            max_waiting: super::MAX_WAITING,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Two descriptors a talking connection, one a waiting one, and the reserve: the
+    /// caps never add up to more than the limit, however low it is.
+    #[test]
+    fn connection_caps_fit_under_the_open_files_limit() {
+        for fd_limit in [0u64, 64, 256, 1024, 4096, 20_000, 1 << 20] {
+            let fitted = limits(65_536).fit_to(fd_limit);
+            let used = 2 * fitted.max_connections + fitted.max_waiting + super::FD_RESERVE;
+            let limit = usize::try_from(fd_limit).unwrap();
+            assert!(
+                limit < super::FD_RESERVE + 64 || used <= limit,
+                "{fd_limit}: {used}"
+            );
+            assert!(fitted.max_connections >= 1 && fitted.max_waiting >= 1);
+        }
+        let roomy = limits(4096).fit_to(1 << 20);
+        assert_eq!(
+            (roomy.max_connections, roomy.max_waiting),
+            (4096, super::MAX_WAITING)
+        );
+    }
 
     /// Linux copies TCP_NODELAY and the timeouts from the listening socket to each
     /// accepted one; without Nagle's delay a small answer never waits ~40 ms for the

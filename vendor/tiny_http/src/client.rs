@@ -191,7 +191,9 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // dshare patch: a client gone before its head was read has no address
+            // (ENOTCONN); stock 0.12 panicked on it.
+            self.remote_addr.as_ref().ok().copied().flatten(),
             data_source,
             writer,
         )

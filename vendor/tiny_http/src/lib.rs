@@ -312,7 +312,7 @@ impl Server {
             Some(serve) => Sink::Serve(serve),
             None => Sink::Queue(messages.clone()),
         };
-        thread::spawn(move || {
+        let accept_thread = thread::Builder::new().name("http-accept".into()).spawn(move || {
             let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // dshare patch: plain TCP connections wait in the waiting room, without a
             // thread, until their first bytes arrive.
@@ -320,8 +320,11 @@ impl Server {
                 let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
                 let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
                 waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
-                    let (read, write) = util::RefinedTcpStream::new(Connection::Tcp(tcp));
-                    run_connection(ClientConnection::new(write, read), sink.clone(), &open);
+                    // dshare patch: out of file descriptors, the connection is closed
+                    // (stock 0.12 panicked here).
+                    if let Ok((read, write)) = util::RefinedTcpStream::new(Connection::Tcp(tcp)) {
+                        run_connection(ClientConnection::new(write, read), sink.clone(), &open);
+                    }
                 })
                 .ok()
             } else {
@@ -329,6 +332,11 @@ impl Server {
             };
 
             log::debug!("Running accept thread");
+            // dshare patch: supervised. A panic in the loop (none is known) is logged
+            // and the loop starts again; without this thread the node never accepts
+            // a connection again.
+            while !inside_close_trigger.load(Relaxed) {
+            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
@@ -340,7 +348,7 @@ impl Server {
                             (sock, _) => sock,
                         };
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
+                        let halves = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -355,6 +363,11 @@ impl Server {
                             }
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
+                        };
+                        // dshare patch: no second handle (no file descriptor left):
+                        // the connection is closed, the loop goes on.
+                        let Ok((read_closable, write_closable)) = halves else {
+                            continue;
                         };
 
                         Ok(ClientConnection::new(write_closable, read_closable))
@@ -382,8 +395,16 @@ impl Server {
                     }
                 }
             }
+            }));
+            if round.is_ok() {
+                break;
+            }
+            log::error!("accept loop panicked; starting it again");
+            thread::sleep(std::time::Duration::from_millis(50));
+            }
             log::debug!("Terminating accept thread");
         });
+        accept_thread?;
 
         // result
         Ok(Server {

@@ -161,6 +161,7 @@ pub fn run(
             author,
             waiting: AtomicUsize::new(0),
             max_waiting: workers / 2,
+            confirming: crate::net::waits::Waits::default(),
         },
     };
     let server = Server::start(listener, Arc::new(node), workers)?;
@@ -297,6 +298,10 @@ struct Node {
     peer: PeerApi,
 }
 
+/// Routes a HEAD may ask for: the ones that only read. A HEAD elsewhere would act
+/// (a `HEAD /send?msg=` once stored its message) and gets 405 instead.
+const READ_ONLY_ROUTES: [&str; 4] = ["/", "/log", "/status", "/peers"];
+
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {
         if req.path.starts_with("/v1/") {
@@ -304,6 +309,19 @@ impl Handler for Node {
         } else {
             self.client.handle(req)
         }
+    }
+
+    fn screen(&self, req: &Request) -> Option<Response> {
+        if req.path.starts_with("/v1/") {
+            return PeerApi::screen(req);
+        }
+        if req.head && !READ_ONLY_ROUTES.contains(&req.path.as_str()) {
+            return Some(
+                Response::text(405, "HEAD only reads: use GET or POST to act")
+                    .with("Allow", "GET, POST"),
+            );
+        }
+        None
     }
 }
 

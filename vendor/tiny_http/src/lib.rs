@@ -113,6 +113,8 @@ use connection::Connection;
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+// dshare patch: the request head checks, for fuzzing and property tests.
+pub use client::{check_framing, parse_request_head, FramingError, RequestHead};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
@@ -253,10 +255,11 @@ impl Server {
     /// dshare patch: like `from_listener` without SSL, but each request is served on
     /// its connection's own thread by calling `serve`, instead of being queued for a
     /// thread that calls `recv()`: one hand-off between threads less per request.
-    /// `recv()` then never returns a request.
+    /// `recv()` then never returns a request. `serve` returns whether the connection
+    /// may carry another request.
     pub fn from_listener_serving<L: Into<Listener>>(
         listener: L,
-        serve: Arc<dyn Fn(Request) + Send + Sync>,
+        serve: Arc<dyn Fn(Request) -> bool + Send + Sync>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Self::from_listener_to(listener, None, Some(serve))
     }
@@ -264,7 +267,7 @@ impl Server {
     fn from_listener_to<L: Into<Listener>>(
         listener: L,
         ssl_config: Option<SslConfig>,
-        serve: Option<Arc<dyn Fn(Request) + Send + Sync>>,
+        serve: Option<Arc<dyn Fn(Request) -> bool + Send + Sync>>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
@@ -544,7 +547,7 @@ pub static IDLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 #[derive(Clone)]
 enum Sink {
     Queue(Arc<MessagesQueue<Message>>),
-    Serve(Arc<dyn Fn(Request) + Send + Sync>),
+    Serve(Arc<dyn Fn(Request) -> bool + Send + Sync>),
 }
 
 /// dshare patch: serves one connection on a thread of its own, up to
@@ -565,8 +568,12 @@ fn run_connection(
             Sink::Queue(messages) => messages,
             Sink::Serve(serve) => {
                 // The request is answered (and dropped) before the next one is read.
+                // dshare patch: `serve` says whether the connection goes on; after a
+                // refusal it does not, since where the next request starts is unknown.
                 for rq in client {
-                    serve(rq);
+                    if !serve(rq) {
+                        break;
+                    }
                 }
                 return;
             }

@@ -40,6 +40,10 @@ fn idle_connections_past_the_open_files_limit_leave_the_node_answering() {
         "{} idle connections open: /status answered in {during:?}",
         idle.len()
     );
+    assert!(
+        during < Duration::from_secs(3),
+        "/status took {during:?} behind idle connections"
+    );
     drop(idle);
     let after = status_answered_within(&node, Duration::from_secs(5));
     eprintln!("after closing them: /status answered in {after:?}");
@@ -62,9 +66,8 @@ fn slow_bodies(
         .map(|i| {
             let path = if i % 2 == 0 { "/send" } else { "/v1/push" };
             let mut c = TcpStream::connect(addr).unwrap();
-            let head = format!(
-                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx"
-            );
+            let head =
+                format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx");
             c.write_all(head.as_bytes()).unwrap();
             c
         })
@@ -103,7 +106,10 @@ fn slow_request_bodies_take_no_worker() {
     let started = Instant::now();
     let node_b = Node::start(&b, &["--peer", &node_a.url]);
     crate::util::wait_peer_up(&b, &node_a.url);
-    eprintln!("a joining peer saw the node up after {:?}", started.elapsed());
+    eprintln!(
+        "a joining peer saw the node up after {:?}",
+        started.elapsed()
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     trickle.join().unwrap();
     drop(node_b);
@@ -130,7 +136,14 @@ fn waiting_sends_against_a_refusing_peer_are_answered_and_bounded() {
         .map(|i| {
             let mut cmd = crate::util::dshare(
                 &a,
-                &["send", "--wait", "all", "--timeout", "60s", &format!("held {i}")],
+                &[
+                    "send",
+                    "--wait",
+                    "all",
+                    "--timeout",
+                    "60s",
+                    &format!("held {i}"),
+                ],
             );
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
             crate::util::Reaped(cmd.spawn().unwrap())
@@ -218,7 +231,9 @@ fn lenient_framing_and_acting_heads_are_refused() {
         ),
         (
             "HEAD of /send",
-            format!("HEAD /send?msg=by-head&token={t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            format!(
+                "HEAD /send?msg=by-head&token={t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            ),
             "405",
         ),
     ];

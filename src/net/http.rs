@@ -522,7 +522,10 @@ mod tests {
         let head = |extra: &str| {
             tiny_http::parse_request_head(format!("POST / HTTP/1.1\r\n{extra}\r\n").as_bytes())
         };
-        assert_eq!(head("Content-Length: 5\r\n").unwrap().content_length, Some(5));
+        assert_eq!(
+            head("Content-Length: 5\r\n").unwrap().content_length,
+            Some(5)
+        );
         assert!(head("Content-Length: +5\r\n").is_err());
         assert!(head("Content-Length: 5\r\nContent-Length: 5\r\n").is_err());
         assert!(head("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n").is_err());

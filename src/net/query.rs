@@ -39,7 +39,9 @@ pub fn decode(s: &str) -> Result<String, BadQuery> {
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Splits and decodes `a=1&b=2`.

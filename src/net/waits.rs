@@ -80,6 +80,9 @@ mod tests {
         drop(first);
         assert!(waits.take("a").is_some(), "slots come back");
         drop(others);
-        assert!(waits.held.lock().unwrap().is_empty(), "no entry outlives its waits");
+        assert!(
+            waits.held.lock().unwrap().is_empty(),
+            "no entry outlives its waits"
+        );
     }
 }

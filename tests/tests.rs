@@ -3,6 +3,7 @@
 mod util;
 
 mod attack_clock;
+mod attack_http;
 mod browser;
 mod cli;
 mod cookbook;

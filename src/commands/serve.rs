@@ -73,12 +73,21 @@ pub fn run(
     }
     let writer = Writer::start(store, append, tracker, identity, allowed);
     let on_message = on_message(home, args, &writer, out)?;
-    http::Limits {
+    let fd_limit = raise_descriptor_limit();
+    let limits = http::Limits {
         max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+        max_waiting: http::MAX_WAITING,
         head_timeout: Duration::from_secs(raw.head_timeout),
         idle_timeout: Duration::from_secs(args.io_timeout.value),
     }
-    .apply();
+    .fit_to(fd_limit);
+    if limits.max_connections < usize::try_from(raw.max_connections).unwrap_or(usize::MAX) {
+        out.note(format!(
+            "open-files limit {fd_limit}: at most {} connections served and {} waiting at once",
+            limits.max_connections, limits.max_waiting
+        ));
+    }
+    limits.apply();
     let listener = http::bind(
         &args.listen.value,
         Duration::from_secs(args.io_timeout.value),
@@ -152,6 +161,7 @@ pub fn run(
             author,
             waiting: AtomicUsize::new(0),
             max_waiting: workers / 2,
+            confirming: crate::net::waits::Waits::default(),
         },
     };
     let server = Server::start(listener, Arc::new(node), workers)?;
@@ -216,6 +226,27 @@ fn on_message(
     Ok(Some(runner))
 }
 
+/// Raises the soft open-files limit to the hard one (the common soft default of 1024
+/// is far below what thousands of connections need) and returns the soft limit in
+/// force. An unlimited hard limit is taken as 2^20, the usual kernel ceiling.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const CEILING: u64 = 1 << 20;
+    let now = getrlimit(Resource::Nofile);
+    let hard = now.maximum.unwrap_or(CEILING).min(CEILING);
+    let soft = now.current.unwrap_or(CEILING);
+    if soft < hard {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: now.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return hard;
+        }
+    }
+    soft.min(CEILING)
+}
+
 /// `serve --print-config`: each setting, its value, and where it came from.
 fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Code> {
     use std::io::Write;
@@ -267,6 +298,10 @@ struct Node {
     peer: PeerApi,
 }
 
+/// Routes a HEAD may ask for: the ones that only read. A HEAD elsewhere would act
+/// (a `HEAD /send?msg=` once stored its message) and gets 405 instead.
+const READ_ONLY_ROUTES: [&str; 4] = ["/", "/log", "/status", "/peers"];
+
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {
         if req.path.starts_with("/v1/") {
@@ -274,6 +309,19 @@ impl Handler for Node {
         } else {
             self.client.handle(req)
         }
+    }
+
+    fn screen(&self, req: &Request) -> Option<Response> {
+        if req.path.starts_with("/v1/") {
+            return PeerApi::screen(req);
+        }
+        if req.head && !READ_ONLY_ROUTES.contains(&req.path.as_str()) {
+            return Some(
+                Response::text(405, "HEAD only reads: use GET or POST to act")
+                    .with("Allow", "GET, POST"),
+            );
+        }
+        None
     }
 }
 

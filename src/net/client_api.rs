@@ -47,7 +47,17 @@ pub struct ClientApi {
     /// every worker thread.
     pub waiting: AtomicUsize,
     pub max_waiting: usize,
+    /// `send --wait` confirmations in progress, capped in all and per key.
+    pub confirming: super::waits::Waits,
 }
+
+/// Longest a remote client (`/c/send`) may wait for confirmations; a node's own
+/// token may ask for up to ten minutes.
+const MAX_REMOTE_WAIT: Duration = Duration::from_secs(60);
+/// Longest any confirmation wait.
+const MAX_LOCAL_WAIT: Duration = Duration::from_secs(600);
+/// The wait key of sends made with the node's client token.
+const TOKEN_KEY: &str = "token";
 
 /// The `/status` answer.
 #[derive(Serialize)]
@@ -217,7 +227,12 @@ impl ClientApi {
                         200,
                         serde_json::to_value(&stored).expect("messages serialize"),
                     ),
-                    Some(want) => match self.confirmations(want, r.timeout_ms, &stored) {
+                    Some(want) => match self.confirmations(
+                        want,
+                        r.timeout_ms,
+                        &stored,
+                        &remote_key(&req.body),
+                    ) {
                         Ok(pair) => pair,
                         Err(refusal) => (
                             refusal.status,
@@ -244,19 +259,22 @@ impl ClientApi {
     /// out (the message is stored here either way); JSON names the peers.
     fn wait(&self, req: &Request, want: &str, stored: &crate::message::Message) -> Response {
         let timeout_ms = req.param("timeout_ms").and_then(|t| t.parse::<u64>().ok());
-        match self.confirmations(want, timeout_ms, stored) {
+        match self.confirmations(want, timeout_ms, stored, TOKEN_KEY) {
             Ok((status, value)) => Response::json(status, &value),
             Err(refusal) => refusal,
         }
     }
 
     /// Pushes `stored` to the up peers until `want` of them hold it: 200 and the
-    /// message with `acked` and `missing`, or 504 and the same when time ran out.
+    /// message with `acked` and `missing`, or 504 and the same when time ran out or
+    /// the peers still missing refused it. Waits without a worker's turn, in one of
+    /// the slots of `key` (429 when they are all taken: the message is stored).
     fn confirmations(
         &self,
         want: &str,
         timeout_ms: Option<u64>,
         stored: &crate::message::Message,
+        key: &str,
     ) -> Result<(u16, serde_json::Value), Response> {
         let want = match want {
             "all" => Want::All,
@@ -270,8 +288,24 @@ impl ClientApi {
                 }
             },
         };
-        let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000).min(600_000));
-        let (acked, missing) = self.replicator.confirm(stored, want, timeout);
+        let longest = if key == TOKEN_KEY {
+            MAX_LOCAL_WAIT
+        } else {
+            MAX_REMOTE_WAIT
+        };
+        let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000)).min(longest);
+        let Some(_slot) = self.confirming.take(key) else {
+            return Err(Response::text(
+                429,
+                format!(
+                    "message {} is stored, but too many sends are waiting for confirmations; not waiting",
+                    stored.id.to_hex()
+                ),
+            )
+            .with("Retry-After", "1"));
+        };
+        let (acked, missing) =
+            super::http::without_turn(|| self.replicator.confirm(stored, want, timeout));
         let enough = match want {
             Want::All => missing.is_empty(),
             Want::Count(n) => acked.len() >= n,
@@ -371,6 +405,13 @@ pub fn store_error(e: &StoreError) -> Response {
         StoreError::Io(_) => Response::text(500, e.to_string()),
         StoreError::Clock(_) => Response::text(409, e.to_string()),
     }
+}
+
+/// The wait key of a remote send: the id of the client key that sealed it (the
+/// seal's first bytes, authenticated by the opening).
+fn remote_key(sealed: &[u8]) -> String {
+    let id = sealed.get(..4).unwrap_or_default();
+    format!("client:{}", crate::hex::encode(id))
 }
 
 fn wants_json(req: &Request) -> bool {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -24,6 +24,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct Request {
     pub post: bool,
+    /// A HEAD: answered like a GET, but must not act (see [`Handler::screen`]).
+    pub head: bool,
     pub path: String,
     pub query: Vec<(String, String)>,
     /// Header names in lowercase.
@@ -89,6 +91,12 @@ impl Response {
 /// What answers requests. Implementations must not panic on any input.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request) -> Response;
+
+    /// An answer found without a worker's turn (cheap checks only: no disk, no
+    /// crypto), so requests that are refused at sight never queue behind real work.
+    fn screen(&self, _req: &Request) -> Option<Response> {
+        None
+    }
 }
 
 /// Binds `addr` with the socket options every accepted connection inherits (Linux
@@ -117,6 +125,18 @@ pub fn bind(addr: &str, io_timeout: Duration) -> Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// File descriptors the connection caps leave for everything else: the box, its
+/// lock and cursors, connections to peers (pushes, confirmations, anti-entropy),
+/// hooks and their pipes.
+pub const FD_RESERVE: usize = 256;
+
+/// Descriptors given to connections however low the limit (below this the node is
+/// short of descriptors whatever the caps).
+const MIN_FOR_CONNECTIONS: usize = 64;
+
+/// Default for [`Limits::max_waiting`].
+pub const MAX_WAITING: usize = 16_384;
+
 /// A running server; [`Server::stop`] ends it.
 pub struct Server {
     inner: tiny_http::Server,
@@ -127,6 +147,8 @@ pub struct Server {
 pub struct Limits {
     /// Open connections at once; each has a thread, so this bounds the thread count.
     pub max_connections: usize,
+    /// Silent new connections held at once (each costs a file descriptor, no thread).
+    pub max_waiting: usize,
     /// Time to send a whole request head once its first byte is in.
     pub head_timeout: Duration,
     /// Time a new connection may stay silent (it waits without a thread meanwhile).
@@ -134,9 +156,27 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Lowers the connection caps so that connections can never take every file
+    /// descriptor under `fd_limit` (the soft `RLIMIT_NOFILE`): a talking connection
+    /// holds two (tiny_http reads and writes through separate handles), a waiting one
+    /// holds one, and [`FD_RESERVE`] stay free for the box, peers and hooks. Running
+    /// out once made accept() fail for good; now the caps close the excess instead.
+    #[must_use]
+    pub fn fit_to(mut self, fd_limit: u64) -> Limits {
+        let limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
+        let available = limit.saturating_sub(FD_RESERVE).max(MIN_FOR_CONNECTIONS);
+        self.max_connections = self.max_connections.min(available / 4).max(1);
+        self.max_waiting = self
+            .max_waiting
+            .min(available - 2 * self.max_connections)
+            .max(1);
+        self
+    }
+
     pub fn apply(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         tiny_http::MAX_CONNECTIONS.store(self.max_connections, Relaxed);
+        tiny_http::MAX_WAITING.store(self.max_waiting, Relaxed);
         let ms = u64::try_from(self.head_timeout.as_millis()).unwrap_or(u64::MAX);
         tiny_http::HEAD_DEADLINE_MS.store(ms, Relaxed);
         let ms = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
@@ -155,15 +195,7 @@ impl Server {
     ) -> Result<Server> {
         let gate = Arc::new(Gate::new(workers.max(1)));
         let inside = Arc::clone(&gate);
-        let serve = move |req: tiny_http::Request| match inside.enter() {
-            Some(_turn) => serve_one(req, handler.as_ref()),
-            None => respond(
-                req,
-                Response::text(503, "the node is stopping")
-                    .with("Retry-After", "1")
-                    .with("Connection", "close"),
-            ),
-        };
+        let serve = move |req: tiny_http::Request| serve_one(req, handler.as_ref(), &inside);
         let inner = tiny_http::Server::from_listener_serving(listener, Arc::new(serve))
             .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?;
         Ok(Server { inner, gate })
@@ -191,6 +223,25 @@ struct GateState {
     /// turn given back needs to wake anyone.
     waiting: usize,
     closed: bool,
+}
+
+thread_local! {
+    /// The gate whose turn the request on this thread holds, for [`without_turn`].
+    static CURRENT_GATE: std::cell::RefCell<Option<Arc<Gate>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, a long wait with no work in it (a confirmation), with the current
+/// request's turn given back, and takes a turn again after: waiting requests are
+/// bounded by their own caps and never take the workers that serve everyone.
+pub fn without_turn<T>(f: impl FnOnce() -> T) -> T {
+    let Some(gate) = CURRENT_GATE.with(|g| g.borrow().clone()) else {
+        return f();
+    };
+    gate.leave();
+    let out = f();
+    gate.come_back();
+    out
 }
 
 /// A request's turn: given back when dropped.
@@ -224,6 +275,28 @@ impl Gate {
         Some(Turn(self))
     }
 
+    /// Gives a turn back for a while (see [`without_turn`]).
+    fn leave(&self) {
+        let mut state = self.state.lock().expect("gate lock");
+        state.serving -= 1;
+        if state.waiting > 0 {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Takes back a turn given up by [`Gate::leave`]. Once stopping, takes it at once
+    /// (the request only has its answer left to make), so the `Turn` still held is
+    /// given back exactly once.
+    fn come_back(&self) {
+        let mut state = self.state.lock().expect("gate lock");
+        while state.serving >= self.limit && !state.closed {
+            state.waiting += 1;
+            state = self.changed.wait(state).expect("gate lock");
+            state.waiting -= 1;
+        }
+        state.serving += 1;
+    }
+
     /// Refuses new turns and waits until every turn given is back.
     fn close(&self) {
         let mut state = self.state.lock().expect("gate lock");
@@ -248,12 +321,37 @@ impl Drop for Turn<'_> {
     }
 }
 
-fn serve_one(mut req: tiny_http::Request, handler: &dyn Handler) {
+/// Reads and checks the whole request, then takes a turn only to run the handler:
+/// the body is read and the answer written on the connection's own thread without
+/// a turn, so a client that sends or reads slowly holds its connection, never one
+/// of the few workers.
+/// Returns whether the connection may carry another request: not after an answer
+/// that says `Connection: close` (a refusal, after which where the next request
+/// starts is not known; a smuggled request once hid there).
+fn serve_one(mut req: tiny_http::Request, handler: &dyn Handler, gate: &Arc<Gate>) -> bool {
     let response = match admit(&mut req) {
-        Ok(parsed) => handler.handle(&parsed),
+        Ok(parsed) => match handler.screen(&parsed) {
+            Some(answer) => answer,
+            None => match gate.enter() {
+                Some(_turn) => {
+                    CURRENT_GATE.with(|g| *g.borrow_mut() = Some(Arc::clone(gate)));
+                    let answer = handler.handle(&parsed);
+                    CURRENT_GATE.with(|g| *g.borrow_mut() = None);
+                    answer
+                }
+                None => Response::text(503, "the node is stopping")
+                    .with("Retry-After", "1")
+                    .with("Connection", "close"),
+            },
+        },
         Err(refusal) => refusal.with("Connection", "close"),
     };
+    let closing = response
+        .headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("connection") && value == "close");
     respond(req, response);
+    !closing
 }
 
 fn respond(req: tiny_http::Request, response: Response) {
@@ -280,6 +378,7 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
             ),
         ));
     }
+    let head = *req.method() == tiny_http::Method::Head;
     let post = match req.method() {
         tiny_http::Method::Get | tiny_http::Method::Head => false,
         tiny_http::Method::Post => true,
@@ -299,18 +398,7 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
                 format!("request body is {len} bytes; the limit is {MAX_BODY}"),
             ));
         }
-        let mut body = Vec::with_capacity(len);
-        req.as_reader()
-            .take(len as u64)
-            .read_to_end(&mut body)
-            .map_err(|e| Response::text(400, format!("cannot read the request body: {e}")))?;
-        if body.len() != len {
-            return Err(Response::text(
-                400,
-                "request body is shorter than its Content-Length",
-            ));
-        }
-        body
+        read_body(req.as_reader(), len, body_deadline(len))?
     } else {
         if declared.unwrap_or(0) > 0 {
             return Err(Response::text(
@@ -334,6 +422,7 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
         .collect();
     Ok(Request {
         post,
+        head,
         path: path.to_string(),
         query,
         headers,
@@ -341,10 +430,130 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
     })
 }
 
+/// Bytes a second a body must arrive at, on average, after a grace period of the
+/// head deadline: a sender on any working link is far faster, and a trickler is cut
+/// off instead of holding its connection for hours.
+const MIN_BODY_RATE: u64 = 16 * 1024;
+
+/// When a body of `len` bytes, starting now, must be in.
+fn body_deadline(len: usize) -> Instant {
+    let grace_ms = tiny_http::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
+    let transfer_ms = (len as u64).saturating_mul(1000) / MIN_BODY_RATE;
+    Instant::now() + Duration::from_millis(grace_ms.saturating_add(transfer_ms))
+}
+
+/// Reads exactly `len` bytes, checking `deadline` after every read (each read waits
+/// at most the socket's read timeout, so a body is cut off at most that late).
+fn read_body(mut from: impl Read, len: usize, deadline: Instant) -> Result<Vec<u8>, Response> {
+    let mut body = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        if Instant::now() > deadline {
+            return Err(Response::text(
+                408,
+                format!("the request body came too slowly: {filled} of {len} bytes in time"),
+            ));
+        }
+        match from.read(&mut body[filled..]) {
+            Ok(0) => {
+                return Err(Response::text(
+                    400,
+                    "request body is shorter than its Content-Length",
+                ));
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(Response::text(
+                    400,
+                    format!("cannot read the request body: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::TcpStream;
     use std::time::Duration;
+
+    fn limits(max_connections: usize) -> super::Limits {
+        super::Limits {
+            max_connections,
+            max_waiting: super::MAX_WAITING,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+
+    proptest::proptest! {
+        /// Random heads, and random edits of a valid one, never panic the parser;
+        /// whatever it accepts has at most one body length, from digits only.
+        #[test]
+        fn request_head_parser_never_panics(
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            cut in 0usize..200,
+            junk in "[ -~\r\n]{0,40}",
+        ) {
+            let _ = tiny_http::parse_request_head(&raw);
+            let valid = b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n";
+            let mut edited = valid[..cut.min(valid.len())].to_vec();
+            edited.extend_from_slice(junk.as_bytes());
+            edited.extend_from_slice(&valid[cut.min(valid.len())..]);
+            if let Ok(head) = tiny_http::parse_request_head(&edited) {
+                let lengths: Vec<_> = head
+                    .headers
+                    .iter()
+                    .filter(|h| h.field.equiv("Content-Length"))
+                    .collect();
+                proptest::prop_assert!(lengths.len() <= 1);
+                if let Some(h) = lengths.first() {
+                    proptest::prop_assert!(h.value.as_str().bytes().all(|b| b.is_ascii_digit()));
+                }
+                proptest::prop_assert!(!head.headers.iter().any(|h| h.field.equiv("Transfer-Encoding")));
+            }
+        }
+    }
+
+    #[test]
+    fn framing_refusals() {
+        let head = |extra: &str| {
+            tiny_http::parse_request_head(format!("POST / HTTP/1.1\r\n{extra}\r\n").as_bytes())
+        };
+        assert_eq!(
+            head("Content-Length: 5\r\n").unwrap().content_length,
+            Some(5)
+        );
+        assert!(head("Content-Length: +5\r\n").is_err());
+        assert!(head("Content-Length: 5\r\nContent-Length: 5\r\n").is_err());
+        assert!(head("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n").is_err());
+        assert!(head("Transfer-Encoding: chunked\r\n").is_err());
+        assert!(head("Content-Length: 99999999999999999999999\r\n").is_err());
+        assert_eq!(head("").unwrap().content_length, None);
+    }
+
+    /// Two descriptors a talking connection, one a waiting one, and the reserve: the
+    /// caps never add up to more than the limit, however low it is.
+    #[test]
+    fn connection_caps_fit_under_the_open_files_limit() {
+        for fd_limit in [0u64, 64, 256, 1024, 4096, 20_000, 1 << 20] {
+            let fitted = limits(65_536).fit_to(fd_limit);
+            let used = 2 * fitted.max_connections + fitted.max_waiting + super::FD_RESERVE;
+            let limit = usize::try_from(fd_limit).unwrap();
+            assert!(
+                limit < super::FD_RESERVE + 64 || used <= limit,
+                "{fd_limit}: {used}"
+            );
+            assert!(fitted.max_connections >= 1 && fitted.max_waiting >= 1);
+        }
+        let roomy = limits(4096).fit_to(1 << 20);
+        assert_eq!(
+            (roomy.max_connections, roomy.max_waiting),
+            (4096, super::MAX_WAITING)
+        );
+    }
 
     /// Linux copies TCP_NODELAY and the timeouts from the listening socket to each
     /// accepted one; without Nagle's delay a small answer never waits ~40 ms for the

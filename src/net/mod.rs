@@ -8,3 +8,4 @@ pub mod http;
 mod page;
 pub mod peer_api;
 pub mod query;
+pub mod waits;

@@ -22,6 +22,13 @@ fn forbidden() -> Response {
 }
 
 impl PeerApi {
+    /// The bare 403 for what can never open (no body to open, or not a peer route),
+    /// found without a worker: outsiders' junk does not queue behind peers' work.
+    pub fn screen(req: &Request) -> Option<Response> {
+        let route = matches!(req.path.as_str(), "/v1/hello" | "/v1/range" | "/v1/push");
+        (!req.post || req.body.is_empty() || !route).then(forbidden)
+    }
+
     pub fn handle(&self, req: &Request) -> Response {
         if !req.post {
             return forbidden();

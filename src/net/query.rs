@@ -20,14 +20,15 @@ pub fn decode(s: &str) -> Result<String, BadQuery> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = raw
-                    .get(i + 1..i + 3)
-                    .ok_or(BadQuery("broken percent-encoding"))?;
-                let hex =
-                    std::str::from_utf8(hex).map_err(|_| BadQuery("broken percent-encoding"))?;
-                let byte =
-                    u8::from_str_radix(hex, 16).map_err(|_| BadQuery("broken percent-encoding"))?;
-                out.push(byte);
+                // Two hex digits exactly: `from_str_radix` alone also takes a sign,
+                // so `%+f` decoded to 0x0f.
+                let (Some(high), Some(low)) = (
+                    raw.get(i + 1).copied().and_then(hex_digit),
+                    raw.get(i + 2).copied().and_then(hex_digit),
+                ) else {
+                    return Err(BadQuery("broken percent-encoding"));
+                };
+                out.push(high << 4 | low);
                 i += 2;
             }
             b => out.push(b),
@@ -35,6 +36,12 @@ pub fn decode(s: &str) -> Result<String, BadQuery> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| BadQuery("query is not valid UTF-8 after percent-decoding"))
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Splits and decodes `a=1&b=2`.
@@ -84,5 +91,8 @@ mod tests {
         assert!(decode("%4").is_err());
         assert!(decode("%zz").is_err());
         assert!(decode("%ff").is_err());
+        assert!(decode("%+f").is_err());
+        assert!(decode("%-1").is_err());
+        assert!(decode("%41%4a%4A").unwrap() == "AJJ");
     }
 }

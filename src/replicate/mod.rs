@@ -529,15 +529,22 @@ impl Replicator {
         for url in &targets {
             let (rep, url, m, tx) = (Arc::clone(self), url.clone(), m.clone(), tx.clone());
             thread::spawn(move || {
+                // A failed push is tried again, less and less often; a refusal (or a
+                // fork) is an answer, and pushing the same message again every 100 ms
+                // for minutes only made the peer refuse it thousands of times.
+                let mut pause = Duration::from_millis(100);
                 while Instant::now() < deadline && !rep.stopping() {
-                    let held = worker::push(&rep, &url, &[&m], false).is_ok_and(|o| {
-                        matches!(o.first(), Some(Outcome::Stored | Outcome::Duplicate))
-                    });
-                    if held {
-                        let _ = tx.send(url);
-                        return;
+                    match worker::push(&rep, &url, &[&m], false).map(|o| o.into_iter().next()) {
+                        Ok(Some(Outcome::Stored | Outcome::Duplicate)) => {
+                            let _ = tx.send(url);
+                            return;
+                        }
+                        Ok(Some(Outcome::Refused { .. } | Outcome::Fork)) => return,
+                        Ok(_) | Err(_) => {}
                     }
-                    thread::sleep(Duration::from_millis(100));
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(CONFIRM_RETRY_MAX);
                 }
             });
         }
@@ -559,6 +566,9 @@ impl Replicator {
         (acked, missing)
     }
 }
+
+/// Longest pause between two pushes of a message a `send --wait` waits for.
+const CONFIRM_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Fisher–Yates with bytes from the OS generator; fan-out choice needs no better.
 fn shuffle(items: &mut [String]) {

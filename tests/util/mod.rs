@@ -42,13 +42,30 @@ impl Scratch {
 /// the test runner cleared, so nothing of the machine leaks into a test.
 pub fn dshare(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
+    cmd.arg("--home").arg(home).args(args);
+    clean_env(cmd, home)
+}
+
+/// `dshare --home HOME ARGS…` started by `sh` after `ulimit -n NOFILE` (soft and hard
+/// limits both), so the process cannot raise it, with the same clean environment.
+pub fn dshare_with_nofile(home: &Path, nofile: u32, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .arg("--home")
+        .arg(home)
+        .args(args);
+    clean_env(cmd, home)
+}
+
+fn clean_env(mut cmd: Command, home: &Path) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("DSHARE_") || k.starts_with("XDG_") || k == "HOME" {
             cmd.env_remove(k);
         }
     }
     cmd.env("HOME", home.parent().unwrap_or(home));
-    cmd.arg("--home").arg(home).args(args);
     cmd
 }
 
@@ -170,16 +187,21 @@ impl Node {
 
     /// Starts `dshare --home HOME ARGS…` (a `serve` command line) and waits for it.
     pub fn start_with(home: &Path, args: &[&str]) -> Node {
-        Node::start_with_env(home, args, &[])
+        Node::start_command(home, dshare(home, args))
     }
 
     /// [`Node::start_with`], with these environment variables set for the node.
     pub fn start_with_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
+        let mut cmd = dshare(home, args);
+        cmd.envs(env.iter().copied());
+        Node::start_command(home, cmd)
+    }
+
+    /// Starts `cmd` (a `serve` of `home`, however wrapped) and waits for it.
+    pub fn start_command(home: &Path, mut cmd: Command) -> Node {
         let addr = home.join("node.addr");
         let _ = fs::remove_file(&addr);
         let log = home.with_extension(format!("log-{}", now_ns()));
-        let mut cmd = dshare(home, args);
-        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap());

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, BufWriter, ErrorKind};
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use crate::common::{HTTPVersion, Method};
+use crate::common::{HTTPVersion, Header, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
@@ -160,16 +160,9 @@ impl ClientConnection {
                     if line.is_empty() {
                         break;
                     };
-                    // dshare patch: a bounded number of header lines.
-                    if headers.len() >= 128 {
-                        return Err(ReadError::WrongHeader(version));
-                    }
-                    headers.push(match FromStr::from_str(line.as_str().trim()) {
-                        // TODO: remove this conversion
-                        Ok(h) => h,
-                        _ => return Err(ReadError::WrongHeader(version)),
-                    });
+                    headers.push(parse_header_line(line.as_str(), headers.len(), &version)?);
                 }
+                check_framing(&headers).map_err(|_| ReadError::WrongHeader(version.clone()))?;
 
                 headers
             };
@@ -191,7 +184,9 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // dshare patch: a client gone before its head was read has no address
+            // (ENOTCONN); stock 0.12 panicked on it.
+            self.remote_addr.as_ref().ok().copied().flatten(),
             data_source,
             writer,
         )
@@ -304,6 +299,95 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+/// dshare patch: most header lines in a request head.
+const MAX_HEADERS: usize = 128;
+
+/// dshare patch: one header line, the `held`-th of its head (a bounded number).
+fn parse_header_line(line: &str, held: usize, version: &HTTPVersion) -> Result<Header, ReadError> {
+    if held >= MAX_HEADERS {
+        return Err(ReadError::WrongHeader(version.clone()));
+    }
+    FromStr::from_str(line.trim()).map_err(|_| ReadError::WrongHeader(version.clone()))
+}
+
+/// dshare patch: why a request head's body framing was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramingError {
+    /// Two `Content-Length` headers: servers and proxies that pick different ones
+    /// see different requests (request smuggling).
+    RepeatedContentLength,
+    /// A `Content-Length` that is not plain decimal digits (`+5`, `5, 5`, ` `, …):
+    /// stock 0.12 read `+5` as 5, and an unparseable one as no body at all, leaving
+    /// the body to be read as the next request.
+    BadContentLength,
+    /// Any `Transfer-Encoding`: dshare's clients always send a `Content-Length`, and
+    /// with both headers (or a chunked body left unread) the bytes after the head
+    /// could be read as another request.
+    TransferEncoding,
+}
+
+/// dshare patch: a request's body is framed by at most one `Content-Length` of
+/// digits only, and never by `Transfer-Encoding`. Anything else is refused (400,
+/// connection closed), because where this server and a proxy in front of it
+/// disagree about where a request ends, a second request can hide in the first.
+pub fn check_framing(headers: &[Header]) -> Result<Option<usize>, FramingError> {
+    if headers.iter().any(|h| h.field.equiv("Transfer-Encoding")) {
+        return Err(FramingError::TransferEncoding);
+    }
+    let mut lengths = headers.iter().filter(|h| h.field.equiv("Content-Length"));
+    let Some(first) = lengths.next() else {
+        return Ok(None);
+    };
+    if lengths.next().is_some() {
+        return Err(FramingError::RepeatedContentLength);
+    }
+    let value = first.value.as_str();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FramingError::BadContentLength);
+    }
+    value.parse().map(Some).map_err(|_| FramingError::BadContentLength)
+}
+
+/// dshare patch: what [`parse_request_head`] found in a head.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: Method,
+    pub target: String,
+    pub version: HTTPVersion,
+    pub headers: Vec<Header>,
+    pub content_length: Option<usize>,
+}
+
+/// dshare patch: checks a whole request head (request line, header lines, the blank
+/// line) as the connection reader does, without a socket: for fuzzing and property
+/// tests. `Err` means the server answers 400 and closes the connection.
+pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, &'static str> {
+    let text = std::str::from_utf8(head).map_err(|_| "not ASCII")?;
+    if !text.is_ascii() {
+        return Err("not ASCII");
+    }
+    let body = text.strip_suffix("\r\n\r\n").ok_or("no blank line at the end")?;
+    let mut lines = body.split("\r\n");
+    let request_line = lines.next().ok_or("no request line")?;
+    let (method, target, version) =
+        parse_request_line(request_line.trim()).map_err(|_| "bad request line")?;
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            return Err("a blank line inside the head");
+        }
+        headers.push(parse_header_line(line, headers.len(), &version).map_err(|_| "bad header")?);
+    }
+    let content_length = check_framing(&headers).map_err(|_| "bad body framing")?;
+    Ok(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        content_length,
+    })
 }
 
 /// Parses a "HTTP/1.1" string.

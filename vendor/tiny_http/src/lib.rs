@@ -113,6 +113,8 @@ use connection::Connection;
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+// dshare patch: the request head checks, for fuzzing and property tests.
+pub use client::{check_framing, parse_request_head, FramingError, RequestHead};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
@@ -253,10 +255,11 @@ impl Server {
     /// dshare patch: like `from_listener` without SSL, but each request is served on
     /// its connection's own thread by calling `serve`, instead of being queued for a
     /// thread that calls `recv()`: one hand-off between threads less per request.
-    /// `recv()` then never returns a request.
+    /// `recv()` then never returns a request. `serve` returns whether the connection
+    /// may carry another request.
     pub fn from_listener_serving<L: Into<Listener>>(
         listener: L,
-        serve: Arc<dyn Fn(Request) + Send + Sync>,
+        serve: Arc<dyn Fn(Request) -> bool + Send + Sync>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Self::from_listener_to(listener, None, Some(serve))
     }
@@ -264,7 +267,7 @@ impl Server {
     fn from_listener_to<L: Into<Listener>>(
         listener: L,
         ssl_config: Option<SslConfig>,
-        serve: Option<Arc<dyn Fn(Request) + Send + Sync>>,
+        serve: Option<Arc<dyn Fn(Request) -> bool + Send + Sync>>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
@@ -312,7 +315,7 @@ impl Server {
             Some(serve) => Sink::Serve(serve),
             None => Sink::Queue(messages.clone()),
         };
-        thread::spawn(move || {
+        let accept_thread = thread::Builder::new().name("http-accept".into()).spawn(move || {
             let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // dshare patch: plain TCP connections wait in the waiting room, without a
             // thread, until their first bytes arrive.
@@ -320,8 +323,11 @@ impl Server {
                 let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
                 let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
                 waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
-                    let (read, write) = util::RefinedTcpStream::new(Connection::Tcp(tcp));
-                    run_connection(ClientConnection::new(write, read), sink.clone(), &open);
+                    // dshare patch: out of file descriptors, the connection is closed
+                    // (stock 0.12 panicked here).
+                    if let Ok((read, write)) = util::RefinedTcpStream::new(Connection::Tcp(tcp)) {
+                        run_connection(ClientConnection::new(write, read), sink.clone(), &open);
+                    }
                 })
                 .ok()
             } else {
@@ -329,6 +335,11 @@ impl Server {
             };
 
             log::debug!("Running accept thread");
+            // dshare patch: supervised. A panic in the loop (none is known) is logged
+            // and the loop starts again; without this thread the node never accepts
+            // a connection again.
+            while !inside_close_trigger.load(Relaxed) {
+            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
@@ -340,7 +351,7 @@ impl Server {
                             (sock, _) => sock,
                         };
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
+                        let halves = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -355,6 +366,11 @@ impl Server {
                             }
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
+                        };
+                        // dshare patch: no second handle (no file descriptor left):
+                        // the connection is closed, the loop goes on.
+                        let Ok((read_closable, write_closable)) = halves else {
+                            continue;
                         };
 
                         Ok(ClientConnection::new(write_closable, read_closable))
@@ -382,8 +398,16 @@ impl Server {
                     }
                 }
             }
+            }));
+            if round.is_ok() {
+                break;
+            }
+            log::error!("accept loop panicked; starting it again");
+            thread::sleep(std::time::Duration::from_millis(50));
+            }
             log::debug!("Terminating accept thread");
         });
+        accept_thread?;
 
         // result
         Ok(Server {
@@ -523,7 +547,7 @@ pub static IDLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 #[derive(Clone)]
 enum Sink {
     Queue(Arc<MessagesQueue<Message>>),
-    Serve(Arc<dyn Fn(Request) + Send + Sync>),
+    Serve(Arc<dyn Fn(Request) -> bool + Send + Sync>),
 }
 
 /// dshare patch: serves one connection on a thread of its own, up to
@@ -544,8 +568,12 @@ fn run_connection(
             Sink::Queue(messages) => messages,
             Sink::Serve(serve) => {
                 // The request is answered (and dropped) before the next one is read.
+                // dshare patch: `serve` says whether the connection goes on; after a
+                // refusal it does not, since where the next request starts is unknown.
                 for rq in client {
-                    serve(rq);
+                    if !serve(rq) {
+                        break;
+                    }
                 }
                 return;
             }

@@ -4,24 +4,33 @@
 //! it a thread. So thousands of idle connections (slowloris) cost file descriptors,
 //! not threads, and never delay a client that talks.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::TcpStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Registry, Token};
 
-/// Most connections waiting at once; more are closed on arrival.
+/// Most connections waiting at once; when the room is full, the one that has waited
+/// longest is closed to make room for the newcomer.
 pub static MAX_WAITING: AtomicUsize = AtomicUsize::new(16_384);
 
-type Waiting = Arc<Mutex<HashMap<usize, (mio::net::TcpStream, Instant)>>>;
+/// Keyed by arrival number, so the first entry is the one that has waited longest.
+type Waiting = Arc<Mutex<BTreeMap<usize, (mio::net::TcpStream, Instant)>>>;
 
 pub struct WaitingRoom {
     registry: Registry,
     waiting: Waiting,
     next: AtomicUsize,
+}
+
+/// The map survives a panic of the thread that held its lock: every entry in it is
+/// still a whole connection, so going on is safe and stopping would stop the node.
+fn lock(waiting: &Waiting) -> MutexGuard<'_, BTreeMap<usize, (mio::net::TcpStream, Instant)>> {
+    waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WaitingRoom {
@@ -33,7 +42,7 @@ impl WaitingRoom {
         let mut poll = Poll::new()?;
         let room = Arc::new(WaitingRoom {
             registry: poll.registry().try_clone()?,
-            waiting: Arc::new(Mutex::new(HashMap::new())),
+            waiting: Arc::new(Mutex::new(BTreeMap::new())),
             next: AtomicUsize::new(0),
         });
         let waiting = Arc::clone(&room.waiting);
@@ -42,60 +51,88 @@ impl WaitingRoom {
             .spawn(move || {
                 let mut events = Events::with_capacity(1024);
                 let mut last_sweep = Instant::now();
+                // Supervised: a panic in one round (none is known) is logged and the
+                // next round goes on with the same connections; without this thread
+                // no waiting connection would ever be served.
                 while !close.load(Relaxed) {
-                    if poll.poll(&mut events, Some(Duration::from_millis(200))).is_err() {
-                        continue;
-                    }
-                    for event in events.iter() {
-                        let entry = waiting.lock().unwrap().remove(&event.token().0);
-                        if let Some((mut stream, _)) = entry {
-                            let _ = poll.registry().deregister(&mut stream);
-                            let stream: TcpStream = stream.into();
-                            if stream.set_nonblocking(false).is_ok() {
-                                on_ready(stream);
-                            }
+                    let round = catch_unwind(AssertUnwindSafe(|| {
+                        watch_once(&mut poll, &mut events, &waiting, &on_ready);
+                        if last_sweep.elapsed() > Duration::from_millis(500) {
+                            last_sweep = Instant::now();
+                            sweep(poll.registry(), &waiting, idle);
                         }
-                    }
-                    if last_sweep.elapsed() > Duration::from_millis(500) {
-                        last_sweep = Instant::now();
-                        let mut waiting = waiting.lock().unwrap();
-                        let expired: Vec<usize> = waiting
-                            .iter()
-                            .filter(|(_, (_, since))| since.elapsed() > idle)
-                            .map(|(k, _)| *k)
-                            .collect();
-                        for k in expired {
-                            if let Some((mut stream, _)) = waiting.remove(&k) {
-                                let _ = poll.registry().deregister(&mut stream);
-                            }
-                        }
+                    }));
+                    if round.is_err() {
+                        log::error!("waiting room: a round panicked; going on");
+                        thread::sleep(Duration::from_millis(50));
                     }
                 }
             })?;
         Ok(room)
     }
 
-    /// Takes a newly accepted connection into the room (or closes it when full).
+    /// Takes a newly accepted connection into the room; when the room is full, the
+    /// connection that has waited longest is closed to make room.
     pub fn admit(&self, stream: TcpStream) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
-        let mut waiting = self.waiting.lock().unwrap();
-        if waiting.len() >= MAX_WAITING.load(Relaxed) {
-            return;
+        let mut waiting = lock(&self.waiting);
+        // Evicting the oldest rather than refusing the newest: an attacker who fills
+        // the room with silent connections then only delays honest clients by the
+        // time it takes to refill it, instead of shutting them out until the idle
+        // timeout frees room.
+        while waiting.len() >= MAX_WAITING.load(Relaxed).max(1) {
+            match waiting.pop_first() {
+                Some((_, (mut oldest, _))) => {
+                    let _ = self.registry.deregister(&mut oldest);
+                }
+                None => break,
+            }
         }
         let key = self.next.fetch_add(1, Relaxed);
-        let stream = mio::net::TcpStream::from_std(stream);
-        waiting.insert(key, (stream, Instant::now()));
+        let mut stream = mio::net::TcpStream::from_std(stream);
         // Registered while the lock is held: the watcher cannot see the event before
         // the entry exists (epoll here is edge-triggered; a lost event is a lost client).
-        let (stream, _) = waiting.get_mut(&key).expect("just inserted");
         if self
             .registry
-            .register(stream, Token(key), Interest::READABLE)
-            .is_err()
+            .register(&mut stream, Token(key), Interest::READABLE)
+            .is_ok()
         {
-            waiting.remove(&key);
+            waiting.insert(key, (stream, Instant::now()));
+        }
+    }
+}
+
+/// Waits a little for readable connections and hands each to `on_ready`.
+fn watch_once<F: Fn(TcpStream)>(poll: &mut Poll, events: &mut Events, waiting: &Waiting, on_ready: &F) {
+    if poll.poll(events, Some(Duration::from_millis(200))).is_err() {
+        return;
+    }
+    for event in events.iter() {
+        let entry = lock(waiting).remove(&event.token().0);
+        if let Some((mut stream, _)) = entry {
+            let _ = poll.registry().deregister(&mut stream);
+            let stream: TcpStream = stream.into();
+            if stream.set_nonblocking(false).is_ok() {
+                on_ready(stream);
+            }
+        }
+    }
+}
+
+/// Closes the connections silent for longer than `idle`.
+fn sweep(registry: &Registry, waiting: &Waiting, idle: Duration) {
+    let mut waiting = lock(waiting);
+    // In arrival order, so the expired ones come first.
+    let expired: Vec<usize> = waiting
+        .iter()
+        .take_while(|(_, (_, since))| since.elapsed() > idle)
+        .map(|(k, _)| *k)
+        .collect();
+    for k in expired {
+        if let Some((mut stream, _)) = waiting.remove(&k) {
+            let _ = registry.deregister(&mut stream);
         }
     }
 }

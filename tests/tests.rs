@@ -5,6 +5,7 @@ mod util;
 mod browser;
 mod cli;
 mod cookbook;
+mod cron_bugs;
 mod doctor;
 mod durability;
 mod format_spec;

@@ -36,7 +36,12 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     let mut stdout = std::io::stdout().lock();
     if args.node.node.is_some() || home.node_running() {
         let client = NodeClient::connect(home, &args.node)?;
-        let (messages, mut next) = client.last(args.lines)?;
+        // Without -n, the whole conversation: a plain `/log` answer is only the
+        // node's last page.
+        let (messages, mut next) = match args.lines {
+            Some(n) => client.last(Some(n))?,
+            None => client.everything()?,
+        };
         print_all(&mut stdout, &messages, &out)?;
         if args.follow {
             loop {
@@ -247,33 +252,11 @@ fn latest_from_node(
     args: &LogArgs,
     wanted: &dyn Fn(&Message) -> bool,
 ) -> Result<Option<Message>> {
-    const PAGE: u64 = 1000;
     let client = NodeClient::connect(home, &args.node)?;
     let (_, mut end) = client.last(Some(0))?;
     while end > 0 {
-        let start = end.saturating_sub(PAGE);
-        let answer = client.call(
-            "/log",
-            &[
-                ("since", &start.to_string()),
-                ("n", &(end - start).to_string()),
-            ],
-            None,
-        )?;
-        if answer.status != 200 {
-            anyhow::bail!(
-                "the node answered HTTP {}: {}",
-                answer.status,
-                answer.body.trim()
-            );
-        }
-        let page: Vec<Message> = answer
-            .body
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .context("the node sent a malformed message")?;
+        let start = end.saturating_sub(crate::net::client::LOG_PAGE);
+        let page = client.page(start, end - start)?;
         if let Some(m) = page.into_iter().rev().find(|m| wanted(m)) {
             return Ok(Some(m));
         }

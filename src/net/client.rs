@@ -17,6 +17,9 @@ use super::{exchange, query};
 /// Largest answer read from a node: a full `/log` page of maximum-size messages.
 const MAX_RESPONSE: u64 = 128 * 1024 * 1024;
 
+/// Most messages asked for in one `/log?since=` call (the node answers no more).
+pub const LOG_PAGE: u64 = 1000;
+
 /// Longest a call to the node may take, unless the command allows more.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -149,6 +152,33 @@ impl NodeClient {
         let answer = self.expect_ok(self.call("/log", &params, None)?)?;
         let messages = parse_lines(&answer.body)?;
         Ok((messages, answer.next.unwrap_or(0)))
+    }
+
+    /// Up to `n` messages after the first `after` lines of the box, in arrival order,
+    /// answered at once.
+    pub fn page(&self, after: u64, n: u64) -> Result<Vec<Message>> {
+        let (a, n) = (after.to_string(), n.to_string());
+        let answer = self.expect_ok(self.call("/log", &[("since", &a), ("n", &n)], None)?)?;
+        parse_lines(&answer.body)
+    }
+
+    /// Every message the node holds, in conversation order, and the position to follow
+    /// from. Read page by page in arrival order, as `log -f` does, because a `/log`
+    /// answer without `since` holds only the node's last page.
+    pub fn everything(&self) -> Result<(Vec<Message>, u64)> {
+        let (_, end) = self.last(Some(0))?;
+        let mut all = Vec::new();
+        let mut next = 0;
+        while next < end {
+            let page = self.page(next, (end - next).min(LOG_PAGE))?;
+            if page.is_empty() {
+                break;
+            }
+            next += page.len() as u64;
+            all.extend(page);
+        }
+        crate::mbox::sort_conversation(&mut all);
+        Ok((all, next))
     }
 
     /// Messages after the first `after` lines, waiting up to `wait_s` seconds for one;

@@ -1,0 +1,60 @@
+//! What a cron job or a CI step hits: `log` cut at one page, a fresh client key
+//! refused, `--wait all` with no peer, and the messages that send people astray.
+
+use std::time::Instant;
+
+use crate::util::{Node, Scratch, ok};
+
+/// More than one page of the node's `/log` answer (1,000).
+const MANY: usize = 1_200;
+
+/// Sends `count` messages `tag 0` … from four threads at once.
+fn burst(node: &Node, tag: &str, count: usize) {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                for i in (t..count).step_by(4) {
+                    let (code, body) = node.get("/send", &[("msg", &format!("{tag} {i}"))]);
+                    assert_eq!(code, 200, "{body}");
+                }
+            });
+        }
+    });
+    eprintln!("{count} sends took {:?}", started.elapsed());
+}
+
+fn count_lines(text: &str) -> usize {
+    text.lines().filter(|l| !l.is_empty()).count()
+}
+
+#[test]
+fn log_with_a_node_running_prints_the_whole_conversation_not_one_page() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    burst(&node, "bulk", MANY);
+    let me = ok(&home, &["id"]).trim().to_string();
+
+    let from_node = ok(&home, &["log", "--json"]);
+    assert_eq!(count_lines(&from_node), MANY, "log --json with the node up");
+    assert_eq!(count_lines(&ok(&home, &["log"])), MANY, "plain log");
+    assert_eq!(count_lines(&ok(&home, &["log", "-n", "5"])), 5);
+    assert_eq!(count_lines(&ok(&home, &["log", "--grep", "bulk"])), MANY);
+    assert_eq!(count_lines(&ok(&home, &["log", "--author", &me])), MANY);
+    // `bulk 11`, `bulk 110`…`bulk 119`, `bulk 1100`…`bulk 1199`: most sent last.
+    let grep = ok(&home, &["log", "--grep", "bulk 11"]);
+    assert_eq!(count_lines(&grep), 111, "{grep}");
+    let hits = s.home("hits");
+    let command = format!("echo \"$DSHARE_SEQ\" >> {}", hits.display());
+    ok(
+        &home,
+        &["log", "--exec", &command, "--grep", "bulk 11", "-q"],
+    );
+    let ran = std::fs::read_to_string(&hits).unwrap_or_default();
+    assert_eq!(count_lines(&ran), 111, "the hook ran once per match");
+
+    // The same conversation, in the same order, as the file read with no node.
+    node.stop();
+    assert_eq!(ok(&home, &["log", "--json"]), from_node);
+}

@@ -1,9 +1,10 @@
 //! What a cron job or a CI step hits: `log` cut at one page, a fresh client key
 //! refused, `--wait all` with no peer, and the messages that send people astray.
 
+use std::path::Path;
 use std::time::Instant;
 
-use crate::util::{Node, Scratch, ok};
+use crate::util::{Node, Scratch, dshare, fails, json_lines, ok, run_with_input, show};
 
 /// More than one page of the node's `/log` answer (1,000).
 const MANY: usize = 1_200;
@@ -57,4 +58,41 @@ fn log_with_a_node_running_prints_the_whole_conversation_not_one_page() {
     // The same conversation, in the same order, as the file read with no node.
     node.stop();
     assert_eq!(ok(&home, &["log", "--json"]), from_node);
+}
+
+/// `dshare client add NAME` on `home`: the line it printed.
+fn add_client(home: &Path, name: &str) -> String {
+    ok(home, &["client", "add", name]).trim().to_string()
+}
+
+#[test]
+fn a_client_key_works_as_soon_as_client_add_returns_and_stops_when_revoke_returns() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let _node = Node::start(&home, &[]);
+    let runner = s.home("runner");
+    for round in 0..3 {
+        let name = format!("ci-{round}");
+        let line = add_client(&home, &name);
+        let mut cmd = dshare(&runner, &["send", "hi"]);
+        cmd.env("DSHARE_CLIENT", &line);
+        let out = run_with_input(cmd, b"");
+        assert!(
+            out.status.success(),
+            "round {round}: the new key was refused\n{}",
+            show(&out)
+        );
+        ok(&home, &["client", "revoke", &name]);
+        let out = fails(&runner, &["send", "--client", &line, "after revoke"], 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("refused this client key"),
+            "round {round}\n{}",
+            show(&out)
+        );
+    }
+    let bodies: Vec<String> = json_lines(&ok(&home, &["log", "--json"]))
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["hi", "hi", "hi"]);
 }

@@ -16,6 +16,7 @@ use crate::home::Home;
 use crate::hooks;
 use crate::mbox::{Store, Writer};
 use crate::net::client_api::ClientApi;
+use crate::net::client_keys::ClientKeys;
 use crate::net::http::{self, Handler, Request, Response, Server};
 use crate::net::peer_api::PeerApi;
 use crate::replicate::protocol::NodeInfo;
@@ -109,20 +110,12 @@ pub fn run(
             Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
         });
     }
-    let remote_keys = Arc::new(Keyring::empty());
-    let client_keys = |home: &Home| -> Result<Vec<crate::secret::Secret>> {
-        Ok(home.clients()?.into_iter().map(|(_, k)| k).collect())
-    };
-    remote_keys.set(&client_keys(home)?);
+    // Checked on every remote send too; the watcher only makes a reload show in the
+    // log when no request comes.
+    let remote_keys = Arc::new(ClientKeys::load(home, out.quiet)?);
     {
-        let (home, remote_keys) = (home.clone(), Arc::clone(&remote_keys));
-        watch(home.clients_path(), move || match client_keys(&home) {
-            Ok(keys) => {
-                remote_keys.set(&keys);
-                out.note(format!("client keys reloaded: {} held", keys.len()));
-            }
-            Err(e) => eprintln!("dshare: warning: keeping the current client keys: {e:#}"),
-        });
+        let remote_keys = Arc::clone(&remote_keys);
+        watch(home.clients_path(), move || remote_keys.refresh());
     }
     let replicator = Replicator::start(
         writer.clone(),

@@ -214,7 +214,8 @@ pub struct SendArgs {
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
 
-    /// Wait until `all` peers that are up, or N of them, have stored the message
+    /// Wait until `all` peers that are up (at least one), or N of them, have stored
+    /// the message
     #[arg(long, value_name = "all|N", value_parser = parse_want)]
     pub wait: Option<crate::replicate::Want>,
 

@@ -96,3 +96,30 @@ fn a_client_key_works_as_soon_as_client_add_returns_and_stops_when_revoke_return
         .collect();
     assert_eq!(bodies, ["hi", "hi", "hi"]);
 }
+
+#[test]
+fn send_wait_all_with_no_peer_up_fails_naming_the_reason() {
+    let s = Scratch::new();
+    let home = s.home("alone");
+    let _node = Node::start(&home, &[]);
+    let wait_all = ["send", "--wait", "all", "--timeout", "2s", "nobody hears"];
+    let out = fails(&home, &wait_all, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no peer was up"), "{}", show(&out));
+    // Through a client key, too.
+    let line = add_client(&home, "ci");
+    let runner = s.home("runner");
+    let out = fails(
+        &runner,
+        &["send", "--client", &line, "--wait", "all", "remote"],
+        1,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no peer was up"),
+        "{}",
+        show(&out)
+    );
+    fails(&home, &["send", "--wait", "1", "--timeout", "1s", "one"], 1);
+    // Stored here every time: it reaches the others when they are back.
+    assert_eq!(count_lines(&ok(&home, &["log"])), 3);
+}

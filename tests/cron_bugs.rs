@@ -123,3 +123,58 @@ fn send_wait_all_with_no_peer_up_fails_naming_the_reason() {
     // Stored here every time: it reaches the others when they are back.
     assert_eq!(count_lines(&ok(&home, &["log"])), 3);
 }
+
+#[test]
+fn a_mistyped_home_is_named_as_such_and_nothing_is_created() {
+    let s = Scratch::new();
+    let typo = s.home("no-such-home");
+    for args in [
+        &["send", "hi"][..],
+        &["peers"],
+        &["web"],
+        &["invite"],
+        &["verify"],
+        &["verify", "--peers"],
+        &["log"],
+        &["log", "-f"],
+        &["log", "--exec", "true"],
+        &["client", "add", "ci"],
+    ] {
+        let out = fails(&typo, args, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not a dshare home"),
+            "{args:?}\n{}",
+            show(&out)
+        );
+        assert!(!err.contains("dshare serve"), "{args:?}\n{}", show(&out));
+        assert!(!typo.exists(), "{args:?} created the home");
+    }
+    // A real home with its node stopped: start that node; `web` and `invite` do not
+    // take --node, so they do not suggest it.
+    let home = s.home("stopped");
+    ok(&home, &["init"]);
+    for (args, otherwise) in [
+        (&["web"][..], None),
+        (&["invite"], Some("--url")),
+        (&["client", "add", "ci"], Some("--url")),
+        (&["send", "hi"], Some("--node")),
+        (&["peers"], Some("--node")),
+    ] {
+        let out = fails(&home, args, 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no node is running"),
+            "{args:?}\n{}",
+            show(&out)
+        );
+        assert!(err.contains("serve"), "{args:?}\n{}", show(&out));
+        match otherwise {
+            Some(flag) => assert!(err.contains(flag), "{args:?}\n{}", show(&out)),
+            None => assert!(!err.contains("--node"), "{args:?}\n{}", show(&out)),
+        }
+        if otherwise != Some("--node") {
+            assert!(!err.contains("--node"), "{args:?}\n{}", show(&out));
+        }
+    }
+}

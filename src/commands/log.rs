@@ -22,6 +22,9 @@ const FOLLOW_WAIT_S: u64 = 25;
 const FILE_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
+    if args.node.node.is_none() {
+        crate::net::client::require_home(home)?;
+    }
     let filter = Filter::new(&args.filter.authors, args.filter.grep.as_deref())?;
     if let (Some(who), Some(within)) = (&args.expect_from, args.within) {
         return expect_from(home, args, who, within, &filter, out);

@@ -78,7 +78,11 @@ mod tests {
     fn wait_all_is_confirmed_only_by_at_least_one_peer() {
         let nobody = serde_json::json!({"id": "ab", "acked": [], "missing": []});
         let one = serde_json::json!({"id": "ab", "acked": ["http://x:1"], "missing": []});
-        assert!(unconfirmed(Want::All, &nobody).unwrap().contains("no peer was up"));
+        assert!(
+            unconfirmed(Want::All, &nobody)
+                .unwrap()
+                .contains("no peer was up")
+        );
         assert_eq!(unconfirmed(Want::All, &one), None);
         assert_eq!(unconfirmed(Want::Count(1), &one), None);
     }

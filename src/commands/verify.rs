@@ -11,6 +11,9 @@ use crate::mbox;
 use super::Output;
 
 pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
+    if args.path.is_none() {
+        crate::net::client::require_home(home)?;
+    }
     let path = args.path.clone().unwrap_or_else(|| home.box_path());
     let known: Option<Hash> = args
         .known_head

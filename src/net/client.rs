@@ -56,7 +56,7 @@ impl NodeClient {
     pub fn connect(home: &Home, args: &NodeArgs) -> Result<NodeClient> {
         let base = match &args.node {
             Some(url) => check_url(url)?,
-            None => home.node_url()?,
+            None => home_node_url(home, Some("pass --node URL"))?,
         };
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -209,6 +209,33 @@ fn parse_lines(body: &str) -> Result<Vec<Message>> {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_str(l).context("the node sent a malformed message"))
         .collect()
+}
+
+/// Fails unless `home` is a dshare home, naming a mistyped `--home` as such: the
+/// usual remedy, starting a node there, would create a new network.
+pub fn require_home(home: &Home) -> Result<()> {
+    if !home.exists() {
+        bail!(
+            "{} is not a dshare home (it holds no identity key); check --home and DSHARE_HOME, or create a home with `dshare init`",
+            home.dir().display()
+        );
+    }
+    Ok(())
+}
+
+/// The URL of the node running on `home`, for the command line. `otherwise` is the
+/// way around a stopped node that the command offers, if any (`pass --node URL`).
+pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
+    require_home(home)?;
+    if !home.node_running() {
+        bail!(
+            "no node is running for {}; start it with `dshare --home {} serve`{}",
+            home.dir().display(),
+            home.dir().display(),
+            otherwise.map(|o| format!(", or {o}")).unwrap_or_default()
+        );
+    }
+    home.node_url()
 }
 
 /// Accepts `http://HOST:PORT` (with an optional trailing slash), refusing anything

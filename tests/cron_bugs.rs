@@ -178,3 +178,50 @@ fn a_mistyped_home_is_named_as_such_and_nothing_is_created() {
         }
     }
 }
+
+#[test]
+fn a_busy_port_says_another_node_may_hold_it_and_how_to_pick_another() {
+    let s = Scratch::new();
+    let first = Node::start(&s.home("a"), &[]);
+    let taken = first.url.strip_prefix("http://").unwrap();
+    let out = fails(&s.home("b"), &["serve", "--listen", taken], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Address already in use"), "{}", show(&out));
+    assert!(err.contains("another dshare node"), "{}", show(&out));
+    assert!(err.contains("--listen 127.0.0.1:0"), "{}", show(&out));
+}
+
+fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_readme_curl_one_liner_sends_through_the_quick_start_home() {
+    if !have("curl") {
+        eprintln!("SKIPPED: no curl");
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("curl -G"))
+        .expect("the README's curl block");
+    let s = Scratch::new();
+    let home = s.home("a");
+    let _node = Node::start(&home, &[]);
+    let script = block.replace("/tmp/a", &home.display().to_string());
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "{}", show(&out));
+    assert!(ok(&home, &["log"]).contains("backup done on db-3"));
+}

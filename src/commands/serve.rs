@@ -83,7 +83,8 @@ pub fn run(
     let listener = http::bind(
         &args.listen.value,
         Duration::from_secs(args.io_timeout.value),
-    )?;
+    )
+    .map_err(with_port_remedy)?;
     let local = listener.local_addr()?;
     let url = local_url(local);
     let advertise = match &args.advertise.value {
@@ -239,6 +240,22 @@ fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Co
         );
     }
     Ok(Code::Success)
+}
+
+/// A busy port says only "Address already in use"; most often the holder is another
+/// node (another home, or a `serve` left running), and the way out is another port.
+fn with_port_remedy(e: anyhow::Error) -> anyhow::Error {
+    let in_use = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    });
+    if !in_use {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{e:#}; another program, perhaps another dshare node, holds that port: pick another with --listen HOST:PORT (or DSHARE_LISTEN, or `listen` in config.toml), or --listen 127.0.0.1:0 for any free one"
+    )
 }
 
 /// The URL the local command line uses: a wildcard listen address is reached through

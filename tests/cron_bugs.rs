@@ -225,3 +225,34 @@ fn the_readme_curl_one_liner_sends_through_the_quick_start_home() {
     assert_eq!(id.len(), 64, "{}", show(&out));
     assert!(ok(&home, &["log"]).contains("backup done on db-3"));
 }
+
+#[test]
+fn print_config_shows_the_limits_and_the_allow_list_and_the_file_sets_them() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let me = ok(&home, &["id"]).trim().to_string();
+    std::fs::write(
+        home.join("config.toml"),
+        format!("head-timeout = 7\nmax-connections = 64\nallow-author = [\"{me}\"]\n"),
+    )
+    .unwrap();
+    let rows = json_lines(&ok(
+        &home,
+        &["--json", "serve", "--print-config", "--head-timeout", "9"],
+    ));
+    let row = |key: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} row in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(row("head-timeout")["value"], 9);
+    assert_eq!(row("head-timeout")["source"], "flag");
+    assert_eq!(row("max-connections")["value"], 64);
+    assert_eq!(row("max-connections")["source"], "file");
+    assert_eq!(row("allow-author")["value"], serde_json::json!([me]));
+    // The node runs with them: the file's allow-list is announced at start.
+    let node = Node::start(&home, &[]);
+    assert!(node.log().contains("listed authors only"), "{}", node.log());
+}

@@ -38,9 +38,6 @@ pub fn run(
     if args.print_config {
         return print_config(&settings, home, out);
     }
-    // Limits and the allow-list come from flags only; the rest may come from the
-    // environment or <home>/config.toml too.
-    let raw = args;
     let args = &settings;
     let hookless = args.on_message.value.is_none();
     if hookless
@@ -65,7 +62,7 @@ pub fn run(
     let identity = home.identity()?;
     let author = identity.author();
     let (store, append, tracker) = Store::open(&home.box_path())?;
-    let allowed = home.allowed_authors(&raw.allow_authors)?;
+    let allowed = home.allowed_authors(&args.allow_authors.value)?;
     if !allowed.is_empty() {
         out.note(format!(
             "accepting messages from {} listed authors only",
@@ -75,8 +72,8 @@ pub fn run(
     let writer = Writer::start(store, append, tracker, identity, allowed);
     let on_message = on_message(home, args, &writer, out)?;
     http::Limits {
-        max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
-        head_timeout: Duration::from_secs(raw.head_timeout),
+        max_connections: usize::try_from(args.max_connections.value).unwrap_or(usize::MAX),
+        head_timeout: Duration::from_secs(args.head_timeout.value),
         idle_timeout: Duration::from_secs(args.io_timeout.value),
     }
     .apply();
@@ -224,7 +221,7 @@ fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Co
                 serde_json::Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            writeln!(stdout, "{key:<12} {shown:<40} {}", source.name())?;
+            writeln!(stdout, "{key:<16} {shown:<40} {}", source.name())?;
         }
     }
     if !out.json && !out.quiet {

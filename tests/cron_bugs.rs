@@ -256,3 +256,107 @@ fn print_config_shows_the_limits_and_the_allow_list_and_the_file_sets_them() {
     let node = Node::start(&home, &[]);
     assert!(node.log().contains("listed authors only"), "{}", node.log());
 }
+
+/// Spawns `dshare --home HOME ARGS…` with stderr into `err`.
+fn spawn(home: &Path, args: &[&str], err: &Path) -> crate::util::Reaped {
+    let mut cmd = dshare(home, args);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(err).unwrap());
+    crate::util::Reaped(cmd.spawn().unwrap())
+}
+
+/// Sends `name` to the process and waits for it to end; the signal that ended it.
+fn stopped_by(child: &mut crate::util::Reaped, name: &str) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    crate::util::signal(child.0.id(), name);
+    let status = crate::util::wait_for("the follower to stop", crate::util::DEADLINE, || {
+        child.0.try_wait().unwrap()
+    });
+    status.signal()
+}
+
+#[test]
+fn a_stopped_exec_follower_ends_like_an_interrupted_command() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let _node = Node::start(&home, &[]);
+    let (started, done) = (s.home("started"), s.home("done"));
+    let hook = format!(
+        "touch {}; sleep 1; echo \"$DSHARE_SEQ\" >> {}",
+        started.display(),
+        done.display()
+    );
+    let err = s.home("err");
+    for (signal, number) in [("INT", 2), ("TERM", 15)] {
+        // Plain `log -f`, the reference.
+        let mut plain = spawn(&home, &["log", "-f"], &err);
+        assert_eq!(stopped_by(&mut plain, signal), Some(number), "log -f");
+
+        // Idle after a hook ran (so its signal handler is in place): ends at once,
+        // by the signal.
+        let woke = s.home(&format!("woke-{signal}"));
+        let touch = format!("touch {}", woke.display());
+        let mut idle = spawn(&home, &["log", "-f", "--exec", &touch], &err);
+        poke_until(&home, &woke);
+        assert_eq!(stopped_by(&mut idle, signal), Some(number), "idle runner");
+    }
+    // With a hook running: the hook finishes, then the runner ends by the signal.
+    let mut busy = spawn(&home, &["log", "-f", "--exec", &hook], &err);
+    poke_until(&home, &started);
+    assert_eq!(stopped_by(&mut busy, "TERM"), Some(15), "busy runner");
+    let finished = std::fs::read_to_string(&done).unwrap_or_default();
+    assert_eq!(count_lines(&finished), 1, "the running hook finished first");
+}
+
+/// Sends messages until `path` exists: a follower started with `--from now` sees only
+/// what is sent once it has asked the node where the box ends.
+fn poke_until(home: &Path, path: &Path) {
+    let end = Instant::now() + crate::util::DEADLINE;
+    while !path.exists() {
+        assert!(Instant::now() < end, "{} never appeared", path.display());
+        ok(home, &["send", "poke"]);
+        let poked = Instant::now();
+        while !path.exists() && poked.elapsed() < std::time::Duration::from_secs(1) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn an_empty_log_and_a_follower_without_a_node_say_so_on_stderr() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let out = run_with_input(dshare(&home, &["log"]), b"");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no messages yet"),
+        "{}",
+        show(&out)
+    );
+    let out = run_with_input(dshare(&home, &["-q", "log"]), b"");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        show(&out)
+    );
+    ok(&home, &["send", "hi"]);
+    let out = run_with_input(dshare(&home, &["log", "--grep", "nothing like it"]), b"");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("none of the 1 messages matches"),
+        "{}",
+        show(&out)
+    );
+    node.stop();
+    let err = s.home("err");
+    let mut follower = spawn(&home, &["log", "-f"], &err);
+    crate::util::wait_for("the follower's note", crate::util::DEADLINE, || {
+        std::fs::read_to_string(&err)
+            .unwrap()
+            .contains("no node is running")
+            .then_some(())
+    });
+    stopped_by(&mut follower, "TERM");
+}

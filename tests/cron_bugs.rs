@@ -360,3 +360,29 @@ fn an_empty_log_and_a_follower_without_a_node_say_so_on_stderr() {
     });
     stopped_by(&mut follower, "TERM");
 }
+
+#[test]
+fn a_refusal_says_refused_once_and_verify_of_a_home_checks_its_box() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let big = "x".repeat(70_000);
+    let out = run_with_input(dshare(&home, &["send"]), big.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("refused").count(), 1, "{err}");
+    assert!(err.contains("65536") || err.contains("64 KiB"), "{err}");
+
+    ok(&home, &["send", "one"]);
+    let dir = home.display().to_string();
+    // While the node runs, and once it is stopped.
+    assert!(ok(&home, &["verify", &dir]).starts_with("ok: 1 messages"));
+    node.stop();
+    assert!(ok(&home, &["verify", &dir]).starts_with("ok: 1 messages"));
+    let empty = s.home("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = fails(&home, &["verify", &empty.display().to_string()], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("directory without a box.txt"), "{err}");
+    assert!(err.contains("--home"), "{err}");
+}

@@ -280,13 +280,19 @@ fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
         401 => bail!("the node refused the client token: {}", body.trim()),
         400 | 413 | 414 => Err(exit::failure(format!(
             "the node refused the message: {}",
-            body.trim()
+            refusal_reason(body)
         ))),
         s => Err(exit::failure(format!(
             "the node could not store the message (HTTP {s}): {}",
             body.trim()
         ))),
     }
+}
+
+/// The node's reason without its own "message refused: " (the caller says that once).
+fn refusal_reason(body: &str) -> &str {
+    let reason = body.trim();
+    reason.strip_prefix("message refused: ").unwrap_or(reason)
 }
 
 /// Sends through the node named in a client key line, sealing the request with the

@@ -386,3 +386,74 @@ fn a_refusal_says_refused_once_and_verify_of_a_home_checks_its_box() {
     assert!(err.contains("directory without a box.txt"), "{err}");
     assert!(err.contains("--home"), "{err}");
 }
+
+#[test]
+fn man_pages_name_real_commands_and_say_environment_and_exit_status() {
+    let s = Scratch::new();
+    let out = s.dir.path().join("gen");
+    ok(&s.home("a"), &["generate", "--out", out.to_str().unwrap()]);
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let send = read("man/dshare-send.1");
+    let synopsis = send.split(".SH SYNOPSIS\n").nth(1).unwrap();
+    assert!(synopsis.starts_with("\\fBdshare send\\fR"), "{synopsis}");
+    for wanted in [
+        ".SH ENVIRONMENT",
+        "DSHARE_NODE",
+        "DSHARE_TOKEN",
+        "DSHARE_CLIENT",
+        "DSHARE_HOME",
+        ".SH \"EXIT STATUS\"",
+        "\\fB\\-\\-home\\fR",
+        "\\fB\\-\\-json\\fR",
+    ] {
+        assert!(send.contains(wanted), "dshare-send.1 lacks {wanted}");
+    }
+    let top = read("man/dshare.1");
+    assert!(
+        !top.contains("dshare\\-help(1)"),
+        "a page for a help command"
+    );
+    assert!(top.contains("DSHARE_LISTEN") && top.contains(".SH \"EXIT STATUS\""));
+    for page in std::fs::read_dir(out.join("man")).unwrap() {
+        let page = std::fs::read_to_string(page.unwrap().path()).unwrap();
+        for line in page.lines().filter(|l| l.ends_with("(1)")) {
+            let name = line.trim_end_matches("(1)").replace("\\-", "-");
+            assert!(out.join(format!("man/{name}.1")).exists(), "{name}(1)");
+        }
+    }
+    let bash = read("completions/dshare.bash");
+    for script in [
+        "dshare.bash",
+        "_dshare",
+        "dshare.fish",
+        "dshare.elv",
+        "_dshare.ps1",
+    ] {
+        assert!(
+            !read(&format!("completions/{script}")).contains("generate"),
+            "{script}"
+        );
+    }
+    let offered = |flag: &str| {
+        bash.split(&format!("                {flag})\n"))
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        offered("--wait").contains("\"all\""),
+        "{}",
+        offered("--wait")
+    );
+    assert!(
+        offered("--from").contains("\"now start\""),
+        "{}",
+        offered("--from")
+    );
+    assert!(
+        !offered("--timeout").contains("compgen -f"),
+        "{}",
+        offered("--timeout")
+    );
+}

@@ -74,7 +74,7 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     }
     if args.follow {
         out.out.note(format!(
-            "no node is running for {}: following its box file, which grows only while a node runs (`dshare --home {} serve`)",
+            "no node is running for {}: following its box file, which grows only while a node runs (`dshare serve --home {}`)",
             home.dir().display(),
             home.dir().display()
         ));

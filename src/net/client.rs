@@ -229,7 +229,7 @@ pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
     require_home(home)?;
     if !home.node_running() {
         bail!(
-            "no node is running for {}; start it with `dshare --home {} serve`{}",
+            "no node is running for {}; start it with `dshare serve --home {}`{}",
             home.dir().display(),
             home.dir().display(),
             otherwise.map(|o| format!(", or {o}")).unwrap_or_default()

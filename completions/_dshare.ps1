@@ -25,8 +25,8 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: serve the box to this machine''s clients and to peers')
@@ -42,7 +42,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('testnet', 'testnet', [CompletionResultType]::ParameterValue, 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -75,7 +74,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;send' {
-            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until `all` peers that are up, or N of them, have stored the message')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until `all` peers that are up (at least one), or N of them, have stored the message')
             [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits, e.g. 10s, 500ms, 2m')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
@@ -385,18 +384,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
-        'dshare;generate' {
-            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Directory that receives man/ and completions/')
-            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
         'dshare;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: serve the box to this machine''s clients and to peers')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send a message to every node; prints its id once it is stored on disk')
@@ -411,7 +398,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Issue, list and revoke client keys, for sending from machines that are not nodes')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'List, add, switch and retire network keys (rotation without downtime)')
             [CompletionResult]::new('testnet', 'testnet', [CompletionResultType]::ParameterValue, 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write man pages and shell completions (for packagers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -484,9 +470,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;testnet' {
-            break
-        }
-        'dshare;help;generate' {
             break
         }
         'dshare;help;help' {

@@ -22,8 +22,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
             cand --quiet 'Print nothing on success'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
+            cand -h 'Print help'
+            cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
@@ -39,7 +39,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand testnet 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-            cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dshare;serve'= {
@@ -70,7 +69,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --version 'Print version'
         }
         &'dshare;send'= {
-            cand --wait 'Wait until `all` peers that are up, or N of them, have stored the message'
+            cand --wait 'Wait until `all` peers that are up (at least one), or N of them, have stored the message'
             cand --client 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)'
             cand --timeout 'How long --wait waits, e.g. 10s, 500ms, 2m'
             cand --node 'Talk to the node at URL instead of the one running on the home'
@@ -348,17 +347,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'dshare;generate'= {
-            cand --out 'Directory that receives man/ and completions/'
-            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
-            cand --json 'Print data as JSON, one object per line'
-            cand -q 'Print nothing on success'
-            cand --quiet 'Print nothing on success'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'dshare;help'= {
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
             cand send 'Send a message to every node; prints its id once it is stored on disk'
@@ -373,7 +361,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand client 'Issue, list and revoke client keys, for sending from machines that are not nodes'
             cand keys 'List, add, switch and retire network keys (rotation without downtime)'
             cand testnet 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-            cand generate 'Write man pages and shell completions (for packagers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'dshare;help;serve'= {
@@ -425,8 +412,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;keys;remove'= {
         }
         &'dshare;help;testnet'= {
-        }
-        &'dshare;help;generate'= {
         }
         &'dshare;help;help'= {
         }

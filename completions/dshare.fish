@@ -27,7 +27,7 @@ end
 complete -c dshare -n "__fish_dshare_needs_command" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_needs_command" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_needs_command" -s q -l quiet -d 'Print nothing on success'
-complete -c dshare -n "__fish_dshare_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dshare -n "__fish_dshare_needs_command" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_needs_command" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
@@ -42,23 +42,23 @@ complete -c dshare -n "__fish_dshare_needs_command" -f -a "id" -d 'Print this no
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-complete -c dshare -n "__fish_dshare_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'Seconds a connection may stay silent (reading or writing) before it is closed' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l advertise -d 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers each new message is pushed to at once when more are known; the rest get it from them' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'HTTP requests served at once (each on its connection\'s thread); more wait for a turn' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l on-message -d 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port; the real address is recorded in the home for the other commands)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'Seconds a connection may stay silent (reading or writing) before it is closed' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l advertise -d 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers each new message is pushed to at once when more are known; the rest get it from them' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l workers -d 'HTTP requests served at once (each on its connection\'s thread); more wait for a turn' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l on-message -d 'Run CMD (with `sh -c`) once for every new message this node stores, in arrival order, the message in DSHARE_* variables and its body on stdin. A cursor (default name `on-message`) makes it run once per message across restarts' -r -f -a "(__fish_complete_command)"
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r -f -a "now\t''
+start\t''"
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l print-config -d 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit'
@@ -66,27 +66,28 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -l json -d 'Print d
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l wait -d 'Wait until `all` peers that are up, or N of them, have stored the message' -r
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l client -d 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l timeout -d 'How long --wait waits, e.g. 10s, 500ms, 2m' -r
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l wait -d 'Wait until `all` peers that are up (at least one), or N of them, have stored the message' -r -f -a "all\t''"
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l client -d 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l timeout -d 'How long --wait waits, e.g. 10s, 500ms, 2m' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l exec -d 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box\'s arrival order: the message in DSHARE_* variables, its body on stdin' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-from -d 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message must be (by its timestamp), e.g. 90s, 15m, 1h' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l exec -d 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box\'s arrival order: the message in DSHARE_* variables, its body on stdin' -r -f -a "(__fish_complete_command)"
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-from -d 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message must be (by its timestamp), e.g. 90s, 15m, 1h' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l from -d 'Where a new cursor starts: `now` (messages that arrive from now on), `start` (every message in the box) or a message ID or prefix (the messages after it) [default: now; `start` for `log --exec` without -f or --cursor]' -r -f -a "now\t''
+start\t''"
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s f -l follow -d 'Keep printing messages as they arrive'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
@@ -94,32 +95,32 @@ complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print dat
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk to the node at URL instead of the one running on the home' -r
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s)' -r
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l peers -d 'Also compare this node\'s digest with each peer\'s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l min-free -d 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)' -r
-complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l max-behind -d 'Unhealthy when a peer holds more than N messages this node lacks' -r
-complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l timeout -d 'How long to wait for each answer of the node, e.g. 5s, 500ms' -r
+complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l min-free -d 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l max-behind -d 'Unhealthy when a peer holds more than N messages this node lacks' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l timeout -d 'How long to wait for each answer of the node, e.g. 5s, 500ms' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand invite" -l url -d 'The address to put in the invite [default: the running node\'s advertised address]' -r
+complete -c dshare -n "__fish_dshare_using_subcommand invite" -l url -d 'The address to put in the invite [default: the running node\'s advertised address]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -s q -l quiet -d 'Print nothing on success'
@@ -130,7 +131,7 @@ complete -c dshare -n "__fish_dshare_using_subcommand web" -l json -d 'Print dat
 complete -c dshare -n "__fish_dshare_using_subcommand web" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand web" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand web" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand init" -l join -d 'Join the network of an invite printed by `dshare invite` instead of making a new one' -r
+complete -c dshare -n "__fish_dshare_using_subcommand init" -l join -d 'Join the network of an invite printed by `dshare invite` instead of making a new one' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand init" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand init" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand init" -s q -l quiet -d 'Print nothing on success'
@@ -150,7 +151,7 @@ complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_see
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -f -a "list" -d 'List the clients by name and key id'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -f -a "revoke" -d 'Revoke NAME\'s key; the running node refuses it within a second'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l url -d 'The node address to put in the line [default: the running node\'s advertised address]' -r
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l url -d 'The node address to put in the line [default: the running node\'s advertised address]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print nothing on success'
@@ -212,34 +213,27 @@ complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subc
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "use" -d 'Seal with this key from now on (by id from `list`, or the key itself)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Stop holding a key (by id or key); the key in use cannot be removed'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l nodes -d 'How many nodes to start' -r
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l nodes -d 'How many nodes to start' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l dir -d 'Put the homes in DIR (created if needed, kept at the end) instead of a temporary directory that is removed at the end' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -l out -d 'Directory that receives man/ and completions/' -r -F
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -s q -l quiet -d 'Print nothing on success'
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -s h -l help -d 'Print help'
-complete -c dshare -n "__fish_dshare_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "log" -d 'Print the conversation, oldest first'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "init" -d 'Create a home: identity key, network key and client token'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "id" -d 'Print this node\'s author id (its public key)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "list" -d 'List the clients by name and key id'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "revoke" -d 'Revoke NAME\'s key; the running node refuses it within a second'

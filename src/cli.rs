@@ -20,7 +20,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
         Every machine runs a node (`dshare serve`). A message sent to any node reaches every node, \
         and each node keeps the whole conversation in its message box: a plain-text, append-only, \
         hash-chained file that `dshare verify` checks.",
-    after_help = "Exit status: 0 success; 1 failure (verify: integrity failure; send --wait: timed out; a watchdog or a hook failed); 2 usage or I/O trouble.",
+    after_help = "Exit status: 0 success; 1 failure (verify: integrity failure; send --wait: timed out, or no peer up for --wait all; a watchdog or a hook failed); 2 usage or I/O trouble (not a dshare home, no node running).",
     propagate_version = true
 )]
 pub struct Cli {
@@ -214,7 +214,8 @@ pub struct SendArgs {
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
 
-    /// Wait until `all` peers that are up, or N of them, have stored the message
+    /// Wait until `all` peers that are up (at least one), or N of them, have stored
+    /// the message
     #[arg(long, value_name = "all|N", value_parser = parse_want)]
     pub wait: Option<crate::replicate::Want>,
 

@@ -32,6 +32,9 @@ pub const KEYS: &[&str] = &[
     "fanout",
     "workers",
     "io-timeout",
+    "head-timeout",
+    "max-connections",
+    "allow-author",
     "on-message",
     "cursor",
     "from",
@@ -277,6 +280,10 @@ pub struct ServeSettings {
     pub fanout: Setting<u16>,
     pub workers: Setting<u16>,
     pub io_timeout: Setting<u64>,
+    pub head_timeout: Setting<u64>,
+    pub max_connections: Setting<u32>,
+    /// Authors accepted besides those in `<home>/authors.allow`.
+    pub allow_authors: Setting<Vec<String>>,
     pub on_message: Setting<Option<String>>,
     pub cursor: Setting<Option<String>>,
     pub from: Setting<Option<String>>,
@@ -353,6 +360,21 @@ impl ServeSettings {
                 args.io_timeout,
                 file.number("io-timeout", 1, 3600)?,
             ),
+            head_timeout: choose(
+                given(m, "head_timeout"),
+                args.head_timeout,
+                file.number("head-timeout", 1, 3600)?,
+            ),
+            max_connections: choose(
+                given(m, "max_connections"),
+                args.max_connections,
+                narrow(file.number("max-connections", 16, 65536)?),
+            ),
+            allow_authors: choose(
+                given(m, "allow_authors"),
+                args.allow_authors.clone(),
+                file.list("allow-author")?,
+            ),
             on_message: choose(
                 given(m, "on_message"),
                 args.on_message.clone(),
@@ -409,6 +431,21 @@ impl ServeSettings {
                 "io-timeout",
                 json!(self.io_timeout.value),
                 self.io_timeout.source,
+            ),
+            (
+                "head-timeout",
+                json!(self.head_timeout.value),
+                self.head_timeout.source,
+            ),
+            (
+                "max-connections",
+                json!(self.max_connections.value),
+                self.max_connections.source,
+            ),
+            (
+                "allow-author",
+                json!(self.allow_authors.value),
+                self.allow_authors.source,
             ),
             (
                 "on-message",

@@ -7,6 +7,7 @@ mod attack_http;
 mod browser;
 mod cli;
 mod cookbook;
+mod cron_bugs;
 mod doctor;
 mod durability;
 mod format_spec;

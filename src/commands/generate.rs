@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use clap::CommandFactory;
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, Command, CommandFactory, ValueHint};
 use clap_complete::Shell;
 
 use crate::cli::Cli;
@@ -26,26 +27,61 @@ pub fn run(out: &Path) -> Result<Code> {
     Ok(Code::Success)
 }
 
+/// The command line as documented: globals copied onto every command (a man page for
+/// `dshare send` lists `--home` too) and no `help` command (there is no page for it;
+/// `--help` works on every command).
+fn documented() -> Command {
+    let mut cmd = Cli::command()
+        .disable_help_subcommand(true)
+        .after_help(None::<&'static str>);
+    cmd.build();
+    cmd
+}
+
 /// `(file name, roff)` for `dshare.1` and one `dshare-COMMAND.1` per visible command.
 pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
-    let cmd = Cli::command();
+    let cmd = documented();
     let mut pages = Vec::new();
     let mut top = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut top)?;
+    top.extend_from_slice(environment_section(&cmd, true).as_bytes());
+    top.extend_from_slice(EXIT_STATUS_SECTION.as_bytes());
     top.extend_from_slice(examples_section("dshare").as_bytes());
     pages.push(("dshare.1".to_string(), top));
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("dshare-{}", sub.get_name());
-        let sub = sub.clone().name(name.clone()).display_name(name.clone());
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub).render(&mut page)?;
-        if name == "dshare-verify" {
-            page.extend_from_slice(FORMAT_SECTION.as_bytes());
-        }
-        page.extend_from_slice(examples_section(&name).as_bytes());
-        pages.push((format!("{name}.1"), page));
-    }
+    add_pages(&cmd, "dshare", "dshare", &mut pages)?;
     Ok(pages)
+}
+
+/// A page per visible subcommand of `parent` (page `PAGE-NAME`, typed `TYPED NAME`),
+/// and, below it, per subcommand of its own: a page lists its subcommands as
+/// `PAGE-NAME(1)`, so each of them needs one.
+fn add_pages(
+    parent: &Command,
+    page: &str,
+    typed: &str,
+    pages: &mut Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    for sub in parent.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("{page}-{}", sub.get_name());
+        // The page is named dshare-send(1); the command people type is `dshare send`.
+        let typed = format!("{typed} {}", sub.get_name());
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .display_name(name.clone())
+            .bin_name(typed.clone());
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(sub.clone()).render(&mut roff)?;
+        if name == "dshare-verify" {
+            roff.extend_from_slice(FORMAT_SECTION.as_bytes());
+        }
+        roff.extend_from_slice(environment_section(&sub, false).as_bytes());
+        roff.extend_from_slice(EXIT_STATUS_SECTION.as_bytes());
+        roff.extend_from_slice(examples_section(&name).as_bytes());
+        pages.push((format!("{name}.1"), roff));
+        add_pages(&sub, &name, &typed, pages)?;
+    }
+    Ok(())
 }
 
 /// `(file name, script)` for bash, zsh, fish, elvish and PowerShell.
@@ -59,7 +95,7 @@ pub fn completion_scripts() -> Vec<(String, Vec<u8>)> {
     ]
     .into_iter()
     .map(|shell| {
-        let mut cmd = Cli::command();
+        let mut cmd = completed();
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut cmd, "dshare", &mut script);
         let name = match shell {
@@ -73,6 +109,109 @@ pub fn completion_scripts() -> Vec<(String, Vec<u8>)> {
     })
     .collect()
 }
+
+/// The command line as the shells complete it: without the hidden commands (the
+/// generators list them all), and with each value completed as what it is.
+fn completed() -> Command {
+    let full = Cli::command();
+    let cmd = Command::new("dshare")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true)
+        .about(full.get_about().cloned().unwrap_or_default())
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    with_value_hints(cmd)
+}
+
+fn with_value_hints(cmd: Command) -> Command {
+    cmd.mut_args(value_hint).mut_subcommands(with_value_hints)
+}
+
+/// What a shell should offer for `arg`'s value: its words for `--wait` and `--from`,
+/// file names only where a value is a path, a command line for hooks, and nothing
+/// (rather than file names) for a number, a duration, a URL or an id.
+fn value_hint(arg: Arg) -> Arg {
+    if !arg.get_action().takes_values()
+        || arg.get_value_hint() != ValueHint::Unknown
+        || !arg.get_possible_values().is_empty()
+    {
+        return arg;
+    }
+    let name = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    match name.as_str() {
+        "all|N" => arg.value_parser(PossibleValuesParser::new(["all"])),
+        "now|start|ID" => arg.value_parser(PossibleValuesParser::new(["now", "start"])),
+        "DIR" => arg.value_hint(ValueHint::DirPath),
+        "PATH" => arg.value_hint(ValueHint::FilePath),
+        "CMD" => arg.value_hint(ValueHint::CommandString),
+        _ => arg.value_hint(ValueHint::Other),
+    }
+}
+
+/// A roff ENVIRONMENT section: the variables `cmd` reads (for the top page, every
+/// command's), each with the option it stands for.
+fn environment_section(cmd: &Command, every_command: bool) -> String {
+    let mut vars: Vec<(String, String, String)> = Vec::new();
+    let mut add = |c: &Command| {
+        for arg in c.get_arguments() {
+            let (Some(var), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            let var = var.to_string_lossy().to_string();
+            if vars.iter().any(|(v, _, _)| *v == var) {
+                continue;
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            vars.push((var, format!("--{long}"), help));
+        }
+    };
+    add(cmd);
+    if every_command {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            add(sub);
+        }
+    }
+    vars.sort();
+    let mut roff = String::from(".SH ENVIRONMENT\n");
+    for (var, flag, help) in &vars {
+        roff.push_str(&format!(
+            ".TP\n\\fB{var}\\fR\n{} (as {}; the option wins over the variable)\n",
+            escape(help),
+            escape(flag)
+        ));
+    }
+    let runs_hooks = ["exec", "on_message"]
+        .iter()
+        .any(|id| cmd.get_arguments().any(|a| a.get_id() == id));
+    if every_command || runs_hooks {
+        roff.push_str(&format!(
+            ".PP\n{}\n",
+            escape(
+                "Hooks (log --exec, serve --on-message) get the message in DSHARE_ID, DSHARE_AUTHOR, DSHARE_SEQ, DSHARE_PREV, DSHARE_CLOCK, DSHARE_TS, DSHARE_TIME, DSHARE_BODY, DSHARE_JSON, DSHARE_POSITION, DSHARE_CURSOR, DSHARE_ATTEMPT and DSHARE_REDELIVERED; docs/COOKBOOK.md has the contract."
+            )
+        ));
+    }
+    roff
+}
+
+/// The exit codes, the same for every command; README.md has the table.
+const EXIT_STATUS_SECTION: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+Success.
+.TP
+\fB1\fR
+A "no": \fBverify\fR found tampering (or, with \fB\-\-peers\fR, a peer not in sync); a message was refused; \fBsend \-\-wait\fR timed out, or with \fB\-\-wait all\fR no peer was up; a watchdog tripped (\fB\-\-expect\-up\fR, \fB\-\-expect\-from\fR); a hook failed after its retries; \fBdoctor\fR found the node unhealthy.
+.TP
+\fB2\fR
+Usage or I/O trouble: bad flags, not a dshare home, no node running, a missing file, an unreadable home.
+.PP
+A follower (\fBlog \-f\fR, with or without \fB\-\-exec\fR) stopped by SIGINT or SIGTERM ends as killed by that signal (130 or 143 in a shell).
+"#;
 
 /// `(command line, what it does)` for a page's EXAMPLES section; docs/COOKBOOK.md
 /// has tested recipes built from the same commands.

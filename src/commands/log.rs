@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -22,6 +23,9 @@ const FOLLOW_WAIT_S: u64 = 25;
 const FILE_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
+    if args.node.node.is_none() {
+        crate::net::client::require_home(home)?;
+    }
     let filter = Filter::new(&args.filter.authors, args.filter.grep.as_deref())?;
     if let (Some(who), Some(within)) = (&args.expect_from, args.within) {
         return expect_from(home, args, who, within, &filter, out);
@@ -36,8 +40,16 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     let mut stdout = std::io::stdout().lock();
     if args.node.node.is_some() || home.node_running() {
         let client = NodeClient::connect(home, &args.node)?;
-        let (messages, mut next) = client.last(args.lines)?;
-        print_all(&mut stdout, &messages, &out)?;
+        // Without -n, the whole conversation: a plain `/log` answer is only the
+        // node's last page.
+        let (messages, mut next) = match args.lines {
+            Some(n) => client.last(Some(n))?,
+            None => client.everything()?,
+        };
+        let shown = print_all(&mut stdout, &messages, &out)?;
+        if args.lines != Some(0) {
+            say_if_none(&out, messages.len(), shown, home);
+        }
         if args.follow {
             loop {
                 let (messages, after) = client.since(next, FOLLOW_WAIT_S)?;
@@ -56,8 +68,16 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     }
     let messages = mbox::read_messages(&path)?;
     let skip = args.lines.map_or(0, |n| messages.len().saturating_sub(n));
-    print_all(&mut stdout, &messages[skip..], &out)?;
+    let shown = print_all(&mut stdout, &messages[skip..], &out)?;
+    if args.lines != Some(0) {
+        say_if_none(&out, messages.len(), shown, home);
+    }
     if args.follow {
+        out.out.note(format!(
+            "no node is running for {}: following its box file, which grows only while a node runs (`dshare serve --home {}`)",
+            home.dir().display(),
+            home.dir().display()
+        ));
         follow_file(&mut stdout, &path, &out)?;
     }
     Ok(Code::Success)
@@ -69,8 +89,28 @@ struct Shown {
     filter: Filter,
 }
 
-fn print_all(w: &mut impl Write, messages: &[Message], shown: &Shown) -> Result<()> {
+/// An empty output says nothing on its own: a script's log cannot tell "no messages"
+/// from "wrong home" or "filters too narrow". Says which, on stderr.
+fn say_if_none(shown: &Shown, held: usize, printed: usize, home: &Home) {
+    if printed > 0 {
+        return;
+    }
+    if held == 0 {
+        shown
+            .out
+            .note(format!("no messages yet in {}", home.dir().display()));
+    } else {
+        shown.out.note(format!(
+            "none of the {held} messages matches --author/--grep"
+        ));
+    }
+}
+
+/// Prints the messages that pass the filters; how many it printed.
+fn print_all(w: &mut impl Write, messages: &[Message], shown: &Shown) -> Result<usize> {
+    let mut printed = 0;
     for m in messages.iter().filter(|m| shown.filter.matches(m)) {
+        printed += 1;
         if shown.out.json {
             serde_json::to_writer(&mut *w, m)?;
             writeln!(w)?;
@@ -79,7 +119,7 @@ fn print_all(w: &mut impl Write, messages: &[Message], shown: &Shown) -> Result<
         }
     }
     w.flush()?;
-    Ok(())
+    Ok(printed)
 }
 
 /// `TIME AUTHOR #SEQ  BODY`, later body lines indented under the first.
@@ -163,8 +203,19 @@ fn exec(home: &Home, args: &LogArgs, command: &str, filter: Filter, out: Output)
             OnFailure::Stop
         },
     };
-    let mut runner = Runner::new(source, hook, filter, cursor, &start, guard, out.quiet)?;
+    let mut runner = Runner::new(
+        source,
+        hook,
+        filter,
+        cursor,
+        &start,
+        Arc::clone(&guard),
+        out.quiet,
+    )?;
     runner.run(args.follow, EXEC_WAIT)?;
+    // Stopped by a signal after a hook had finished: the cursor is written, so end
+    // as the signal asked, not as a follower that ran out of messages.
+    guard.end_if_signalled();
     Ok(Code::Success)
 }
 
@@ -247,33 +298,11 @@ fn latest_from_node(
     args: &LogArgs,
     wanted: &dyn Fn(&Message) -> bool,
 ) -> Result<Option<Message>> {
-    const PAGE: u64 = 1000;
     let client = NodeClient::connect(home, &args.node)?;
     let (_, mut end) = client.last(Some(0))?;
     while end > 0 {
-        let start = end.saturating_sub(PAGE);
-        let answer = client.call(
-            "/log",
-            &[
-                ("since", &start.to_string()),
-                ("n", &(end - start).to_string()),
-            ],
-            None,
-        )?;
-        if answer.status != 200 {
-            anyhow::bail!(
-                "the node answered HTTP {}: {}",
-                answer.status,
-                answer.body.trim()
-            );
-        }
-        let page: Vec<Message> = answer
-            .body
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .context("the node sent a malformed message")?;
+        let start = end.saturating_sub(crate::net::client::LOG_PAGE);
+        let page = client.page(start, end - start)?;
         if let Some(m) = page.into_iter().rev().find(|m| wanted(m)) {
             return Ok(Some(m));
         }

@@ -47,7 +47,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
             Ok(Code::Success)
         }
         Command::Web => {
-            let url = format!("{}/?token={}", home.node_url()?, home.token()?.expose_hex());
+            let node = crate::net::client::home_node_url(&home, None)?;
+            let url = format!("{node}/?token={}", home.token()?.expose_hex());
             print_data(out, &url, || serde_json::json!({"url": url}));
             Ok(Code::Success)
         }

@@ -135,6 +135,7 @@ pub fn relation(p: &PeerView) -> String {
 
 /// The running node's advertised address, for `invite`.
 pub fn advertised(home: &Home) -> Result<String> {
+    crate::net::client::home_node_url(home, Some("pass --url URL"))?;
     let client = NodeClient::connect(
         home,
         &NodeArgs {

@@ -8,6 +8,7 @@ use crate::cli::SendArgs;
 use crate::exit::Code;
 use crate::home::Home;
 use crate::net::client::NodeClient;
+use crate::replicate::Want;
 
 use super::Output;
 
@@ -20,12 +21,28 @@ pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
             .allowing(args.timeout)
             .send(&body, wait)?,
     };
+    if let Some(reason) = wait.and_then(|(want, _)| unconfirmed(want, &answer)) {
+        return Err(crate::exit::failure(reason));
+    }
     if out.json {
         println!("{}", serde_json::to_string(&answer)?);
     } else if !out.quiet {
         println!("{}", answer["id"].as_str().unwrap_or_default());
     }
     Ok(Code::Success)
+}
+
+/// Why an answer the node calls complete does not confirm the message: `--wait all`
+/// with no peer up is answered with nobody acked and nobody missing, and a CI step
+/// that fails "if the network does not confirm" must not pass on that.
+fn unconfirmed(want: Want, answer: &serde_json::Value) -> Option<String> {
+    let acked = answer["acked"].as_array().map_or(0, Vec::len);
+    (want == Want::All && acked == 0).then(|| {
+        format!(
+            "message {} is stored here, but no peer was up to confirm it (`--wait all` needs at least one); `dshare peers` shows the known peers",
+            answer["id"].as_str().unwrap_or("?")
+        )
+    })
 }
 
 /// The words joined by spaces, or stdin when there are none (or just `-`). One
@@ -51,4 +68,22 @@ fn body(words: &[String]) -> Result<String> {
         bail!("the message is empty; nothing was sent");
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_all_is_confirmed_only_by_at_least_one_peer() {
+        let nobody = serde_json::json!({"id": "ab", "acked": [], "missing": []});
+        let one = serde_json::json!({"id": "ab", "acked": ["http://x:1"], "missing": []});
+        assert!(
+            unconfirmed(Want::All, &nobody)
+                .unwrap()
+                .contains("no peer was up")
+        );
+        assert_eq!(unconfirmed(Want::All, &one), None);
+        assert_eq!(unconfirmed(Want::Count(1), &one), None);
+    }
 }

@@ -16,6 +16,7 @@ use crate::home::Home;
 use crate::hooks;
 use crate::mbox::{Store, Writer};
 use crate::net::client_api::ClientApi;
+use crate::net::client_keys::ClientKeys;
 use crate::net::http::{self, Handler, Request, Response, Server};
 use crate::net::peer_api::PeerApi;
 use crate::replicate::protocol::NodeInfo;
@@ -37,9 +38,6 @@ pub fn run(
     if args.print_config {
         return print_config(&settings, home, out);
     }
-    // Limits and the allow-list come from flags only; the rest may come from the
-    // environment or <home>/config.toml too.
-    let raw = args;
     let args = &settings;
     let hookless = args.on_message.value.is_none();
     if hookless
@@ -64,7 +62,7 @@ pub fn run(
     let identity = home.identity()?;
     let author = identity.author();
     let (store, append, tracker) = Store::open(&home.box_path())?;
-    let allowed = home.allowed_authors(&raw.allow_authors)?;
+    let allowed = home.allowed_authors(&args.allow_authors.value)?;
     if !allowed.is_empty() {
         out.note(format!(
             "accepting messages from {} listed authors only",
@@ -75,13 +73,13 @@ pub fn run(
     let on_message = on_message(home, args, &writer, out)?;
     let fd_limit = raise_descriptor_limit();
     let limits = http::Limits {
-        max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+        max_connections: usize::try_from(args.max_connections.value).unwrap_or(usize::MAX),
         max_waiting: http::MAX_WAITING,
-        head_timeout: Duration::from_secs(raw.head_timeout),
+        head_timeout: Duration::from_secs(args.head_timeout.value),
         idle_timeout: Duration::from_secs(args.io_timeout.value),
     }
     .fit_to(fd_limit);
-    if limits.max_connections < usize::try_from(raw.max_connections).unwrap_or(usize::MAX) {
+    if limits.max_connections < usize::try_from(args.max_connections.value).unwrap_or(usize::MAX) {
         out.note(format!(
             "open-files limit {fd_limit}: at most {} connections served and {} waiting at once",
             limits.max_connections, limits.max_waiting
@@ -91,7 +89,8 @@ pub fn run(
     let listener = http::bind(
         &args.listen.value,
         Duration::from_secs(args.io_timeout.value),
-    )?;
+    )
+    .map_err(with_port_remedy)?;
     let local = listener.local_addr()?;
     let url = local_url(local);
     let advertise = match &args.advertise.value {
@@ -118,20 +117,12 @@ pub fn run(
             Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
         });
     }
-    let remote_keys = Arc::new(Keyring::empty());
-    let client_keys = |home: &Home| -> Result<Vec<crate::secret::Secret>> {
-        Ok(home.clients()?.into_iter().map(|(_, k)| k).collect())
-    };
-    remote_keys.set(&client_keys(home)?);
+    // Checked on every remote send too; the watcher only makes a reload show in the
+    // log when no request comes.
+    let remote_keys = Arc::new(ClientKeys::load(home, out.quiet)?);
     {
-        let (home, remote_keys) = (home.clone(), Arc::clone(&remote_keys));
-        watch(home.clients_path(), move || match client_keys(&home) {
-            Ok(keys) => {
-                remote_keys.set(&keys);
-                out.note(format!("client keys reloaded: {} held", keys.len()));
-            }
-            Err(e) => eprintln!("dshare: warning: keeping the current client keys: {e:#}"),
-        });
+        let remote_keys = Arc::clone(&remote_keys);
+        watch(home.clients_path(), move || remote_keys.refresh());
     }
     let replicator = Replicator::start(
         writer.clone(),
@@ -261,7 +252,7 @@ fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Co
                 serde_json::Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            writeln!(stdout, "{key:<12} {shown:<40} {}", source.name())?;
+            writeln!(stdout, "{key:<16} {shown:<40} {}", source.name())?;
         }
     }
     if !out.json && !out.quiet {
@@ -277,6 +268,22 @@ fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Co
         );
     }
     Ok(Code::Success)
+}
+
+/// A busy port says only "Address already in use"; most often the holder is another
+/// node (another home, or a `serve` left running), and the way out is another port.
+fn with_port_remedy(e: anyhow::Error) -> anyhow::Error {
+    let in_use = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    });
+    if !in_use {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{e:#}; another program, perhaps another dshare node, holds that port: pick another with --listen HOST:PORT (or DSHARE_LISTEN, or `listen` in config.toml), or --listen 127.0.0.1:0 for any free one"
+    )
 }
 
 /// The URL the local command line uses: a wildcard listen address is reached through

@@ -11,7 +11,11 @@ use crate::mbox;
 use super::Output;
 
 pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
-    let path = args.path.clone().unwrap_or_else(|| home.box_path());
+    if args.path.is_none() {
+        crate::net::client::require_home(home)?;
+    }
+    let given = args.path.as_deref().map(box_in).transpose()?;
+    let path = given.clone().unwrap_or_else(|| home.box_path());
     let known: Option<Hash> = args
         .known_head
         .as_deref()
@@ -19,7 +23,13 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
         .transpose()
         .context("--head takes a chain hash: 64 lowercase hex digits")?;
     // A running node may be half way through appending a line to its own box.
-    let live = args.path.is_none() && home.node_running();
+    let live = match &given {
+        None => home.node_running(),
+        Some(p) => p
+            .parent()
+            .and_then(|dir| Home::resolve(Some(dir.to_path_buf())).ok())
+            .is_some_and(|h| h.box_path() == *p && h.node_running()),
+    };
     let report = with_bar(&path, out, |progress| {
         mbox::verify_file_with_progress(&path, known, live, progress)
     })?;
@@ -64,6 +74,21 @@ fn code(report: &mbox::Report) -> Code {
     } else {
         Code::Failure
     }
+}
+
+/// The box file `path` names: itself, or for a directory the box of the home it is.
+fn box_in(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let inside = path.join("box.txt");
+    if inside.is_file() {
+        return Ok(inside);
+    }
+    anyhow::bail!(
+        "{} is a directory without a box.txt; pass a box file, or `dshare --home DIR verify` for a home's box",
+        path.display()
+    )
 }
 
 /// Boxes at least this large show a progress bar (on a terminal): below it the check

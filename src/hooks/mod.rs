@@ -13,6 +13,7 @@ mod cursor;
 mod exec;
 mod source;
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -128,6 +129,8 @@ pub struct Hook {
 pub struct Guard {
     /// (a hook is running, a stop was asked for)
     state: Mutex<(bool, bool)>,
+    /// The signal that asked for the stop, if one did (0: none).
+    signal: AtomicI32,
 }
 
 impl Guard {
@@ -136,23 +139,33 @@ impl Guard {
     }
 
     /// For a process whose only job is the runner (`log --exec`): SIGINT or SIGTERM
-    /// exits at once (status 0) when no hook runs, or after the running hook and the
-    /// cursor update; a second signal exits at once (status 130).
+    /// ends it at once when no hook runs, or after the running hook and the cursor
+    /// update ([`Guard::end_if_signalled`]); a second signal ends it at once. It ends
+    /// as killed by that signal (130 or 143 in a shell), as plain `log -f` does, so a
+    /// supervisor can tell a stopped follower from one that finished.
     pub fn exit_on_signal(self: &Arc<Self>) -> Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let guard = Arc::clone(self);
         std::thread::spawn(move || {
-            for _ in signals.forever() {
+            for signal in signals.forever() {
+                guard.signal.store(signal, Ordering::SeqCst);
                 let mut state = guard.state.lock().expect("guard lock");
                 match *state {
-                    (false, _) => std::process::exit(0),
+                    (false, _) | (true, true) => end_by(signal),
                     (true, false) => state.1 = true,
-                    (true, true) => std::process::exit(130),
                 }
             }
         });
         Ok(())
+    }
+
+    /// Ends the process as the signal that asked for the stop would have, if one did.
+    pub fn end_if_signalled(&self) {
+        let signal = self.signal.load(Ordering::SeqCst);
+        if signal != 0 {
+            end_by(signal);
+        }
     }
 
     /// Asks the runner to stop after the hook that is running, if any.
@@ -192,6 +205,13 @@ impl Guard {
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
+}
+
+/// Ends the process as killed by `signal`, or with the shell's 128 + signal should
+/// that fail.
+fn end_by(signal: i32) -> ! {
+    let _ = signal_hook::low_level::emulate_default_handler(signal);
+    std::process::exit(128 + signal)
 }
 
 /// What handling one message came to.

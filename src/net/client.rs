@@ -17,6 +17,9 @@ use super::{exchange, query};
 /// Largest answer read from a node: a full `/log` page of maximum-size messages.
 const MAX_RESPONSE: u64 = 128 * 1024 * 1024;
 
+/// Most messages asked for in one `/log?since=` call (the node answers no more).
+pub const LOG_PAGE: u64 = 1000;
+
 /// Longest a call to the node may take, unless the command allows more.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,7 +56,7 @@ impl NodeClient {
     pub fn connect(home: &Home, args: &NodeArgs) -> Result<NodeClient> {
         let base = match &args.node {
             Some(url) => check_url(url)?,
-            None => home.node_url()?,
+            None => home_node_url(home, Some("pass --node URL"))?,
         };
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -151,6 +154,33 @@ impl NodeClient {
         Ok((messages, answer.next.unwrap_or(0)))
     }
 
+    /// Up to `n` messages after the first `after` lines of the box, in arrival order,
+    /// answered at once.
+    pub fn page(&self, after: u64, n: u64) -> Result<Vec<Message>> {
+        let (a, n) = (after.to_string(), n.to_string());
+        let answer = self.expect_ok(self.call("/log", &[("since", &a), ("n", &n)], None)?)?;
+        parse_lines(&answer.body)
+    }
+
+    /// Every message the node holds, in conversation order, and the position to follow
+    /// from. Read page by page in arrival order, as `log -f` does, because a `/log`
+    /// answer without `since` holds only the node's last page.
+    pub fn everything(&self) -> Result<(Vec<Message>, u64)> {
+        let (_, end) = self.last(Some(0))?;
+        let mut all = Vec::new();
+        let mut next = 0;
+        while next < end {
+            let page = self.page(next, (end - next).min(LOG_PAGE))?;
+            if page.is_empty() {
+                break;
+            }
+            next += page.len() as u64;
+            all.extend(page);
+        }
+        crate::mbox::sort_conversation(&mut all);
+        Ok((all, next))
+    }
+
     /// Messages after the first `after` lines, waiting up to `wait_s` seconds for one;
     /// with the position to ask from next.
     pub fn since(&self, after: u64, wait_s: u64) -> Result<(Vec<Message>, u64)> {
@@ -179,6 +209,33 @@ fn parse_lines(body: &str) -> Result<Vec<Message>> {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_str(l).context("the node sent a malformed message"))
         .collect()
+}
+
+/// Fails unless `home` is a dshare home, naming a mistyped `--home` as such: the
+/// usual remedy, starting a node there, would create a new network.
+pub fn require_home(home: &Home) -> Result<()> {
+    if !home.exists() {
+        bail!(
+            "{} is not a dshare home (it holds no identity key); check --home and DSHARE_HOME, or create a home with `dshare init`",
+            home.dir().display()
+        );
+    }
+    Ok(())
+}
+
+/// The URL of the node running on `home`, for the command line. `otherwise` is the
+/// way around a stopped node that the command offers, if any (`pass --node URL`).
+pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
+    require_home(home)?;
+    if !home.node_running() {
+        bail!(
+            "no node is running for {}; start it with `dshare serve --home {}`{}",
+            home.dir().display(),
+            home.dir().display(),
+            otherwise.map(|o| format!(", or {o}")).unwrap_or_default()
+        );
+    }
+    home.node_url()
 }
 
 /// Accepts `http://HOST:PORT` (with an optional trailing slash), refusing anything
@@ -223,13 +280,19 @@ fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
         401 => bail!("the node refused the client token: {}", body.trim()),
         400 | 413 | 414 => Err(exit::failure(format!(
             "the node refused the message: {}",
-            body.trim()
+            refusal_reason(body)
         ))),
         s => Err(exit::failure(format!(
             "the node could not store the message (HTTP {s}): {}",
             body.trim()
         ))),
     }
+}
+
+/// The node's reason without its own "message refused: " (the caller says that once).
+fn refusal_reason(body: &str) -> &str {
+    let reason = body.trim();
+    reason.strip_prefix("message refused: ").unwrap_or(reason)
 }
 
 /// Sends through the node named in a client key line, sealing the request with the

@@ -37,7 +37,7 @@ pub struct RemoteSend {
 /// The state the client API needs.
 pub struct ClientApi {
     /// Keys of clients allowed to send from elsewhere (`dshare client add`).
-    pub remote_keys: Arc<crate::seal::Keyring>,
+    pub remote_keys: Arc<super::client_keys::ClientKeys>,
     pub remote_replay: crate::seal::ReplayGuard,
     pub writer: Writer,
     pub replicator: Arc<Replicator>,
@@ -209,7 +209,7 @@ impl ClientApi {
         if !req.post {
             return forbidden();
         }
-        let Ok(opened) = self.remote_keys.open(REMOTE_AAD, &req.body, now) else {
+        let Ok(opened) = self.remote_keys.current().open(REMOTE_AAD, &req.body, now) else {
             return forbidden();
         };
         if self.remote_replay.check(&opened, now).is_err() {
@@ -244,10 +244,12 @@ impl ClientApi {
         };
         let plain = serde_json::json!({ "status": status, "answer": answer }).to_string();
         let aad = crate::replicate::answer_aad(&opened.nonce);
-        match self
-            .remote_keys
-            .seal_as(&req.body, &aad, plain.as_bytes(), crate::time::now_ms())
-        {
+        match self.remote_keys.current().seal_as(
+            &req.body,
+            &aad,
+            plain.as_bytes(),
+            crate::time::now_ms(),
+        ) {
             Some(sealed) => Response::new(200, "application/octet-stream", sealed),
             // The key was revoked between opening and answering.
             None => forbidden(),

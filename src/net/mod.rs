@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod client_api;
+pub mod client_keys;
 mod exchange;
 pub mod http;
 mod page;

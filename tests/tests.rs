@@ -15,6 +15,7 @@ mod generated;
 mod hostile;
 mod http_limits;
 mod network;
+mod package;
 mod privacy;
 mod props;
 mod scripting;

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod invite;
 pub mod mbox;
 pub mod message;
+pub mod metrics;
 pub mod net;
 pub mod par;
 pub mod replicate;

@@ -1178,7 +1178,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__serve)
-            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --help --version"
+            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1213,6 +1213,13 @@ _dshare() {
                     return 0
                     ;;
                 --fanout)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --metrics-listen)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace

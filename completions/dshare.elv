@@ -47,6 +47,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --peer 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)'
             cand --advertise 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]'
             cand --fanout 'Peers each new message is pushed to at once when more are known; the rest get it from them'
+            cand --metrics-listen 'Also serve GET /metrics (Prometheus) on ADDR, without the client token: for a scrape network that only the monitoring host reaches. The main address serves /metrics too, with the token'
             cand --max-connections 'Most connections open at once (each has a thread); more are closed on arrival'
             cand --head-timeout 'Seconds a client has to send a whole request head once it has begun'
             cand --allow-author 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node''s own author is always allowed'

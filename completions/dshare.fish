@@ -48,6 +48,7 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -l io-timeout -d 'S
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l peer -d 'A peer to start from, as http://HOST:PORT (repeatable, or comma-separated; more are learned from it)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l advertise -d 'The address other nodes should use to reach this one [default: the listen address, unless it is a wildcard such as 0.0.0.0]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l fanout -d 'Peers each new message is pushed to at once when more are known; the rest get it from them' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l metrics-listen -d 'Also serve GET /metrics (Prometheus) on ADDR, without the client token: for a scrape network that only the monitoring host reaches. The main address serves /metrics too, with the token' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l max-connections -d 'Most connections open at once (each has a thread); more are closed on arrival' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l head-timeout -d 'Seconds a client has to send a whole request head once it has begun' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l allow-author -d 'Accept messages only from this author (repeatable; also read from <home>/authors.allow, one id per line). This node\'s own author is always allowed' -r -f

@@ -115,6 +115,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DSHARE_FANOUT", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub fanout: u16,
 
+    /// Also serve GET /metrics (Prometheus) on ADDR, without the client token: for a
+    /// scrape network that only the monitoring host reaches. The main address serves
+    /// /metrics too, with the token
+    #[arg(long, env = "DSHARE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
     /// Most connections open at once (each has a thread); more are closed on arrival
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub max_connections: u32,

@@ -34,6 +34,7 @@ pub const KEYS: &[&str] = &[
     "io-timeout",
     "head-timeout",
     "max-connections",
+    "metrics-listen",
     "allow-author",
     "on-message",
     "cursor",
@@ -282,6 +283,7 @@ pub struct ServeSettings {
     pub io_timeout: Setting<u64>,
     pub head_timeout: Setting<u64>,
     pub max_connections: Setting<u32>,
+    pub metrics_listen: Setting<Option<String>>,
     /// Authors accepted besides those in `<home>/authors.allow`.
     pub allow_authors: Setting<Vec<String>>,
     pub on_message: Setting<Option<String>>,
@@ -370,6 +372,11 @@ impl ServeSettings {
                 args.max_connections,
                 narrow(file.number("max-connections", 16, 65536)?),
             ),
+            metrics_listen: choose(
+                given(m, "metrics_listen"),
+                args.metrics_listen.clone(),
+                file.string("metrics-listen")?.map(Some),
+            ),
             allow_authors: choose(
                 given(m, "allow_authors"),
                 args.allow_authors.clone(),
@@ -441,6 +448,11 @@ impl ServeSettings {
                 "max-connections",
                 json!(self.max_connections.value),
                 self.max_connections.source,
+            ),
+            (
+                "metrics-listen",
+                json!(self.metrics_listen.value),
+                self.metrics_listen.source,
             ),
             (
                 "allow-author",

@@ -198,6 +198,18 @@ impl Metrics {
     }
 }
 
+static START_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Records now as the node's start (the first call wins).
+pub fn mark_start() {
+    let _ = START_MS.compare_exchange(0, crate::time::now_ms(), Relaxed, Relaxed);
+}
+
+/// When [`mark_start`] was called, in seconds since the Unix epoch.
+pub fn start_time() -> f64 {
+    START_MS.load(Relaxed) as f64 / 1000.0
+}
+
 /// Peers by state, as a scrape finds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerCounts {

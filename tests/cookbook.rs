@@ -33,7 +33,7 @@ use crate::util::{BIN, DEADLINE, Scratch, get, ok, run, show, signal, wait_for};
 const RECIPE_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The text of the block after `<!-- test: NAME -->` in docs/COOKBOOK.md.
-fn recipe(name: &str) -> String {
+pub(crate) fn recipe(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/COOKBOOK.md");
     let text = fs::read_to_string(&path).unwrap();
     let marker = format!("<!-- test: {name} -->");
@@ -48,7 +48,7 @@ fn recipe(name: &str) -> String {
 }
 
 /// True when `tool` is on PATH; otherwise says SKIPPED (or fails when CI is set).
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())

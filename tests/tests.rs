@@ -14,6 +14,7 @@ mod format_spec;
 mod generated;
 mod hostile;
 mod http_limits;
+mod metrics;
 mod network;
 mod package;
 mod privacy;

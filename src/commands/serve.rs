@@ -155,7 +155,13 @@ pub fn run(
             confirming: crate::net::waits::Waits::default(),
         },
     };
-    let server = Server::start(listener, Arc::new(node), workers)?;
+    let node = Arc::new(node);
+    let metrics_server = match &args.metrics_listen.value {
+        Some(addr) => Some(serve_metrics(addr, &node, args, out)?),
+        None => None,
+    };
+    let server = Server::start(listener, Arc::clone(&node) as Arc<dyn Handler>, workers)?;
+    crate::metrics::mark_start();
     home.write_addr(&url)?;
     out.note(format!(
         "node {} listening on http://{local} (box {})",
@@ -171,6 +177,9 @@ pub fn run(
     replicator.shutdown();
     writer.store().release_waiters();
     server.stop();
+    if let Some(metrics) = metrics_server {
+        metrics.stop();
+    }
     let _ = std::fs::remove_file(home.addr_path());
     Ok(Code::Success)
 }
@@ -305,9 +314,36 @@ struct Node {
     peer: PeerApi,
 }
 
+/// Serves `GET /metrics` alone, without the token, for a scrape network.
+struct MetricsOnly(Arc<Node>);
+
+impl Handler for MetricsOnly {
+    fn handle(&self, req: &Request) -> Response {
+        match (req.post, req.path.as_str()) {
+            (false, "/metrics") => self.0.client.metrics(),
+            _ => Response::text(404, "this address serves GET /metrics only"),
+        }
+    }
+}
+
+/// Listens on `addr` for scrapes; two workers (a scrape is one cheap answer).
+fn serve_metrics(
+    addr: &str,
+    node: &Arc<Node>,
+    settings: &ServeSettings,
+    out: Output,
+) -> Result<Server> {
+    let listener = http::bind(addr, Duration::from_secs(settings.io_timeout.value))
+        .map_err(with_port_remedy)?;
+    let local = listener.local_addr()?;
+    let server = Server::start(listener, Arc::new(MetricsOnly(Arc::clone(node))), 2)?;
+    out.note(format!("metrics on http://{local}/metrics (no token)"));
+    Ok(server)
+}
+
 /// Routes a HEAD may ask for: the ones that only read. A HEAD elsewhere would act
 /// (a `HEAD /send?msg=` once stored its message) and gets 405 instead.
-const READ_ONLY_ROUTES: [&str; 4] = ["/", "/log", "/status", "/peers"];
+const READ_ONLY_ROUTES: [&str; 5] = ["/", "/log", "/status", "/peers", "/metrics"];
 
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {

@@ -415,11 +415,14 @@ impl<S: Source> Runner<S> {
                 attempt,
                 redelivered,
             };
-            let why = match exec::run(&self.hook.command, &delivery) {
+            let ran = exec::run(&self.hook.command, &delivery);
+            crate::metrics::METRICS.hook_runs.inc();
+            let why = match ran {
                 Ok(status) if status.success() => return Tries::Succeeded,
                 Ok(status) => status.to_string(),
                 Err(e) => format!("{e:#}"),
             };
+            crate::metrics::METRICS.hook_failures.inc();
             if attempt == total {
                 return Tries::Failed(why);
             }

@@ -391,7 +391,11 @@ impl State {
 
     fn write_durably(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.file.write_all(buf)?;
-        self.file.sync_data()
+        let started = std::time::Instant::now();
+        self.file.sync_data()?;
+        crate::metrics::METRICS.fsync.observe(started.elapsed());
+        crate::metrics::METRICS.commits.inc();
+        Ok(())
     }
 
     /// Cuts off whatever part of a failed write reached the file.

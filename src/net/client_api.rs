@@ -94,6 +94,7 @@ impl ClientApi {
             .and_then(Secret::from_hex)
             .is_some_and(|t| t == self.token);
         if !authorized {
+            crate::metrics::METRICS.refused(crate::metrics::Refusal::Auth);
             return Response::text(
                 401,
                 "missing or wrong client token: use the address `dshare web` prints, or pass ?token=",
@@ -110,10 +111,13 @@ impl ClientApi {
             (false, "/log") => self.log(req),
             (false, "/status") => self.status(),
             (false, "/peers") => self.peers(),
-            (true, "/" | "/log" | "/status" | "/peers") => Response::text(405, "use GET here"),
+            (false, "/metrics") => self.metrics(),
+            (true, "/" | "/log" | "/status" | "/peers" | "/metrics") => {
+                Response::text(405, "use GET here")
+            }
             _ => Response::text(
                 404,
-                "no such path; the client API has /, /send, /log, /status and /peers",
+                "no such path; the client API has /, /send, /log, /status, /peers and /metrics",
             ),
         };
         if by_query.is_some() {
@@ -194,10 +198,15 @@ impl ClientApi {
                 format!("message refused: {e}; nothing was stored"),
             ));
         }
+        let started = std::time::Instant::now();
         self.replicator.pace();
-        self.writer
+        let stored = self
+            .writer
             .send(body.to_string())
-            .map_err(|e| store_error(&e))
+            .map_err(|e| store_error(&e))?;
+        crate::metrics::METRICS.send.observe(started.elapsed());
+        crate::metrics::METRICS.stored(crate::metrics::Origin::Local, 1);
+        Ok(stored)
     }
 
     /// `POST /c/send` from a machine that is not a node: the body is sealed with a
@@ -375,6 +384,36 @@ impl ClientApi {
             }
             Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
         }
+    }
+
+    /// `/metrics`: the Prometheus text exposition.
+    pub fn metrics(&self) -> Response {
+        let store = self.writer.store();
+        let summary = store.summary();
+        let rep = &self.replicator;
+        let views = rep.peers.views();
+        let mut peers = crate::metrics::PeerCounts::default();
+        for v in &views {
+            match v.state.as_str() {
+                "up" => peers.up += 1,
+                "down" => peers.down += 1,
+                _ => peers.unknown += 1,
+            }
+        }
+        let snapshot = crate::metrics::Snapshot {
+            version: env!("CARGO_PKG_VERSION"),
+            start_time: crate::metrics::start_time(),
+            messages: summary.messages,
+            authors: summary.authors,
+            box_bytes: std::fs::metadata(store.path()).map_or(0, |m| m.len()),
+            forks: rep.forks.lock().expect("forks lock").len() as u64,
+            peers,
+            worst_peer_behind: views.iter().map(|v| v.behind).max().unwrap_or(0),
+            push_queue_bytes: rep.queued_bytes(),
+            recovering: store.recovering(),
+        };
+        let text = crate::metrics::render(&crate::metrics::METRICS, &snapshot);
+        Response::new(200, "text/plain; version=0.0.4; charset=utf-8", text)
     }
 
     fn status(&self) -> Response {

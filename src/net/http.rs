@@ -368,6 +368,19 @@ fn respond(req: tiny_http::Request, response: Response) {
 /// The checks every request passes before a route sees it: the target's size, the
 /// method, and the body (none on GET; on POST a declared length within the cap).
 fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
+    let admitted = check_request(req);
+    if let Err(refusal) = &admitted {
+        let why = match refusal.status {
+            413 | 414 => crate::metrics::Refusal::Size,
+            _ => crate::metrics::Refusal::Rule,
+        };
+        crate::metrics::METRICS.refused(why);
+    }
+    admitted
+}
+
+/// [`admit`]'s checks, in order.
+fn check_request(req: &mut tiny_http::Request) -> Result<Request, Response> {
     let url = req.url().to_string();
     if url.len() > MAX_URL {
         return Err(Response::text(

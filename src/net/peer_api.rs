@@ -26,7 +26,11 @@ impl PeerApi {
     /// found without a worker: outsiders' junk does not queue behind peers' work.
     pub fn screen(req: &Request) -> Option<Response> {
         let route = matches!(req.path.as_str(), "/v1/hello" | "/v1/range" | "/v1/push");
-        (!req.post || req.body.is_empty() || !route).then(forbidden)
+        let junk = !req.post || req.body.is_empty() || !route;
+        if junk {
+            crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
+        }
+        junk.then(forbidden)
     }
 
     pub fn handle(&self, req: &Request) -> Response {
@@ -39,11 +43,13 @@ impl PeerApi {
             .keyring
             .open_at_any_time(&request_aad(&req.path), &req.body)
         else {
+            crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
             return forbidden();
         };
         if !crate::seal::within_window(opened.ts, now) {
             if opened.ts < now {
                 // Too old: a replay looks just like this, so nothing is said.
+                crate::metrics::METRICS.refused(crate::metrics::Refusal::Replay);
                 return forbidden();
             }
             // Sealed in our future: no replay can be, so this is a member whose clock
@@ -53,6 +59,7 @@ impl PeerApi {
             return clock_skew(&self.replicator, &opened.nonce);
         }
         if self.replay.check(&opened, now).is_err() {
+            crate::metrics::METRICS.refused(crate::metrics::Refusal::Replay);
             return forbidden();
         }
         let rep = &self.replicator;

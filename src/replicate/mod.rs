@@ -328,6 +328,12 @@ impl Replicator {
         }
     }
 
+    /// Bytes of messages queued for every peer, or being pushed.
+    pub fn queued_bytes(&self) -> u64 {
+        let workers = self.workers.lock().expect("workers lock");
+        workers.values().map(|o| o.queued_bytes() as u64).sum()
+    }
+
     fn mark_down(&self, url: &str, _why: &anyhow::Error) {
         self.peers.update(url, |p| {
             p.state = "down".into();
@@ -339,6 +345,7 @@ impl Replicator {
     /// the store. Returns how many were stored or already held.
     pub fn accept(&self, messages: Vec<Message>) -> Result<usize> {
         let outcomes = self.offer(messages)?;
+        count_stored(crate::metrics::Origin::Pull, &outcomes);
         Ok(outcomes
             .iter()
             .filter(|o| matches!(o, Outcome::Stored | Outcome::Duplicate))
@@ -379,15 +386,27 @@ impl Replicator {
                     checked.push(None);
                     good.push(m);
                 }
-                Err(e) => checked.push(Some(Outcome::Refused {
-                    reason: e.to_string(),
-                })),
+                Err(e) => {
+                    crate::metrics::METRICS.refused(refusal_of(&e));
+                    checked.push(Some(Outcome::Refused {
+                        reason: e.to_string(),
+                    }));
+                }
             }
         }
         let mut stored = self.writer.offer(good)?.into_iter();
         let outcomes: Vec<Outcome> = checked
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| stored.next().expect("one outcome per message")))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    let outcome = stored.next().expect("one outcome per message");
+                    if matches!(outcome, Outcome::Refused { .. }) {
+                        // Refused by the store's rules (author list, chain, clock).
+                        crate::metrics::METRICS.refused(crate::metrics::Refusal::Rule);
+                    }
+                    outcome
+                })
+            })
             .collect();
         for (outcome, (author, seq, id)) in outcomes.iter().zip(keys) {
             match outcome {
@@ -464,6 +483,7 @@ impl Replicator {
 
     pub fn on_push(&self, push: Messages) -> Result<PushReply, StoreError> {
         let reply = self.store_push(push)?;
+        count_stored(crate::metrics::Origin::Push, &reply.outcomes);
         if reply.outcomes.contains(&Outcome::Stored) {
             self.push_stored_ms
                 .store(crate::time::now_ms(), Ordering::Relaxed);
@@ -577,5 +597,23 @@ fn shuffle(items: &mut [String]) {
         let _ = getrandom::fill(&mut b);
         let j = usize::try_from(u64::from_le_bytes(b) % (i as u64 + 1)).unwrap_or(0);
         items.swap(i, j);
+    }
+}
+
+/// Counts the messages stored (not those already held) by their origin.
+fn count_stored(origin: crate::metrics::Origin, outcomes: &[Outcome]) {
+    let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count();
+    crate::metrics::METRICS.stored(origin, stored as u64);
+}
+
+/// The metrics reason of a message that failed its checks.
+fn refusal_of(e: &crate::message::Invalid) -> crate::metrics::Refusal {
+    use crate::message::Invalid;
+    use crate::metrics::Refusal;
+    match e {
+        Invalid::BadSignature => Refusal::Signature,
+        Invalid::WrongId => Refusal::Id,
+        Invalid::BodyTooLarge(_) => Refusal::Size,
+        _ => Refusal::Rule,
     }
 }

@@ -126,6 +126,11 @@ fn size(batch: &[Message]) -> usize {
 }
 
 impl Outbox {
+    /// Bytes queued for this peer or being pushed to it.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.unanswered.load(Ordering::Relaxed)
+    }
+
     /// Queues `batch` unless the peer is that far behind already (then it is dropped
     /// for this peer: the peer is slow or gone, and anti-entropy repairs). Never
     /// waits.

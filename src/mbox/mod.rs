@@ -5,6 +5,7 @@
 mod combine;
 mod format;
 mod lines;
+mod order;
 mod read;
 mod store;
 mod track;

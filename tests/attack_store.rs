@@ -89,3 +89,121 @@ fn a_start_up_on_lines_that_each_sort_first_takes_about_as_long_as_on_lines_that
     assert_eq!(shown(&first_node), expected);
     assert_eq!(shown(&last_node), expected);
 }
+
+/// An address on loopback that was free a moment ago, so a node can come back on it.
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn serve_on(home: &Path, addr: &str) -> Node {
+    Node::start_with(home, &["serve", "--listen", addr])
+}
+
+/// The seqs and bodies of `author`'s messages in the box of `home`, in file order.
+fn own_messages(home: &Path, author: &str) -> Vec<(u64, String)> {
+    crate::util::box_lines(home)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|m| m["author"] == author)
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap(),
+                m["body"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// Item 16. The last line of a's box is cut at a line boundary and its head file is
+/// overwritten with garbage, so nothing records how long the box was. `verify` used to
+/// say ok, and the node signed a new message at the lost seq: a fork of its own history,
+/// which its peers refuse for ever. Now `verify` fails and names the head file, and the
+/// node holds new sends back until a peer has sent back what was lost.
+#[test]
+fn an_unreadable_head_file_with_a_cut_box_fails_verify_and_the_node_signs_nothing_until_a_peer_answers()
+ {
+    let s = Scratch::new();
+    let (a_home, b_home) = (s.home("a"), s.home("b"));
+    let b_addr = free_addr();
+    ok(&b_home, &["init"]);
+    let b = serve_on(&b_home, &b_addr);
+    let invite = ok(&b_home, &["invite"]).trim().to_string();
+    ok(&a_home, &["init", "--join", &invite]);
+    let a = Node::start(&a_home, &[]);
+    crate::util::wait_peer_up(&a_home, &b.url);
+    ok(&a_home, &["send", "one"]);
+    ok(&a_home, &["send", "two"]);
+    crate::util::wait_for("b to hold both messages", crate::util::DEADLINE, || {
+        (crate::util::box_lines(&b_home).len() == 2).then_some(())
+    });
+    let a_addr = a.url.trim_start_matches("http://").to_string();
+    let me = json_lines(&ok(&a_home, &["log", "--json"]))[0]["author"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.kill9();
+    b.kill9();
+
+    let box_path = a_home.join("box.txt");
+    let mut lines = crate::util::box_lines(&a_home);
+    lines.pop();
+    fs::write(
+        &box_path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let garbage = "not a head record, and longer than one: ".repeat(4);
+    fs::write(a_home.join("box.head"), &garbage).unwrap();
+
+    let out = crate::util::fails(&a_home, &["verify"], 1);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("box.head is unreadable"),
+        "{}",
+        crate::util::show(&out)
+    );
+    assert!(said.contains("cannot be checked"), "{said}");
+
+    // a comes back alone: it must not sign seq 2 again.
+    let a = serve_on(&a_home, &a_addr);
+    assert!(a.log().contains("unreadable"), "{}", a.log());
+    let (status, body) = a.get("/send", &[("msg", "too early")]);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(own_messages(&a_home, &me), [(1, "one".to_string())]);
+    let aside: Vec<_> = fs::read_dir(&a_home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("box.head.unreadable-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(fs::read_to_string(a_home.join(&aside[0])).unwrap(), garbage);
+
+    // b comes back: a fetches its own seq 2 from it, then signs seq 3.
+    let b = serve_on(&b_home, &b_addr);
+    let refused_since = Instant::now();
+    crate::util::wait_for("a to accept sends again", crate::util::DEADLINE, || {
+        let (status, body) = a.get("/send", &[("msg", "three")]);
+        match status {
+            200 => Some(()),
+            503 => None,
+            _ => panic!("{status} {body}"),
+        }
+    });
+    eprintln!(
+        "a refused sends until b was back, then accepted one {:.1?} later",
+        refused_since.elapsed()
+    );
+    let expected: Vec<(u64, String)> = [(1, "one"), (2, "two"), (3, "three")]
+        .into_iter()
+        .map(|(seq, body)| (seq, body.to_string()))
+        .collect();
+    assert_eq!(own_messages(&a_home, &me), expected);
+    crate::util::wait_for("b to hold a's third message", crate::util::DEADLINE, || {
+        (own_messages(&b_home, &me).len() == 3).then_some(())
+    });
+    let (_, peers) = b.get("/peers", &[]);
+    let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();
+    assert_eq!(peers["forks"], serde_json::json!([]), "{peers}");
+    ok(&a_home, &["verify"]);
+}

@@ -23,6 +23,11 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     let report = with_bar(&path, out, |progress| {
         mbox::verify_file_with_progress(&path, known, live, progress)
     })?;
+    if !out.json {
+        for warning in &report.warnings {
+            eprintln!("dshare: warning: {warning}");
+        }
+    }
     if args.peers {
         return with_peers(home, args, out, &report);
     }

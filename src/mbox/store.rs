@@ -21,6 +21,7 @@ use crate::message::{AuthorId, Message};
 use super::format::{Line, parse_line};
 use super::order::Blocks;
 use super::track::Tracker;
+use super::verify::HeadRecord;
 
 /// Where a line is in the file, and what the index needs to know of it: 48 bytes a
 /// message (the id, the clock, and the line's offset and length packed in one word).
@@ -536,24 +537,49 @@ fn quarantine_tail(
 /// The head file is written only after fsync, so a box shorter than it records was cut
 /// after the fact (by hand, a restore, a disk fault). The node can go on (peers refill
 /// what they have), but the evidence is kept: the head file is renamed, not overwritten.
-/// Returns whether lines were cut.
+/// A head file that cannot be read proves nothing about the end of the box, so it is
+/// taken as a cut too (kept the same way), as is a box with lines but no record.
+/// Returns whether the end of the box may have been lost.
 fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
     let head = head_path(path);
-    if let Some((recorded, _)) = super::verify::read_head_file(&head)
-        && recorded > lines
-    {
-        let aside = head.with_extension(format!("head.cut-{}", crate::time::now_ms()));
+    let set_aside = |kind: &str| {
+        let aside = head.with_extension(format!("head.{kind}-{}", crate::time::now_ms()));
         let renamed = std::fs::rename(&head, &aside);
-        eprintln!(
-            "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {} ({}); peers will send back what they hold.",
-            path.display(),
-            head.display(),
-            aside.display(),
-            renamed.map_or_else(|e| e.to_string(), |()| "renamed".into())
-        );
-        return true;
+        let how = renamed.map_or_else(|e| e.to_string(), |()| "renamed".into());
+        format!("{} ({how})", aside.display())
+    };
+    match super::verify::read_head_record(&head) {
+        HeadRecord::Recorded {
+            lines: recorded, ..
+        } if recorded > lines => {
+            eprintln!(
+                "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {}; peers will send back what they hold.",
+                path.display(),
+                head.display(),
+                set_aside("cut"),
+            );
+            true
+        }
+        HeadRecord::Recorded { .. } => false,
+        HeadRecord::Unreadable(why) => {
+            eprintln!(
+                "dshare: warning: {} is unreadable ({why}), so whether lines were cut from the end of {} cannot be told: treated as a cut. Kept the file as {}; peers will send back what they hold.",
+                head.display(),
+                path.display(),
+                set_aside("unreadable"),
+            );
+            true
+        }
+        HeadRecord::Missing if lines > 0 => {
+            eprintln!(
+                "dshare: warning: {} holds {lines} lines but {} records none, so whether lines were cut from its end cannot be told: treated as a cut; peers will send back what they hold.",
+                path.display(),
+                head.display(),
+            );
+            true
+        }
+        HeadRecord::Missing => false,
     }
-    false
 }
 
 #[cfg(test)]

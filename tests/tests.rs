@@ -4,6 +4,7 @@ mod util;
 
 mod attack_clock;
 mod attack_http;
+mod attack_store;
 mod browser;
 mod cli;
 mod cookbook;

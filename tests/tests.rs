@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attack_client;
 mod browser;
 mod cli;
 mod cookbook;

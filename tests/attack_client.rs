@@ -1,0 +1,84 @@
+//! Attacks on the parts of a node next to its user: hooks, the browser page, the
+//! home directory and its secrets, and secrets on the command line.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::{DEADLINE, Node, Scratch, dshare, ok, run_with_input, show, wait_for};
+
+/// The lines of a file (none if it does not exist).
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Sends `body` from stdin (no argument list limits, any bytes of UTF-8).
+fn send_stdin(home: &Path, body: &str) -> String {
+    let out = run_with_input(dshare(home, &["send"]), body.as_bytes());
+    assert!(out.status.success(), "send failed\n{}", show(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A hook that records, per message, its id, the body length it read on stdin, and
+/// which variables were left out.
+fn recording_hook(out: &Path) -> String {
+    format!(
+        "printf '%s %s [%s]\\n' \"$DSHARE_ID\" \"$(wc -c | tr -d ' ')\" \"$DSHARE_OMITTED\" >> {}",
+        out.display()
+    )
+}
+
+/// 30 KB of control characters: 180 KB once escaped into `DSHARE_JSON`, past the
+/// kernel's 128 KiB limit for one environment string.
+fn hostile_body() -> String {
+    "\u{1}".repeat(30_000)
+}
+
+#[test]
+fn a_message_of_control_characters_reaches_log_exec_and_so_does_the_next() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let _node = Node::start(&home, &[]);
+    let first = send_stdin(&home, &hostile_body());
+    let second = send_stdin(&home, "after it");
+    let out = s.dir.path().join("out");
+    let started = std::time::Instant::now();
+    ok(&home, &["log", "--exec", &recording_hook(&out)]);
+    eprintln!("log --exec took {:?}", started.elapsed());
+    assert_eq!(
+        lines(&out),
+        [
+            format!("{first} 30000 [DSHARE_JSON]"),
+            format!("{second} 8 []")
+        ]
+    );
+}
+
+#[test]
+fn a_message_of_control_characters_reaches_serve_on_message_and_so_does_the_next() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let out = s.dir.path().join("out");
+    let hook = recording_hook(&out);
+    let node = Node::start(&home, &["--on-message", &hook]);
+    let first = send_stdin(&home, &hostile_body());
+    let second = send_stdin(&home, "after it");
+    let started = std::time::Instant::now();
+    wait_for("the hook to run for both messages", DEADLINE, || {
+        (lines(&out).len() >= 2).then_some(())
+    });
+    eprintln!("both hooks ran within {:?}", started.elapsed());
+    assert_eq!(
+        lines(&out),
+        [
+            format!("{first} 30000 [DSHARE_JSON]"),
+            format!("{second} 8 []")
+        ],
+        "node log:\n{}",
+        node.log()
+    );
+    assert!(!node.log().contains("failed"), "{}", node.log());
+}

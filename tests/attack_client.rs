@@ -82,3 +82,70 @@ fn a_message_of_control_characters_reaches_serve_on_message_and_so_does_the_next
     );
     assert!(!node.log().contains("failed"), "{}", node.log());
 }
+
+/// The form key in the page the node serves for its token.
+fn form_key_of_page(node: &Node) -> String {
+    let (status, page) = node.get("/", &[]);
+    assert_eq!(status, 200, "{page}");
+    let at = page.find("name=\"form_key\" value=\"").expect("a form key") + 23;
+    page[at..at + 64].to_string()
+}
+
+fn bodies(home: &Path) -> Vec<String> {
+    crate::util::json_lines(&ok(home, &["log", "--json"]))
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_same_site_page_cannot_send_with_the_cookie() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let cookie = format!("Cookie: dshare_token={}", node.token);
+    let form_key = form_key_of_page(&node);
+    // What a browser sends for `<img src=…>` on a page from another port of
+    // 127.0.0.1: same-site, the cookie attached, and no token or form key.
+    let forged = format!("{}/send?msg=forged&from=page", node.url);
+    let (status, _, answer) = crate::util::raw_request(
+        &forged,
+        &[
+            &cookie,
+            "Sec-Fetch-Site: same-site",
+            "Sec-Fetch-Mode: no-cors",
+        ],
+    );
+    eprintln!("same-site forgery: {status} {answer}");
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("another site"), "{answer}");
+    // Even knowing the form key, a same-site page cannot use the cookie.
+    let with_key = format!("{forged}&form_key={form_key}");
+    let (status, _, _) =
+        crate::util::raw_request(&with_key, &[&cookie, "Sec-Fetch-Site: same-site"]);
+    assert_eq!(status, 403);
+    // A browser that does not say where a request comes from (no Sec-Fetch-Site):
+    // the cookie alone does not send; the page's form key is needed.
+    let (status, _, answer) = crate::util::raw_request(&forged, &[&cookie]);
+    eprintln!("cookie without a form key: {status} {answer}");
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("form key"), "{answer}");
+    assert_eq!(bodies(&home), Vec::<String>::new());
+
+    // The page's own form, submitted by the browser without JavaScript: same-origin,
+    // the cookie, and the form key from the page.
+    let own = format!(
+        "{}/send?form_key={form_key}&from=page&msg=from+the+page",
+        node.url
+    );
+    let (status, head, _) =
+        crate::util::raw_request(&own, &[&cookie, "Sec-Fetch-Site: same-origin"]);
+    assert_eq!(status, 303, "{head}");
+    assert_eq!(bodies(&home), ["from the page"]);
+    // Reading the page on the cookie, as after the form's redirect, still works.
+    let (status, _, _) = crate::util::raw_request(
+        &format!("{}/", node.url),
+        &[&cookie, "Sec-Fetch-Site: same-origin"],
+    );
+    assert_eq!(status, 200);
+}

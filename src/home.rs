@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -14,6 +14,23 @@ use crate::secret::Secret;
 #[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
+}
+
+/// `open(2)` flag that refuses a symbolic link as the last part of a path. Every file
+/// dshare writes in a home is opened with it: a link planted there could otherwise
+/// point a write, or the truncation of a torn box, at any file the node's user owns.
+pub const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// The error for a file of the home that could not be opened, with the remedy when
+/// it is a symbolic link (which [`NO_FOLLOW`] refuses with ELOOP).
+pub fn cannot_open(path: &Path, what: &str, e: std::io::Error) -> anyhow::Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        return anyhow::anyhow!(
+            "{what} {} is a symbolic link, and dshare follows none in a home (one planted there could point its writes at any file of this user); nothing was changed. Remove the link, and put the file itself there",
+            path.display()
+        );
+    }
+    anyhow::Error::new(e).context(format!("cannot open {what} {}", path.display()))
 }
 
 const IDENTITY: &str = "identity.key";
@@ -55,6 +72,28 @@ impl Home {
         self.dir.join("peers.json")
     }
 
+    /// Refuses a home that another user owns or may write to: that user could replace
+    /// its keys, or plant a link where the node writes (and a node run by root would
+    /// follow it). Called before any secret is read or written.
+    pub fn check_owner(&self) -> Result<()> {
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot inspect {}", self.dir.display()));
+            }
+        };
+        let me = rustix::process::geteuid().as_raw();
+        match owner_problem(meta.uid(), meta.mode(), me) {
+            None => Ok(()),
+            Some(why) => bail!(
+                "{} {why}; another user could replace its keys or plant links in it, so it is refused and nothing was changed. Use a home of your own (--home DIR), or if this one is yours: `chown -R {me} {d}` and `chmod 700 {d}`",
+                self.dir.display(),
+                d = self.dir.display()
+            ),
+        }
+    }
+
     /// True once `init` (or a first `serve`) has run here.
     pub fn exists(&self) -> bool {
         self.dir.join(IDENTITY).exists()
@@ -69,8 +108,11 @@ impl Home {
                 self.dir.display()
             );
         }
+        self.check_owner()?;
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        // A directory created between the check and here is checked too.
+        self.check_owner()?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {}", self.dir.display()))?;
         let identity = Identity::generate();
@@ -191,6 +233,7 @@ impl Home {
     }
 
     fn read_secret(&self, name: &str) -> Result<Secret> {
+        self.check_owner()?;
         let path = self.dir.join(name);
         let text = fs::read_to_string(&path).with_context(|| {
             if self.exists() {
@@ -236,13 +279,15 @@ impl Home {
 
     /// Takes the home's lock for the life of the returned file: one node per home.
     pub fn lock(&self) -> Result<File> {
+        self.check_owner()?;
         let path = self.lock_path();
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(NO_FOLLOW)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(|e| cannot_open(&path, "the lock file", e))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => bail!(
@@ -267,7 +312,12 @@ impl Home {
     /// Records the running node's URL, atomically, for `send`, `log` and `web`.
     pub fn write_addr(&self, url: &str) -> Result<()> {
         let tmp = self.dir.join("node.addr.tmp");
-        fs::write(&tmp, format!("{url}\n"))
+        let _ = fs::remove_file(&tmp);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{url}\n").as_bytes()))
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, self.addr_path()).context("cannot record the node's address")
     }
@@ -280,6 +330,9 @@ impl Home {
                 self.dir.display()
             )
         };
+        // The address and token of a home another user controls could send this
+        // user's messages to any node.
+        self.check_owner()?;
         if !self.node_running() {
             bail!(no_node());
         }
@@ -310,6 +363,20 @@ impl Home {
             }
         }
     }
+}
+
+/// Why a home with this owner and mode is not safe for user `me`, if it is not.
+fn owner_problem(owner: u32, mode: u32, me: u32) -> Option<String> {
+    if owner != me {
+        return Some(format!("belongs to user {owner}, not to this user ({me})"));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "can be written by other users (mode {:o})",
+            mode & 0o777
+        ));
+    }
+    None
 }
 
 /// Writes a secret once: `create_new` so an existing key is never overwritten, mode
@@ -351,4 +418,22 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_problem;
+
+    #[test]
+    fn a_home_must_be_the_users_and_closed_to_other_writers() {
+        assert_eq!(owner_problem(1000, 0o40700, 1000), None);
+        assert_eq!(owner_problem(1000, 0o40755, 1000), None);
+        assert!(
+            owner_problem(65534, 0o40700, 0)
+                .unwrap()
+                .contains("user 65534")
+        );
+        assert!(owner_problem(0, 0o40770, 0).unwrap().contains("mode 770"));
+        assert!(owner_problem(0, 0o40707, 0).unwrap().contains("mode 707"));
+    }
 }

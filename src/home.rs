@@ -36,6 +36,8 @@ pub fn cannot_open(path: &Path, what: &str, e: std::io::Error) -> anyhow::Error 
 const IDENTITY: &str = "identity.key";
 const NETWORK: &str = "network.key";
 const TOKEN: &str = "client.token";
+/// The files that make a home; `init` writes the identity key last.
+const SECRETS: [&str; 3] = [NETWORK, TOKEN, IDENTITY];
 
 impl Home {
     /// `--home`, else `DSHARE_HOME` (clap fills both into `dir`), else
@@ -94,21 +96,34 @@ impl Home {
         }
     }
 
-    /// True once `init` (or a first `serve`) has run here.
+    /// True once `init` (or a first `serve`) has completed here: every secret file
+    /// holds a key.
     pub fn exists(&self) -> bool {
-        self.dir.join(IDENTITY).exists()
+        SECRETS
+            .iter()
+            .all(|name| read_key_file(&self.dir.join(name)).is_ok())
     }
 
     /// Creates a new home: identity key, network key (new, or the one given to join a
     /// network) and client token, each written once with mode 0600 in a 0700 directory.
+    /// Finishes a home whose `init` was interrupted before the identity key was
+    /// written (such a home never ran a node): what it left is set aside, not reused.
     pub fn init(&self, network_key: Option<&Secret>) -> Result<()> {
-        if self.exists() || self.dir.join(NETWORK).exists() {
+        self.check_owner()?;
+        if self.exists() {
             bail!(
                 "{} is already a dshare home; nothing was changed (use another --home for another node)",
                 self.dir.display()
             );
         }
-        self.check_owner()?;
+        let present: Vec<&str> = SECRETS
+            .iter()
+            .copied()
+            .filter(|name| fs::symlink_metadata(self.dir.join(name)).is_ok())
+            .collect();
+        if !present.is_empty() {
+            self.set_aside_torn_init(&present)?;
+        }
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
         // A directory created between the check and here is checked too.
@@ -117,22 +132,51 @@ impl Home {
             .with_context(|| format!("cannot restrict {}", self.dir.display()))?;
         let identity = Identity::generate();
         let network = network_key.cloned().unwrap_or_else(Secret::random);
-        // The network key and token first: if anything fails, no identity exists and
-        // `init` can simply be run again.
-        write_secret(&self.dir.join(NETWORK), "network key", None, &network)?;
+        // The identity key last: until it is there, the home is an interrupted `init`
+        // that the next `init` (or `serve`) finishes.
+        write_secret(&self.dir, NETWORK, "network key", None, &network)?;
+        write_secret(&self.dir, TOKEN, "client token", None, &Secret::random())?;
         write_secret(
-            &self.dir.join(TOKEN),
-            "client token",
-            None,
-            &Secret::random(),
-        )?;
-        write_secret(
-            &self.dir.join(IDENTITY),
+            &self.dir,
+            IDENTITY,
             "identity key",
             Some(&identity.author().to_hex()),
             &identity.secret(),
         )?;
         Ok(())
+    }
+
+    /// Moves the secret files of an interrupted `init` to `NAME.torn-MS`, or refuses
+    /// when the home is more than that (its identity key is there, or it has a box).
+    fn set_aside_torn_init(&self, present: &[&str]) -> Result<()> {
+        let damaged: Vec<String> = SECRETS
+            .iter()
+            .filter_map(|name| {
+                let path = self.dir.join(name);
+                let why = read_key_file(&path).err()?;
+                Some(format!("{} {why}", path.display()))
+            })
+            .collect();
+        if present.contains(&IDENTITY) || self.box_path().exists() {
+            bail!(
+                "{} is a dshare home, but {}; nothing was changed. Restore from a backup (the network key can be copied from another node of the network); a home that is beyond repair can be moved away and created again with `dshare init --join`",
+                self.dir.display(),
+                damaged.join(", ")
+            );
+        }
+        let stamp = crate::time::now_ms();
+        for name in present {
+            let from = self.dir.join(name);
+            let to = self.dir.join(format!("{name}.torn-{stamp}"));
+            fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} aside", from.display()))?;
+            eprintln!(
+                "dshare: {} was left by an interrupted `dshare init` (no identity key was written); moved it to {} and finishing the home",
+                from.display(),
+                to.display()
+            );
+        }
+        sync_dir(&self.dir)
     }
 
     pub fn identity(&self) -> Result<Identity> {
@@ -235,21 +279,26 @@ impl Home {
     fn read_secret(&self, name: &str) -> Result<Secret> {
         self.check_owner()?;
         let path = self.dir.join(name);
-        let text = fs::read_to_string(&path).with_context(|| {
-            if self.exists() {
-                format!("cannot read {}", path.display())
-            } else {
-                format!(
-                    "{} is not a dshare home yet; run `dshare init` (or `dshare serve`, which creates it)",
-                    self.dir.display()
-                )
-            }
-        })?;
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .and_then(Secret::from_hex)
-            .with_context(|| format!("{} does not hold a 64-hex-digit key", path.display()))
+        let no_home = || {
+            SECRETS
+                .iter()
+                .all(|n| fs::symlink_metadata(self.dir.join(n)).is_err())
+        };
+        match read_key_file(&path) {
+            Ok(key) => Ok(key),
+            Err(_) if no_home() => bail!(
+                "{} is not a dshare home yet; run `dshare init` (or `dshare serve`, which creates it)",
+                self.dir.display()
+            ),
+            Err(why) if !self.dir.join(IDENTITY).exists() => bail!(
+                "{} {why}: a `dshare init` was interrupted (a full disk?) before it finished this home; run `dshare init` again to finish it",
+                path.display()
+            ),
+            Err(why) => bail!(
+                "{} {why}; restore it from a backup (the network key can be copied from another node of the network)",
+                path.display()
+            ),
+        }
     }
 
     /// The author allow-list: `extra` ids from the command line plus the ids in
@@ -379,15 +428,37 @@ fn owner_problem(owner: u32, mode: u32, me: u32) -> Option<String> {
     None
 }
 
-/// Writes a secret once: `create_new` so an existing key is never overwritten, mode
-/// 0600 from the first byte, a comment header saying what it is, then fsync.
-fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+/// The key in a secret file, or why there is none.
+fn read_key_file(path: &Path) -> std::result::Result<Secret, String> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("is missing".into()),
+        Err(e) => return Err(format!("cannot be read ({e})")),
+    };
+    if text.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(Secret::from_hex)
+        .ok_or_else(|| "does not hold a 64-hex-digit key".into())
+}
+
+/// Writes a secret once, so that it appears whole or not at all: a 0600 temp file
+/// with a comment header saying what it is, fsync, then a hard link to its name
+/// (which, unlike a rename, never replaces an existing key), and fsync of the
+/// directory. A full disk or a crash leaves at most a `.tmp` file behind.
+fn write_secret(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    public: Option<&str>,
+    secret: &Secret,
+) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
     let mut text = format!(
         "# dshare {what}: secret, keep this file private\n# created: {}\n",
         crate::time::utc(crate::time::now_ms())
@@ -397,9 +468,27 @@ fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) 
     }
     text.push_str(&secret.expose_hex());
     text.push('\n');
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    let linked = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    linked.with_context(|| format!("cannot create {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Makes the directory's entries (a new or renamed file) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 /// Replaces `path` with `bytes` atomically (a 0600 temp file in `dir`, fsync, rename),

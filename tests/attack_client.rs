@@ -258,3 +258,55 @@ fn a_planted_box_link_is_refused_and_its_target_untouched() {
     drop(node);
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious, no newline");
 }
+
+/// What an `init` killed by a full disk left before this was fixed: the home and an
+/// empty network key, nothing else.
+fn torn_home(s: &Scratch, name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let home = s.home(name);
+    fs::create_dir(&home).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(home.join("network.key"), "").unwrap();
+    home
+}
+
+#[test]
+fn an_interrupted_init_is_finished_by_the_next_init_or_serve() {
+    let s = Scratch::new();
+    let by_init = torn_home(&s, "a");
+    let out = crate::util::run(&by_init, &["init"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("init on a torn home: {}", show(&out));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(err.contains("interrupted `dshare init`"), "{err}");
+    let _node = Node::start(&by_init, &[]);
+    ok(&by_init, &["send", "after a torn init"]);
+
+    let by_serve = torn_home(&s, "b");
+    let _node = Node::start(&by_serve, &[]);
+    ok(&by_serve, &["send", "after a torn init"]);
+    // What was left is kept aside, not deleted.
+    assert!(fs::read_dir(&by_serve).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("network.key.torn-")
+    }));
+}
+
+#[test]
+fn an_empty_secret_in_a_home_that_ran_is_named_with_a_remedy() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    fs::write(home.join("network.key"), "").unwrap();
+    let err = refused(&home, &["serve", "--listen", "127.0.0.1:0"]);
+    eprintln!("{err}");
+    assert!(err.contains("network.key"), "{err}");
+    assert!(err.contains("empty"), "{err}");
+    assert!(err.contains("Restore"), "{err}");
+    // init does not overwrite what is left of a real home.
+    let err = refused(&home, &["init"]);
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(home.join("identity.key").exists());
+}

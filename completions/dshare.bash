@@ -1017,7 +1017,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__log)
-            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
+            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1048,6 +1048,10 @@ _dshare() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1083,7 +1087,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__peers)
-            opts="-q -h -V --expect-up --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1101,6 +1105,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1113,7 +1121,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__send)
-            opts="-q -h -V --wait --client --timeout --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --wait --client --client-file --timeout --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,6 +1135,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1136,6 +1148,10 @@ _dshare() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1255,7 +1271,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__verify)
-            opts="-q -h -V --head --peers --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1270,6 +1286,10 @@ _dshare() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -310,3 +310,72 @@ fn an_empty_secret_in_a_home_that_ran_is_named_with_a_remedy() {
     assert!(err.contains("nothing was changed"), "{err}");
     assert!(home.join("identity.key").exists());
 }
+
+#[test]
+fn tokens_and_client_keys_can_come_from_files_and_the_help_says_why() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let elsewhere = s.home("elsewhere");
+    // A token file with a comment, as a person might write one.
+    let token_file = s.dir.path().join("token");
+    fs::write(&token_file, format!("# the node's token\n{}\n", node.token)).unwrap();
+    let file_arg = token_file.to_str().unwrap();
+    ok(
+        &elsewhere,
+        &[
+            "send",
+            "--node",
+            &node.url,
+            "--token-file",
+            file_arg,
+            "by token file",
+        ],
+    );
+    let mut by_env = dshare(&elsewhere, &["send", "--node", &node.url, "by token env"]);
+    by_env.env("DSHARE_TOKEN_FILE", &token_file);
+    let out = run_with_input(by_env, b"");
+    assert!(out.status.success(), "{}", show(&out));
+    // A wrong file is an error that names it, not a silent fallback.
+    let missing = s.dir.path().join("missing");
+    let out = crate::util::run(
+        &elsewhere,
+        &[
+            "send",
+            "--node",
+            &node.url,
+            "--token-file",
+            missing.to_str().unwrap(),
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+
+    // A client key line from `dshare client add`, in a file.
+    let line = ok(&home, &["client", "add", "ci"]).trim().to_string();
+    wait_for("the node to load the client key", DEADLINE, || {
+        node.log().contains("client keys reloaded: 1").then_some(())
+    });
+    let client_file = s.dir.path().join("client");
+    fs::write(&client_file, format!("{line}\n")).unwrap();
+    ok(
+        &elsewhere,
+        &[
+            "send",
+            "--client-file",
+            client_file.to_str().unwrap(),
+            "by client file",
+        ],
+    );
+    let bodies = bodies(&home);
+    assert_eq!(bodies, ["by token file", "by token env", "by client file"]);
+
+    let help = ok(&home, &["send", "--help"]);
+    assert!(help.contains("--token-file"), "{help}");
+    assert!(help.contains("--client-file"), "{help}");
+    assert!(
+        help.contains("visible to every local user in `ps`"),
+        "{help}"
+    );
+}

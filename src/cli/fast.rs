@@ -224,9 +224,11 @@ mod tests {
                 "text None None None",
                 r#"wait Some("wait") None None"#,
                 r#"client Some("client") None Some("DSHARE_CLIENT")"#,
+                r#"client_file Some("client-file") None Some("DSHARE_CLIENT_FILE")"#,
                 r#"timeout Some("timeout") None None"#,
                 r#"node Some("node") None Some("DSHARE_NODE")"#,
                 r#"token Some("token") None Some("DSHARE_TOKEN")"#,
+                r#"token_file Some("token-file") None Some("DSHARE_TOKEN_FILE")"#,
             ],
             "a send flag changed: teach src/cli/fast.rs about it"
         );

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attack_client;
 mod attack_clock;
 mod attack_http;
 mod attack_store;

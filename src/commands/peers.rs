@@ -141,6 +141,7 @@ pub fn advertised(home: &Home) -> Result<String> {
         &NodeArgs {
             node: None,
             token: None,
+            token_file: None,
         },
     )?;
     let answer = client.call("/status", &[], None)?;

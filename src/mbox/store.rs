@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -214,8 +214,9 @@ impl Store {
             .read(true)
             .append(true)
             .create(true)
+            .custom_flags(crate::home::NO_FOLLOW)
             .open(path)
-            .with_context(|| format!("cannot open the message box {}", path.display()))?;
+            .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
         let mut index = Index::default();
         // Every line is at least MIN_LINE bytes, so this many slots are enough for the
         // whole box and the arrival list never moves while it is read (pages of it

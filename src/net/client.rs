@@ -228,6 +228,8 @@ pub fn require_home(home: &Home) -> Result<()> {
 /// way around a stopped node that the command offers, if any (`pass --node URL`).
 pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
     require_home(home)?;
+    // Before anything of the home is trusted, even whether a node runs there.
+    home.check_owner()?;
     if !home.node_running() {
         bail!(
             "no node is running for {}; start it with `dshare serve --home {}`{}",

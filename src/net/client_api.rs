@@ -317,13 +317,13 @@ impl ClientApi {
                 }
             },
         };
-        let longest = if key == TOKEN_KEY {
-            MAX_LOCAL_WAIT
+        let (longest, key_cap) = if key == TOKEN_KEY {
+            (MAX_LOCAL_WAIT, super::waits::MAX_WAITS)
         } else {
-            MAX_REMOTE_WAIT
+            (MAX_REMOTE_WAIT, super::waits::MAX_WAITS_PER_KEY)
         };
         let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000)).min(longest);
-        let Some(_slot) = self.confirming.take(key) else {
+        let Some(_slot) = self.confirming.take(key, key_cap) else {
             return Err(Response::text(
                 429,
                 format!(

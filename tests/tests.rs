@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attack_peers;
 mod browser;
 mod cli;
 mod cookbook;

@@ -30,6 +30,44 @@ pub fn answer_aad(request_nonce: &[u8]) -> Vec<u8> {
     aad
 }
 
+/// Why a call failed, when the peer could not be reached or did not answer in time:
+/// the peer is down. Any other failure (an answer too large, malformed, refused or not
+/// sealed) comes from a peer that is reachable; it is reported, and the peer stays up
+/// for pushes: marking such peers down once partitioned a network for good.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot reach peer {}", self.0)
+    }
+}
+
+/// Whether `e` says the peer could not be reached (see [`Unreachable`]).
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Unreachable>().is_some()
+}
+
+/// Transport failures: nothing, or nothing in time, came back.
+fn transport_failed(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::BodyStalled
+    )
+}
+
+fn classify(e: ureq::Error, base: &str, doing: &str) -> anyhow::Error {
+    if transport_failed(&e) {
+        anyhow::Error::new(e).context(Unreachable(base.to_string()))
+    } else {
+        anyhow::Error::new(e).context(format!("{doing} peer {base}"))
+    }
+}
+
 pub struct PeerClient {
     agent: ureq::Agent,
     keyring: Arc<Keyring>,
@@ -57,6 +95,18 @@ impl PeerClient {
         op: &str,
         request: &Q,
     ) -> Result<A> {
+        self.call_with_nonce(base, op, request)
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`PeerClient::call`], also returning the nonce the request was sealed with (a
+    /// hello's answer proves the peer's identity over it).
+    pub fn call_with_nonce<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        base: &str,
+        op: &str,
+        request: &Q,
+    ) -> Result<(A, Vec<u8>)> {
         let path = format!("/v1/{op}");
         let plain = serde_json::to_vec(request).expect("requests serialize");
         let now = crate::time::now_ms();
@@ -67,14 +117,14 @@ impl PeerClient {
             .post(&format!("{base}{path}"))
             .content_type("application/octet-stream")
             .send(&blob[..])
-            .with_context(|| format!("cannot reach peer {base}"))?;
+            .map_err(|e| classify(e, base, "cannot talk to"))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
-            .with_context(|| format!("cannot read the answer of peer {base}"))?;
+            .map_err(|e| classify(e, base, "cannot read the answer of"))?;
         if status != 200 {
             bail!("peer {base} answered HTTP {status} to {op}");
         }
@@ -82,8 +132,9 @@ impl PeerClient {
             .keyring
             .open(&answer_aad(&nonce), &body, crate::time::now_ms())
             .map_err(|e| anyhow::anyhow!("peer {base}'s answer to {op}: {e}"))?;
-        serde_json::from_slice(&opened.plaintext)
-            .with_context(|| format!("peer {base} sent a malformed answer to {op}"))
+        let answer = serde_json::from_slice(&opened.plaintext)
+            .with_context(|| format!("peer {base} sent a malformed answer to {op}"))?;
+        Ok((answer, nonce))
     }
 }
 

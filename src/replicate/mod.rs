@@ -23,10 +23,12 @@ use serde::Serialize;
 pub use client::{PeerClient, answer_aad, request_aad};
 use peers::PeerTable;
 use protocol::{
-    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, NodeInfo, PushReply, RangeRequest,
+    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_HEADS_PAGE, MAX_PAGE, MAX_PEERS_SHARED,
+    Messages, NodeInfo, PushReply, RangeRequest,
 };
 
 use crate::hex::Hash;
+use crate::identity::Identity;
 use crate::mbox::{Outcome, StoreError, Writer};
 use crate::message::{AuthorId, Message};
 use crate::seal::Keyring;
@@ -67,6 +69,8 @@ pub enum Want {
 /// Settings from the command line.
 pub struct Settings {
     pub me: NodeInfo,
+    /// The node's identity key: a hello's answer is signed with it, to prove the id.
+    pub identity: Identity,
     pub peers_file: PathBuf,
     pub bootstrap: Vec<String>,
     /// Peers that each new message is pushed to at once, once more are known.
@@ -75,6 +79,10 @@ pub struct Settings {
 
 pub struct Replicator {
     pub me: NodeInfo,
+    identity: Identity,
+    /// Most heads in one answer: [`MAX_HEADS_PAGE`], or fewer in tests
+    /// (`DSHARE_TEST_HEADS_PAGE`), to page many authors' heads with few authors.
+    heads_page: usize,
     pub writer: Writer,
     pub peers: PeerTable,
     pub keyring: Arc<Keyring>,
@@ -102,6 +110,8 @@ impl Replicator {
         let rep = Arc::new(Replicator {
             client: PeerClient::new(Arc::clone(&keyring), Duration::from_secs(3)),
             me: settings.me,
+            identity: settings.identity,
+            heads_page: heads_page_setting(),
             writer,
             peers: PeerTable::load(settings.peers_file),
             keyring,
@@ -324,11 +334,25 @@ impl Replicator {
         }
     }
 
-    fn mark_down(&self, url: &str, _why: &anyhow::Error) {
+    /// An exchange with `url` failed. A peer that could not be reached is down (and
+    /// gets no pushes until it answers again); one that answered badly (too large,
+    /// malformed, refused) is reachable, so it keeps its state and its pushes. Either
+    /// way the reason is kept for `dshare peers` and logged when it changes.
+    fn failed(&self, url: &str, why: &anyhow::Error) {
+        let reason = format!("{why:#}");
+        let unreachable = client::is_unreachable(why);
+        let mut changed = false;
         self.peers.update(url, |p| {
-            p.state = "down".into();
+            if unreachable {
+                p.state = "down".into();
+            }
             p.in_sync = false;
+            changed = p.last_error.as_deref() != Some(reason.as_str());
+            p.last_error = Some(reason.clone());
         });
+        if changed {
+            eprintln!("dshare: warning: exchange with peer {url} failed: {reason}");
+        }
     }
 
     /// Checks messages from a peer (limits, id, signature) and offers the good ones to
@@ -416,7 +440,9 @@ impl Replicator {
 
     // The peer API, server side.
 
-    pub fn on_hello(self: &Arc<Self>, hello: Hello) -> HelloReply {
+    /// Answers a hello sealed with `nonce`: this node's digest, its peers, the first
+    /// page of its heads if the digests differ, and a proof of its id over the nonce.
+    pub fn on_hello(self: &Arc<Self>, hello: Hello, nonce: &[u8]) -> HelloReply {
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {
@@ -425,12 +451,34 @@ impl Replicator {
         let summary = self.writer.store().summary();
         let mut peers = self.peers.urls();
         peers.truncate(MAX_PEERS_SHARED);
+        let (heads, heads_next) = if hello.digest == summary.digest {
+            (None, None)
+        } else {
+            let (page, next) =
+                protocol::heads_page(self.writer.store().heads(), None, self.heads_page);
+            (Some(page), next)
+        };
         HelloReply {
             node: self.me.clone(),
             digest: summary.digest,
             peers,
-            heads: (hello.digest != summary.digest).then(|| self.writer.store().heads()),
+            heads,
+            heads_next,
+            proof: Some(
+                self.identity
+                    .sign(&protocol::proof_bytes(nonce, &self.me.id)),
+            ),
         }
+    }
+
+    /// The page of heads after `req.after`.
+    pub fn on_heads(&self, req: &HeadsRequest) -> HeadsPage {
+        let (heads, next) = protocol::heads_page(
+            self.writer.store().heads(),
+            Some(&req.after),
+            self.heads_page,
+        );
+        HeadsPage { heads, next }
     }
 
     pub fn on_range(&self, req: &RangeRequest) -> Result<Messages> {
@@ -549,6 +597,15 @@ impl Replicator {
         let missing = targets.into_iter().filter(|u| !acked.contains(u)).collect();
         (acked, missing)
     }
+}
+
+/// [`MAX_HEADS_PAGE`], or the smaller page a test asks for with
+/// `DSHARE_TEST_HEADS_PAGE` (never more: the bound holds whatever the environment).
+fn heads_page_setting() -> usize {
+    std::env::var("DSHARE_TEST_HEADS_PAGE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(MAX_HEADS_PAGE, |n| n.clamp(1, MAX_HEADS_PAGE))
 }
 
 /// Fisher–Yates with bytes from the OS generator; fan-out choice needs no better.

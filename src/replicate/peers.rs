@@ -25,6 +25,9 @@ pub struct PeerView {
     pub ahead: u64,
     /// The peer holds a different message at a seq this node holds too.
     pub diverged: bool,
+    /// Why the last exchange with the peer failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl PeerView {
@@ -39,6 +42,7 @@ impl PeerView {
             behind: 0,
             ahead: 0,
             diverged: false,
+            last_error: None,
         }
     }
 

@@ -170,10 +170,16 @@ impl Node {
 
     /// Starts `dshare --home HOME ARGS…` (a `serve` command line) and waits for it.
     pub fn start_with(home: &Path, args: &[&str]) -> Node {
+        Node::start_env(home, args, &[])
+    }
+
+    /// [`Node::start_with`] with extra environment variables (hidden test settings).
+    pub fn start_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
         let addr = home.join("node.addr");
         let _ = fs::remove_file(&addr);
         let log = home.with_extension(format!("log-{}", now_ns()));
         let mut cmd = dshare(home, args);
+        cmd.envs(env.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap());

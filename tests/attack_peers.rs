@@ -349,3 +349,236 @@ fn a_reachable_peer_whose_answer_fails_stays_up_for_pushes_and_is_reported() {
         node.log()
     );
 }
+
+/// Threads and resident kB of the process `pid`, from /proc.
+fn threads_and_rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    };
+    (field("Threads:"), field("VmRSS:"))
+}
+
+fn saved_peers(home: &Path) -> usize {
+    std::fs::read(home.join("peers.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map_or(0, |v| v["peers"].as_array().map_or(0, Vec::len))
+}
+
+// 11. The peer table.
+
+#[test]
+fn three_thousand_sealed_hellos_from_fake_addresses_leave_threads_rss_and_the_table_bounded() {
+    let s = Scratch::new();
+    let home = s.home("victim");
+    ok(&home, &["init"]);
+    let node = Node::start(&home, &[]);
+    let ring = keyring_of(&home);
+    let before = threads_and_rss(node.pid());
+    for i in 0..3000u32 {
+        // Ports on a loopback address where nothing listens: each probe is refused.
+        let from = format!("http://127.0.0.{}:{}", 2 + i / 60000, 1024 + i % 60000);
+        call(&ring, &node.url, "hello", &hello_from(&from, ZERO)).unwrap();
+    }
+    let after = threads_and_rss(node.pid());
+    let listed = json_lines(&ok(&home, &["--json", "peers"])).len();
+    eprintln!(
+        "threads {} -> {}, VmRSS {} -> {} kB, peers listed {listed}, saved {}",
+        before.0,
+        after.0,
+        before.1,
+        after.1,
+        saved_peers(&home)
+    );
+    assert!(after.0 <= before.0 + 8, "threads {before:?} -> {after:?}");
+    assert!(
+        after.1 <= before.1 + 30_000,
+        "VmRSS {before:?} -> {after:?} kB"
+    );
+    assert_eq!(listed, 0, "no unproven address is adopted");
+    assert_eq!(saved_peers(&home), 0, "nor saved");
+    node.get("/status", &[]);
+}
+
+#[test]
+fn a_peer_list_of_two_thousand_dead_addresses_does_not_raise_the_threads() {
+    let s = Scratch::new();
+    let home = s.home("victim");
+    ok(&home, &["init"]);
+    let id = Arc::new(Identity::generate());
+    let url_cell: Arc<Mutex<String>> = Arc::default();
+    let dead: Vec<String> = (0..2000)
+        .map(|i| format!("http://127.0.0.3:{}", 2000 + i))
+        .collect();
+    let behave: Arc<Behaviour> = {
+        let (id, url_cell) = (Arc::clone(&id), Arc::clone(&url_cell));
+        Arc::new(move |op, request, nonce| match op {
+            "hello" => {
+                let mut reply =
+                    FakePeer::hello_reply(&id, &url_cell.lock().unwrap(), nonce, &json!([]));
+                reply["peers"] = json!(dead);
+                Reply::Sealed(reply)
+            }
+            _ => plain_answer(op, request),
+        })
+    };
+    let fake = FakePeer::start(keyring_of(&home), behave);
+    *url_cell.lock().unwrap() = fake.url.clone();
+    let node = Node::start(&home, &["--peer", &fake.url]);
+    let before = threads_and_rss(node.pid());
+    wait_for("three hellos with the dead list", DEADLINE, || {
+        (fake.count("hello") >= 3).then_some(())
+    });
+    let after = threads_and_rss(node.pid());
+    let listed = json_lines(&ok(&home, &["--json", "peers"])).len();
+    eprintln!("threads {} -> {}, peers listed {listed}", before.0, after.0);
+    assert!(after.0 <= before.0 + 4, "threads {before:?} -> {after:?}");
+    assert_eq!(listed, 1, "only the peer that proved its id");
+}
+
+// 13. A lying peer.
+
+#[test]
+fn heads_at_u64_max_panic_nothing_and_a_recovering_node_leaves_recovery() {
+    let s = Scratch::new();
+    let home = s.home("victim");
+    ok(&home, &["init"]);
+    {
+        let _node = Node::start(&home, &[]);
+        ok(&home, &["send", "before the crash"]);
+    }
+    let mut boxed = std::fs::OpenOptions::new()
+        .append(true)
+        .open(home.join("box.txt"))
+        .unwrap();
+    boxed
+        .write_all(b"{\"chain\":\"0123\",\"id\":\"torn")
+        .unwrap();
+    drop(boxed);
+    let liar = Arc::new(Identity::generate());
+    let url_cell: Arc<Mutex<String>> = Arc::default();
+    let behave: Arc<Behaviour> = {
+        let (liar, url_cell) = (Arc::clone(&liar), Arc::clone(&url_cell));
+        Arc::new(move |op, request, nonce| match op {
+            "hello" => {
+                let heads = json!([
+                    {"author": Identity::generate().author(), "seq": u64::MAX, "id": ZERO},
+                    {"author": Identity::generate().author(), "seq": 1_000_000u64, "id": ZERO},
+                ]);
+                Reply::Sealed(FakePeer::hello_reply(
+                    &liar,
+                    &url_cell.lock().unwrap(),
+                    nonce,
+                    &heads,
+                ))
+            }
+            _ => plain_answer(op, request),
+        })
+    };
+    let fake = FakePeer::start(keyring_of(&home), behave);
+    *url_cell.lock().unwrap() = fake.url.clone();
+    let node = Node::start(&home, &["--peer", &fake.url]);
+    wait_for(
+        "the node to leave recovery and take sends",
+        DEADLINE,
+        || {
+            crate::util::run(&home, &["send", "after"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let row = wait_for("the unserved claim to be reported", DEADLINE, || {
+        peer_row(&home, &fake.url).filter(|p| p["last_error"].is_string())
+    });
+    assert_eq!(
+        row["behind"], 0,
+        "claims not served are not 'behind': {row}"
+    );
+    assert!(fake.count("hello") >= 1);
+    assert!(!node.log().contains("panicked"), "{}", node.log());
+}
+
+#[test]
+fn a_peer_answering_with_another_nodes_id_is_not_bound_to_it() {
+    let s = Scratch::new();
+    let a_home = s.home("a");
+    ok(&a_home, &["init"]);
+    let a = Node::start(&a_home, &[]);
+    let b_home = s.home("b");
+    let invite = ok(&a_home, &["invite"]).trim().to_string();
+    ok(&b_home, &["init", "--join", &invite]);
+    let b = Node::start(&b_home, &[]);
+    let b_url = b.url.clone();
+    crate::util::wait_peer_up(&a_home, &b_url);
+    let b_id = peer_row(&a_home, &b_url).unwrap()["id"].clone();
+    drop(b);
+    wait_for("a to see b down", DEADLINE, || {
+        (peer_row(&a_home, &b_url)?["state"] == "down").then_some(())
+    });
+
+    // The liar claims b's id, with a proof signed by some other key.
+    let other = Arc::new(Identity::generate());
+    let url_cell: Arc<Mutex<String>> = Arc::default();
+    let behave: Arc<Behaviour> = {
+        let (other, url_cell, b_id) = (Arc::clone(&other), Arc::clone(&url_cell), b_id.clone());
+        Arc::new(move |op, request, nonce| match op {
+            "hello" => {
+                let mut reply =
+                    FakePeer::hello_reply(&other, &url_cell.lock().unwrap(), nonce, &json!([]));
+                reply["node"]["id"] = b_id.clone();
+                Reply::Sealed(reply)
+            }
+            _ => plain_answer(op, request),
+        })
+    };
+    let fake = FakePeer::start(keyring_of(&a_home), behave);
+    *url_cell.lock().unwrap() = fake.url.clone();
+    call(
+        &keyring_of(&a_home),
+        &a.url,
+        "hello",
+        &hello_from(&fake.url, ZERO),
+    )
+    .unwrap();
+    wait_for("two hellos to the liar", DEADLINE, || {
+        (fake.count("hello") >= 2).then_some(())
+    });
+    // One more round of a's workers.
+    std::thread::sleep(Duration::from_millis(1500));
+    let rows = json_lines(&ok(&a_home, &["--json", "peers"]));
+    assert!(
+        rows.iter().any(|p| p["url"] == b_url.as_str()),
+        "b's real address is kept: {rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|p| p["url"] == fake.url.as_str() && p["id"] == b_id),
+        "the liar is not bound to b's id: {rows:?}"
+    );
+}
+
+// 16. A garbage peers.json.
+
+#[test]
+fn a_garbage_peer_list_is_kept_aside_and_the_node_starts() {
+    let s = Scratch::new();
+    let home = s.home("victim");
+    ok(&home, &["init"]);
+    std::fs::write(home.join("peers.json"), b"{not json at all").unwrap();
+    let node = Node::start(&home, &[]);
+    let aside: Vec<_> = std::fs::read_dir(&home)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("peers.json.bad-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "one copy kept aside");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), b"{not json at all");
+    assert!(node.log().contains("is not a peer list"), "{}", node.log());
+}

@@ -2,6 +2,7 @@
 //! lacks, so all nodes end with the same messages. Peers are learned from each other
 //! and watched for liveness.
 
+mod candidates;
 mod client;
 mod outbox;
 pub mod peers;
@@ -41,6 +42,8 @@ const MAX_RANGE_BYTES: usize = 1024 * 1024;
 /// pushes a message instead of 240, nearly all of which were duplicates). Beyond it,
 /// its own messages go to `fanout` random peers and are forwarded like any other.
 pub const ORIGIN_FANOUT: usize = 32;
+/// Time between two probes of addresses not yet proven (see [`candidates`]).
+const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// Ids of messages received with `sent_to_all` and not to be forwarded, until the
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
@@ -90,6 +93,8 @@ pub struct Replicator {
     workers: Mutex<HashMap<String, outbox::Outbox>>,
     /// Local sends wait here while a peer is too far behind (see [`outbox`]).
     pace: Arc<outbox::Pace>,
+    /// Addresses heard of, waiting to prove themselves before they are adopted.
+    candidates: Mutex<candidates::Candidates>,
     /// Received with `sent_to_all`: stored here but not forwarded.
     no_forward: Mutex<HashSet<Hash>>,
     self_urls: Mutex<HashSet<String>>,
@@ -117,6 +122,7 @@ impl Replicator {
             keyring,
             workers: Mutex::new(HashMap::new()),
             pace: Arc::default(),
+            candidates: Mutex::default(),
             no_forward: Mutex::new(HashSet::new()),
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
@@ -129,6 +135,7 @@ impl Replicator {
         if let Some(url) = &rep.me.url {
             rep.self_urls.lock().expect("self lock").insert(url.clone());
         }
+        // The operator named these: adopted at once, proven at their first hello.
         for url in &settings.bootstrap {
             rep.peers.add(url);
         }
@@ -145,6 +152,11 @@ impl Replicator {
         for url in rep.peers.urls() {
             rep.spawn_worker(&url);
         }
+        let prober = Arc::clone(&rep);
+        thread::Builder::new()
+            .name("prober".into())
+            .spawn(move || prober.probe_candidates())
+            .expect("spawn the prober");
         // The pushes start on the thread that stored the messages, as soon as they
         // are durable: no hand-off to a dispatcher thread on the way to the peers.
         // A weak reference, so that the store (which lives as long as any writer)
@@ -254,22 +266,62 @@ impl Replicator {
         });
     }
 
-    /// Starts talking to `url` if it is new and not this node.
-    pub fn add_peer(self: &Arc<Self>, url: &str) {
+    /// Heard of `url` (a hello's sender, a peer's list): if it is new and not this
+    /// node, it waits to be probed, and is adopted only once it proves an id.
+    pub fn heard_of(&self, url: &str) {
         let Ok(url) = crate::net::client::check_url(url) else {
             return;
         };
-        if self.self_urls.lock().expect("self lock").contains(&url) {
+        if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {
             return;
         }
-        if self.peers.add(&url)
-            || !self
-                .workers
+        self.candidates
+            .lock()
+            .expect("candidates lock")
+            .offer(&url, crate::time::now_ms());
+    }
+
+    /// Probes the waiting addresses one at a time, at most one every
+    /// [`PROBE_EVERY`]: this node never probes unproven addresses faster than that,
+    /// whatever its peers tell it. Runs on its own thread until the node stops.
+    fn probe_candidates(self: Arc<Self>) {
+        while !self.stopping() {
+            let due = self
+                .candidates
                 .lock()
-                .expect("workers lock")
-                .contains_key(&url)
-        {
-            self.spawn_worker(&url);
+                .expect("candidates lock")
+                .next_due(crate::time::now_ms());
+            if let Some(url) = due {
+                self.probe(&url);
+            }
+            thread::sleep(PROBE_EVERY);
+        }
+    }
+
+    fn probe(self: &Arc<Self>, url: &str) {
+        let proven = worker::probe(self, url);
+        let mut candidates = self.candidates.lock().expect("candidates lock");
+        match proven {
+            Ok(id) if id == self.me.id => {
+                candidates.done(url);
+                self.self_urls
+                    .lock()
+                    .expect("self lock")
+                    .insert(url.to_string());
+            }
+            Ok(_) => {
+                candidates.done(url);
+                drop(candidates);
+                self.adopt(url);
+            }
+            Err(_) => candidates.failed(url, crate::time::now_ms()),
+        }
+    }
+
+    /// Gives `url` a worker, unless the table is full (see [`peers::MAX_PEERS`]).
+    fn adopt(self: &Arc<Self>, url: &str) {
+        if self.peers.add(url) || self.peers.contains(url) {
+            self.spawn_worker(url);
         }
     }
 
@@ -284,7 +336,10 @@ impl Replicator {
         let url = url.to_string();
         thread::Builder::new()
             .name("peer".into())
-            .spawn(move || worker::run(&rep, &url, &rx))
+            .spawn(move || {
+                let _gone = WorkerGone(&rep, &url);
+                worker::run(&rep, &url, &rx);
+            })
             .expect("spawn a peer worker");
     }
 
@@ -339,8 +394,12 @@ impl Replicator {
     /// malformed, refused) is reachable, so it keeps its state and its pushes. Either
     /// way the reason is kept for `dshare peers` and logged when it changes.
     fn failed(&self, url: &str, why: &anyhow::Error) {
-        let reason = format!("{why:#}");
-        let unreachable = client::is_unreachable(why);
+        self.trouble(url, format!("{why:#}"), client::is_unreachable(why));
+    }
+
+    /// Keeps `reason` as the peer's last error (logged when it changes), and marks
+    /// the peer down if it could not be reached.
+    fn trouble(&self, url: &str, reason: String, unreachable: bool) {
         let mut changed = false;
         self.peers.update(url, |p| {
             if unreachable {
@@ -446,10 +505,10 @@ impl Replicator {
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {
-            self.add_peer(url);
+            self.heard_of(url);
         }
         let summary = self.writer.store().summary();
-        let mut peers = self.peers.urls();
+        let mut peers = self.peers.proven_urls();
         peers.truncate(MAX_PEERS_SHARED);
         let (heads, heads_next) = if hello.digest == summary.digest {
             (None, None)
@@ -596,6 +655,24 @@ impl Replicator {
         }
         let missing = targets.into_iter().filter(|u| !acked.contains(u)).collect();
         (acked, missing)
+    }
+}
+
+/// Dropped when a peer's worker ends, even by a panic: a recovering node then stops
+/// waiting for that peer's hello (it would wait for ever), and a worker that died is
+/// taken out, so the peer can get a new one.
+struct WorkerGone<'a>(&'a Replicator, &'a str);
+
+impl Drop for WorkerGone<'_> {
+    fn drop(&mut self) {
+        let Self(rep, url) = *self;
+        if thread::panicking() {
+            eprintln!("dshare: error: the worker for peer {url} failed; it is dropped");
+            if let Ok(mut workers) = rep.workers.lock() {
+                workers.remove(url);
+            }
+        }
+        rep.greeted(url, false);
     }
 }
 

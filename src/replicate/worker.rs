@@ -198,13 +198,7 @@ fn exchange(
     pushed_ms: u64,
 ) -> bool {
     let store = rep.writer.store();
-    let mut peers = rep.peers.urls();
-    peers.truncate(MAX_PEERS_SHARED);
-    let hello = Hello {
-        from: rep.me.clone(),
-        digest: store.summary().digest,
-        peers,
-    };
+    let hello = hello_of(rep);
     let start = Instant::now();
     let (mut reply, nonce): (HelloReply, _) = match rep.client.call_with_nonce(url, "hello", &hello)
     {
@@ -239,12 +233,12 @@ fn exchange(
         }
     }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
-        rep.add_peer(p);
+        rep.heard_of(p);
     }
     if let Some(theirs) = &reply.node.url
         && theirs != url
     {
-        rep.add_peer(theirs);
+        rep.heard_of(theirs);
     }
     let ours = store.summary().digest;
     let (behind, ahead, diverged) = match (&reply.heads, reply.digest == ours) {
@@ -277,11 +271,12 @@ fn exchange(
     let missing: u64 = wanted.iter().fold(0, |sum, h| {
         sum.saturating_add(h.seq.saturating_sub(store.seq_of(&h.author)))
     });
-    if missing > 0
-        && let Err(e) = pull(rep, url, &wanted, missing)
-    {
-        rep.failed(url, &e);
-        return false;
+    if missing > 0 {
+        if let Err(e) = pull(rep, url, &wanted, missing) {
+            rep.failed(url, &e);
+            return false;
+        }
+        unserved_claims(rep, url, heads, &wanted);
     }
     // Pulling alone would leave messages on a node that peers cannot call back (no
     // advertised address, or one they cannot reach): send what the peer lacks.
@@ -293,6 +288,26 @@ fn exchange(
     }
     *last_round = Some(LastRound::new(heads, &ours_now, now_ms));
     true
+}
+
+fn hello_of(rep: &Replicator) -> Hello {
+    let mut peers = rep.peers.proven_urls();
+    peers.truncate(MAX_PEERS_SHARED);
+    Hello {
+        from: rep.me.clone(),
+        digest: rep.writer.store().summary().digest,
+        peers,
+    }
+}
+
+/// One hello to an address not adopted yet: the id it proves it holds.
+pub fn probe(rep: &Replicator, url: &str) -> Result<crate::message::AuthorId> {
+    let (reply, nonce): (HelloReply, _) =
+        rep.client.call_with_nonce(url, "hello", &hello_of(rep))?;
+    if !proves_id(&reply, &nonce) {
+        anyhow::bail!("peer {url} does not prove the id it claims");
+    }
+    Ok(reply.node.id)
 }
 
 /// Whether the answer is signed by the key of the id it claims, over the nonce of
@@ -332,6 +347,37 @@ fn all_heads(
         next = page.next;
     }
     Ok(heads)
+}
+
+/// After a pull that went through, what the peer claimed and still did not serve
+/// (it answered an empty or refused page) is a lie or a loss: it no longer counts
+/// as `behind` (a claim of 1,000,000 messages kept `doctor` unhealthy for ever), and
+/// it is reported as the peer's last error.
+fn unserved_claims(rep: &Replicator, url: &str, heads: &[Head], wanted: &[Head]) {
+    let store = rep.writer.store();
+    let unserved: std::collections::HashSet<_> = wanted
+        .iter()
+        .filter(|h| store.seq_of(&h.author) < h.seq)
+        .map(|h| h.author)
+        .collect();
+    if unserved.is_empty() {
+        return;
+    }
+    let served: Vec<Head> = heads
+        .iter()
+        .filter(|h| !unserved.contains(&h.author))
+        .copied()
+        .collect();
+    let (behind, _, _) = compare(rep, &served);
+    rep.peers.update(url, |p| p.behind = behind);
+    rep.trouble(
+        url,
+        format!(
+            "peer {url} claims messages of {} authors that it does not serve",
+            unserved.len()
+        ),
+        false,
+    );
 }
 
 /// Pushes, for every author, the run of messages the peer lacks, up to what this

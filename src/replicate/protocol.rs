@@ -85,7 +85,7 @@ pub fn heads_page(
     if let Some(after) = after {
         heads.retain(|h| h.author.0 > after.0);
     }
-    heads.sort_unstable_by(|a, b| a.author.0.cmp(&b.author.0));
+    heads.sort_unstable_by_key(|h| h.author.0);
     let limit = limit.max(1);
     if heads.len() <= limit {
         return (heads, None);

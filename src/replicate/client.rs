@@ -30,8 +30,9 @@ pub fn answer_aad(request_nonce: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// Why a call failed, when the peer could not be reached or did not answer in time:
-/// the peer is down. Any other failure (an answer too large, malformed, refused or not
+/// Why a call failed, when the peer could not be reached, did not answer in time, or
+/// refused the seal (403: not a member of this network, or not with this key): the
+/// peer is down. Any other failure (an answer too large, malformed, refused or not
 /// sealed) comes from a peer that is reachable; it is reported, and the peer stays up
 /// for pushes: marking such peers down once partitioned a network for good.
 #[derive(Debug)]
@@ -125,6 +126,14 @@ impl PeerClient {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .map_err(|e| classify(e, base, "cannot read the answer of"))?;
+        if status == 403 {
+            // Our seal does not open there (another network, a rotated key): no
+            // exchange is possible, which is what down means.
+            return Err(
+                anyhow::anyhow!("peer {base} refuses this node's seal (HTTP 403)")
+                    .context(Unreachable(base.to_string())),
+            );
+        }
         if status != 200 {
             bail!("peer {base} answered HTTP {status} to {op}");
         }

@@ -1,4 +1,4 @@
-//! The peer API, server side: `POST /v1/{hello,range,push}` with a sealed body. A
+//! The peer API, server side: `POST /v1/{hello,heads,range,push}` with a sealed body. A
 //! request that does not open with a network key this node holds gets a bare 403:
 //! an outsider learns nothing, not even which node this is.
 
@@ -57,8 +57,10 @@ impl PeerApi {
         }
         let rep = &self.replicator;
         let answer = match req.path.as_str() {
-            "/v1/hello" => {
-                parse(&opened.plaintext).map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h)))
+            "/v1/hello" => parse(&opened.plaintext)
+                .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
+            "/v1/heads" => {
+                parse(&opened.plaintext).map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r)))
             }
             "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
                 Ok(page) => seal_json(rep, &opened.nonce, &page),

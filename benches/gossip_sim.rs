@@ -174,6 +174,8 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         digest: dshare::hex::Hex([2; 32]),
         peers,
         heads: None,
+        heads_next: None,
+        proof: None,
     };
     let head = Head {
         author: dshare::hex::Hex([4; 32]),

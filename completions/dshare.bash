@@ -993,7 +993,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__log)
-            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
+            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1045,6 +1045,10 @@ _dshare() {
                     fi
                     return 0
                     ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --author)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -1089,7 +1093,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__peers)
-            opts="-q -h -V --expect-up --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1116,6 +1120,10 @@ _dshare() {
                     fi
                     return 0
                     ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1128,7 +1136,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__send)
-            opts="-q -h -V --wait --client --timeout --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --wait --client --client-file --timeout --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1143,6 +1151,10 @@ _dshare() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --client-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --timeout)
@@ -1164,6 +1176,10 @@ _dshare() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --home)
@@ -1331,7 +1347,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__verify)
-            opts="-q -h -V --head --peers --node --token --home --json --quiet --help --version"
+            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1356,6 +1372,10 @@ _dshare() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --home)

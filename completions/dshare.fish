@@ -68,10 +68,12 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'P
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l wait -d 'Wait until `all` peers that are up (at least one), or N of them, have stored the message' -r -f -a "all\t''"
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l client -d 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l client -d 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire). A line given here is visible to every local user in `ps`: prefer DSHARE_CLIENT or --client-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l client-file -d 'Like --client, with the key line read from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l timeout -d 'How long --wait waits, e.g. 10s, 500ms, 2m' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Print nothing on success'
@@ -82,7 +84,8 @@ complete -c dshare -n "__fish_dshare_using_subcommand log" -l exec -d 'Run CMD (
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-from -d 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message must be (by its timestamp), e.g. 90s, 15m, 1h' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l cursor -d 'Record the last message handled under NAME (in <home>/cursors/NAME), so that a restarted hook runs once for every message it missed, and never twice' -r -f
@@ -98,7 +101,8 @@ complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Prin
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success'
@@ -106,7 +110,8 @@ complete -c dshare -n "__fish_dshare_using_subcommand peers" -s h -l help -d 'Pr
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l peers -d 'Also compare this node\'s digest with each peer\'s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 export RUSTC_BOOTSTRAP=1
-for target in box_line message_json seal_open query request_head; do
+for target in box_line message_json seal_open query request_head hook_env; do
     echo "==> fuzzing $target for ${seconds}s"
     cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=2048
 done

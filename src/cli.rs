@@ -204,7 +204,8 @@ pub struct NodeArgs {
     #[arg(long, env = "DSHARE_NODE", value_name = "URL")]
     pub node: Option<String>,
 
-    /// The node's client token (default: the home's)
+    /// The node's client token (default: the home's). A value given here is visible
+    /// to every local user in `ps`: prefer DSHARE_TOKEN or --token-file
     #[arg(
         long,
         env = "DSHARE_TOKEN",
@@ -212,6 +213,16 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+
+    /// Read the node's client token from FILE (its first line that is not a `#`
+    /// comment), so it never shows on a command line
+    #[arg(
+        long,
+        env = "DSHARE_TOKEN_FILE",
+        value_name = "FILE",
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -226,7 +237,8 @@ pub struct SendArgs {
     pub wait: Option<crate::replicate::Want>,
 
     /// Send through a node with a client key line from `dshare client add` (sealed:
-    /// nothing reusable crosses the wire)
+    /// nothing reusable crosses the wire). A line given here is visible to every
+    /// local user in `ps`: prefer DSHARE_CLIENT or --client-file
     #[arg(
         long,
         env = "DSHARE_CLIENT",
@@ -235,6 +247,16 @@ pub struct SendArgs {
         conflicts_with = "node"
     )]
     pub client: Option<String>,
+
+    /// Like --client, with the key line read from FILE (its first line that is not a
+    /// `#` comment), so it never shows on a command line
+    #[arg(
+        long,
+        env = "DSHARE_CLIENT_FILE",
+        value_name = "FILE",
+        conflicts_with_all = ["node", "client"]
+    )]
+    pub client_file: Option<std::path::PathBuf>,
 
     /// How long --wait waits, e.g. 10s, 500ms, 2m
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -16,9 +16,28 @@ pub struct Home {
     dir: PathBuf,
 }
 
+/// `open(2)` flag that refuses a symbolic link as the last part of a path. Every file
+/// dshare writes in a home is opened with it: a link planted there could otherwise
+/// point a write, or the truncation of a torn box, at any file the node's user owns.
+pub const NO_FOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// The error for a file of the home that could not be opened, with the remedy when
+/// it is a symbolic link (which [`NO_FOLLOW`] refuses with ELOOP).
+pub fn cannot_open(path: &Path, what: &str, e: std::io::Error) -> anyhow::Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        return anyhow::anyhow!(
+            "{what} {} is a symbolic link, and dshare follows none in a home (one planted there could point its writes at any file of this user); nothing was changed. Remove the link, and put the file itself there",
+            path.display()
+        );
+    }
+    anyhow::Error::new(e).context(format!("cannot open {what} {}", path.display()))
+}
+
 const IDENTITY: &str = "identity.key";
 const NETWORK: &str = "network.key";
 const TOKEN: &str = "client.token";
+/// The files that make a home; `init` writes the identity key last.
+const SECRETS: [&str; 3] = [NETWORK, TOKEN, IDENTITY];
 
 impl Home {
     /// `--home`, else `DSHARE_HOME` (clap fills both into `dir`), else
@@ -55,42 +74,109 @@ impl Home {
         self.dir.join("peers.json")
     }
 
-    /// True once `init` (or a first `serve`) has run here.
+    /// Refuses a home that another user owns or may write to: that user could replace
+    /// its keys, or plant a link where the node writes (and a node run by root would
+    /// follow it). Called before any secret is read or written.
+    pub fn check_owner(&self) -> Result<()> {
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot inspect {}", self.dir.display()));
+            }
+        };
+        let me = rustix::process::geteuid().as_raw();
+        match owner_problem(meta.uid(), meta.mode(), me) {
+            None => Ok(()),
+            Some(why) => bail!(
+                "{} {why}; another user could replace its keys or plant links in it, so it is refused and nothing was changed. Use a home of your own (--home DIR), or if this one is yours: `chown -R {me} {d}` and `chmod 700 {d}`",
+                self.dir.display(),
+                d = self.dir.display()
+            ),
+        }
+    }
+
+    /// True once `init` (or a first `serve`) has completed here: every secret file
+    /// holds a key.
     pub fn exists(&self) -> bool {
-        self.dir.join(IDENTITY).exists()
+        SECRETS
+            .iter()
+            .all(|name| read_key_file(&self.dir.join(name)).is_ok())
     }
 
     /// Creates a new home: identity key, network key (new, or the one given to join a
     /// network) and client token, each written once with mode 0600 in a 0700 directory.
+    /// Finishes a home whose `init` was interrupted before the identity key was
+    /// written (such a home never ran a node): what it left is set aside, not reused.
     pub fn init(&self, network_key: Option<&Secret>) -> Result<()> {
-        if self.exists() || self.dir.join(NETWORK).exists() {
+        self.check_owner()?;
+        if self.exists() {
             bail!(
                 "{} is already a dshare home; nothing was changed (use another --home for another node)",
                 self.dir.display()
             );
         }
+        let present: Vec<&str> = SECRETS
+            .iter()
+            .copied()
+            .filter(|name| fs::symlink_metadata(self.dir.join(name)).is_ok())
+            .collect();
+        if !present.is_empty() {
+            self.set_aside_torn_init(&present)?;
+        }
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        // A directory created between the check and here is checked too.
+        self.check_owner()?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {}", self.dir.display()))?;
         let identity = Identity::generate();
         let network = network_key.cloned().unwrap_or_else(Secret::random);
-        // The network key and token first: if anything fails, no identity exists and
-        // `init` can simply be run again.
-        write_secret(&self.dir.join(NETWORK), "network key", None, &network)?;
+        // The identity key last: until it is there, the home is an interrupted `init`
+        // that the next `init` (or `serve`) finishes.
+        write_secret(&self.dir, NETWORK, "network key", None, &network)?;
+        write_secret(&self.dir, TOKEN, "client token", None, &Secret::random())?;
         write_secret(
-            &self.dir.join(TOKEN),
-            "client token",
-            None,
-            &Secret::random(),
-        )?;
-        write_secret(
-            &self.dir.join(IDENTITY),
+            &self.dir,
+            IDENTITY,
             "identity key",
             Some(&identity.author().to_hex()),
             &identity.secret(),
         )?;
         Ok(())
+    }
+
+    /// Moves the secret files of an interrupted `init` to `NAME.torn-MS`, or refuses
+    /// when the home is more than that (its identity key is there, or it has a box).
+    fn set_aside_torn_init(&self, present: &[&str]) -> Result<()> {
+        let damaged: Vec<String> = SECRETS
+            .iter()
+            .filter_map(|name| {
+                let path = self.dir.join(name);
+                let why = read_key_file(&path).err()?;
+                Some(format!("{} {why}", path.display()))
+            })
+            .collect();
+        if present.contains(&IDENTITY) || self.box_path().exists() {
+            bail!(
+                "{} is a dshare home, but {}; nothing was changed. Restore from a backup (the network key can be copied from another node of the network); a home that is beyond repair can be moved away and created again with `dshare init --join`",
+                self.dir.display(),
+                damaged.join(", ")
+            );
+        }
+        let stamp = crate::time::now_ms();
+        for name in present {
+            let from = self.dir.join(name);
+            let to = self.dir.join(format!("{name}.torn-{stamp}"));
+            fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} aside", from.display()))?;
+            eprintln!(
+                "dshare: {} was left by an interrupted `dshare init` (no identity key was written); moved it to {} and finishing the home",
+                from.display(),
+                to.display()
+            );
+        }
+        sync_dir(&self.dir)
     }
 
     pub fn identity(&self) -> Result<Identity> {
@@ -191,22 +277,28 @@ impl Home {
     }
 
     fn read_secret(&self, name: &str) -> Result<Secret> {
+        self.check_owner()?;
         let path = self.dir.join(name);
-        let text = fs::read_to_string(&path).with_context(|| {
-            if self.exists() {
-                format!("cannot read {}", path.display())
-            } else {
-                format!(
-                    "{} is not a dshare home yet; run `dshare init` (or `dshare serve`, which creates it)",
-                    self.dir.display()
-                )
-            }
-        })?;
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .and_then(Secret::from_hex)
-            .with_context(|| format!("{} does not hold a 64-hex-digit key", path.display()))
+        let no_home = || {
+            SECRETS
+                .iter()
+                .all(|n| fs::symlink_metadata(self.dir.join(n)).is_err())
+        };
+        match read_key_file(&path) {
+            Ok(key) => Ok(key),
+            Err(_) if no_home() => bail!(
+                "{} is not a dshare home yet; run `dshare init` (or `dshare serve`, which creates it)",
+                self.dir.display()
+            ),
+            Err(why) if !self.dir.join(IDENTITY).exists() => bail!(
+                "{} {why}: a `dshare init` was interrupted (a full disk?) before it finished this home; run `dshare init` again to finish it",
+                path.display()
+            ),
+            Err(why) => bail!(
+                "{} {why}; restore it from a backup (the network key can be copied from another node of the network)",
+                path.display()
+            ),
+        }
     }
 
     /// The author allow-list: `extra` ids from the command line plus the ids in
@@ -236,13 +328,15 @@ impl Home {
 
     /// Takes the home's lock for the life of the returned file: one node per home.
     pub fn lock(&self) -> Result<File> {
+        self.check_owner()?;
         let path = self.lock_path();
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(NO_FOLLOW)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(|e| cannot_open(&path, "the lock file", e))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => bail!(
@@ -267,7 +361,12 @@ impl Home {
     /// Records the running node's URL, atomically, for `send`, `log` and `web`.
     pub fn write_addr(&self, url: &str) -> Result<()> {
         let tmp = self.dir.join("node.addr.tmp");
-        fs::write(&tmp, format!("{url}\n"))
+        let _ = fs::remove_file(&tmp);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{url}\n").as_bytes()))
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, self.addr_path()).context("cannot record the node's address")
     }
@@ -280,6 +379,9 @@ impl Home {
                 self.dir.display()
             )
         };
+        // The address and token of a home another user controls could send this
+        // user's messages to any node.
+        self.check_owner()?;
         if !self.node_running() {
             bail!(no_node());
         }
@@ -312,15 +414,51 @@ impl Home {
     }
 }
 
-/// Writes a secret once: `create_new` so an existing key is never overwritten, mode
-/// 0600 from the first byte, a comment header saying what it is, then fsync.
-fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+/// Why a home with this owner and mode is not safe for user `me`, if it is not.
+fn owner_problem(owner: u32, mode: u32, me: u32) -> Option<String> {
+    if owner != me {
+        return Some(format!("belongs to user {owner}, not to this user ({me})"));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "can be written by other users (mode {:o})",
+            mode & 0o777
+        ));
+    }
+    None
+}
+
+/// The key in a secret file, or why there is none.
+fn read_key_file(path: &Path) -> std::result::Result<Secret, String> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("is missing".into()),
+        Err(e) => return Err(format!("cannot be read ({e})")),
+    };
+    if text.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(Secret::from_hex)
+        .ok_or_else(|| "does not hold a 64-hex-digit key".into())
+}
+
+/// Writes a secret once, so that it appears whole or not at all: a 0600 temp file
+/// with a comment header saying what it is, fsync, then a hard link to its name
+/// (which, unlike a rename, never replaces an existing key), and fsync of the
+/// directory. A full disk or a crash leaves at most a `.tmp` file behind.
+fn write_secret(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    public: Option<&str>,
+    secret: &Secret,
+) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
     let mut text = format!(
         "# dshare {what}: secret, keep this file private\n# created: {}\n",
         crate::time::utc(crate::time::now_ms())
@@ -330,9 +468,27 @@ fn write_secret(path: &Path, what: &str, public: Option<&str>, secret: &Secret) 
     }
     text.push_str(&secret.expose_hex());
     text.push('\n');
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    let linked = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    linked.with_context(|| format!("cannot create {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Makes the directory's entries (a new or renamed file) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 /// Replaces `path` with `bytes` atomically (a 0600 temp file in `dir`, fsync, rename),
@@ -351,4 +507,22 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_problem;
+
+    #[test]
+    fn a_home_must_be_the_users_and_closed_to_other_writers() {
+        assert_eq!(owner_problem(1000, 0o40700, 1000), None);
+        assert_eq!(owner_problem(1000, 0o40755, 1000), None);
+        assert!(
+            owner_problem(65534, 0o40700, 0)
+                .unwrap()
+                .contains("user 65534")
+        );
+        assert!(owner_problem(0, 0o40770, 0).unwrap().contains("mode 770"));
+        assert!(owner_problem(0, 0o40707, 0).unwrap().contains("mode 707"));
+    }
 }

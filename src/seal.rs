@@ -2,7 +2,7 @@
 //! with a timestamp inside and a replay guard. Without the network key a request can
 //! be neither read, nor forged, nor replayed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -74,6 +74,8 @@ pub enum SealError {
     Forged,
     Stale,
     Replayed,
+    /// The replay guard holds as many nonces as it may: refused, not forgotten.
+    TooMany,
 }
 
 impl std::fmt::Display for SealError {
@@ -84,6 +86,7 @@ impl std::fmt::Display for SealError {
             SealError::Forged => "seal does not open (wrong key, or altered)",
             SealError::Stale => "sealed too long ago or in the future",
             SealError::Replayed => "sealed message seen before",
+            SealError::TooMany => "too many sealed requests in the last minute",
         })
     }
 }
@@ -216,30 +219,100 @@ pub fn key_id(secret: &Secret) -> String {
 }
 
 /// Remembers the nonces of requests opened within the window, so each sealed request
-/// is acted on once. Entries older than the window are dropped: the timestamp check
-/// refuses those anyway.
-#[derive(Default)]
+/// is acted on once.
+///
+/// Nonces are kept in buckets by the timestamp sealed with them, [`BUCKET_MS`] each. A
+/// replay carries the same timestamp (it is inside the seal), so a check looks in one
+/// bucket: O(1) however many nonces are held. A bucket is dropped whole once its newest
+/// timestamp is out of the window (the timestamp check refuses those anyway), which
+/// costs one step per bucket, not a scan of every nonce.
+///
+/// Memory: at most [`ReplayGuard::MAX`] nonces, 8 bytes each (about 20 MiB with the
+/// hash tables' slack). At the bound a request is refused, not remembered less: a
+/// nonce forgotten early could be replayed. Only a member (the key holder) can fill it,
+/// and it empties as the window moves on.
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<[u8; NONCE_LEN], u64>>,
+    seen: Mutex<Buckets>,
+    limit: usize,
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        ReplayGuard::with_limit(ReplayGuard::MAX)
+    }
+}
+
+/// Width of one bucket of nonces: 12 buckets cover the two-minute span of accepted
+/// timestamps, so expiring one is rare and a check touches one small table.
+pub const BUCKET_MS: u64 = 10_000;
+
+#[derive(Default)]
+struct Buckets {
+    /// Bucket number (timestamp / BUCKET_MS) to the nonces sealed in it. Only buckets
+    /// with a timestamp inside the window, so never more than a dozen or so.
+    by_time: BTreeMap<u64, HashSet<u64>>,
+    held: usize,
+    /// Timestamps below this may have been forgotten: a request sealed earlier is
+    /// refused even if the clock stepped back and the window would take it.
+    forgotten_before: u64,
+}
+
+impl Buckets {
+    /// Drops every bucket whose newest timestamp is older than the window.
+    fn expire(&mut self, now_ms: u64) {
+        let oldest_kept = now_ms.saturating_sub(WINDOW_MS);
+        while let Some(entry) = self.by_time.first_entry() {
+            let bucket_end = (entry.key() + 1).saturating_mul(BUCKET_MS);
+            if bucket_end > oldest_kept {
+                break;
+            }
+            self.held -= entry.remove().len();
+            self.forgotten_before = self.forgotten_before.max(bucket_end);
+        }
+    }
 }
 
 impl ReplayGuard {
-    /// Most nonces remembered; past this, requests are refused until old ones expire
-    /// (a flood of valid requests can only come from a member).
-    const MAX: usize = 1 << 20;
+    /// Most nonces remembered; past this, requests are refused until old ones expire.
+    pub const MAX: usize = 1 << 20;
+
+    /// A guard that holds at most `limit` nonces.
+    pub fn with_limit(limit: usize) -> ReplayGuard {
+        ReplayGuard {
+            seen: Mutex::default(),
+            limit,
+        }
+    }
 
     pub fn check(&self, opened: &Opened, now_ms: u64) -> Result<(), SealError> {
         let mut seen = self.seen.lock().expect("replay lock");
-        if seen.len() >= Self::MAX / 2 {
-            seen.retain(|_, ts| ts.abs_diff(now_ms) <= WINDOW_MS);
-        }
-        if seen.len() >= Self::MAX {
+        seen.expire(now_ms);
+        if opened.ts < seen.forgotten_before {
             return Err(SealError::Stale);
         }
-        if seen.insert(opened.nonce, opened.ts).is_some() {
+        // Eight bytes of a random nonce: a replay repeats all of them, so it is always
+        // caught; two different requests share them by chance about once in 2^44 at
+        // the bound, and the second is then refused (and retried), never accepted.
+        let short = u64::from_be_bytes(opened.nonce[..8].try_into().expect("8 bytes"));
+        let bucket = opened.ts / BUCKET_MS;
+        if seen
+            .by_time
+            .get(&bucket)
+            .is_some_and(|nonces| nonces.contains(&short))
+        {
             return Err(SealError::Replayed);
         }
+        if seen.held >= self.limit {
+            return Err(SealError::TooMany);
+        }
+        seen.by_time.entry(bucket).or_default().insert(short);
+        seen.held += 1;
         Ok(())
+    }
+
+    /// Nonces held now.
+    pub fn held(&self) -> usize {
+        self.seen.lock().expect("replay lock").held
     }
 }
 
@@ -293,6 +366,97 @@ mod tests {
         assert_eq!(guard.check(&opened, 5_000_000), Ok(()));
         let again = ring.open(b"x", &blob, 5_000_001).unwrap();
         assert_eq!(guard.check(&again, 5_000_001), Err(SealError::Replayed));
+    }
+
+    /// An opened request with nonce number `i` sealed at `ts` (no cipher needed: the
+    /// guard sees only the nonce and the timestamp).
+    fn opened(i: u64, ts: u64) -> Opened {
+        let mut nonce = [7u8; NONCE_LEN];
+        nonce[..8].copy_from_slice(&i.to_be_bytes());
+        Opened {
+            plaintext: Vec::new(),
+            nonce,
+            ts,
+        }
+    }
+
+    /// Item 14: with more than half a million live nonces, every check used to scan
+    /// them all. The same checks against a guard holding 10 and one holding 600,000.
+    #[test]
+    fn a_check_costs_the_same_with_ten_or_six_hundred_thousand_live_nonces() {
+        let now = 50_000_000;
+        let time_checks = |live: u64| {
+            let guard = ReplayGuard::default();
+            for i in 0..live {
+                // Spread over the window, as a flood over a minute would be.
+                let ts = now - WINDOW_MS + 1 + i % WINDOW_MS;
+                assert_eq!(guard.check(&opened(i, ts), now), Ok(()));
+            }
+            let started = std::time::Instant::now();
+            for i in 0..300 {
+                assert_eq!(guard.check(&opened(1 << 40 | i, now), now), Ok(()));
+            }
+            started.elapsed()
+        };
+        let few = time_checks(10);
+        let many = time_checks(600_000);
+        eprintln!("300 checks: {few:?} with 10 live nonces, {many:?} with 600,000");
+        assert!(
+            many < few * 20 + std::time::Duration::from_millis(20),
+            "{few:?} vs {many:?}"
+        );
+    }
+
+    #[test]
+    fn nonces_expire_a_bucket_at_a_time_once_out_of_the_window() {
+        let guard = ReplayGuard::default();
+        let t0 = 100 * BUCKET_MS;
+        for i in 0..5 {
+            assert_eq!(guard.check(&opened(i, t0 + i), t0), Ok(()));
+        }
+        let next_bucket = t0 + BUCKET_MS;
+        assert_eq!(guard.check(&opened(9, next_bucket), next_bucket), Ok(()));
+        assert_eq!(guard.held(), 6);
+        // Still inside the window for the newest of the first bucket: all kept.
+        let t = t0 + 4 + WINDOW_MS;
+        assert_eq!(guard.check(&opened(3, t0 + 4), t), Err(SealError::Replayed));
+        assert_eq!(guard.held(), 6);
+        // The first bucket's end leaves the window: its five go, the sixth stays.
+        let t = t0 + BUCKET_MS + WINDOW_MS;
+        assert_eq!(guard.check(&opened(20, t), t), Ok(()));
+        assert_eq!(guard.held(), 2);
+        assert_eq!(
+            guard.check(&opened(9, next_bucket), t),
+            Err(SealError::Replayed)
+        );
+    }
+
+    #[test]
+    fn at_the_bound_requests_are_refused_not_forgotten_until_the_window_moves_on() {
+        let guard = ReplayGuard::with_limit(100);
+        let t0 = 10 * WINDOW_MS;
+        for i in 0..100 {
+            assert_eq!(guard.check(&opened(i, t0), t0), Ok(()));
+        }
+        assert_eq!(guard.check(&opened(100, t0), t0), Err(SealError::TooMany));
+        // Every nonce is still remembered at the bound.
+        assert_eq!(guard.check(&opened(0, t0), t0), Err(SealError::Replayed));
+        assert_eq!(guard.held(), 100);
+        let later = t0 + WINDOW_MS + BUCKET_MS;
+        assert_eq!(guard.check(&opened(100, later), later), Ok(()));
+        assert_eq!(guard.held(), 1);
+    }
+
+    #[test]
+    fn after_the_clock_steps_back_a_forgotten_nonce_is_refused_not_accepted_again() {
+        let guard = ReplayGuard::default();
+        let t0 = 10 * WINDOW_MS;
+        assert_eq!(guard.check(&opened(1, t0), t0), Ok(()));
+        let later = t0 + WINDOW_MS + BUCKET_MS;
+        assert_eq!(guard.check(&opened(2, later), later), Ok(()));
+        // The clock steps back: the first request is inside the window again, but its
+        // nonce was forgotten, so it must not pass as new.
+        assert_eq!(guard.check(&opened(1, t0), t0), Err(SealError::Stale));
     }
 }
 

@@ -454,3 +454,81 @@ fn the_page_form_sends_a_message_from_a_real_browser() {
     assert_eq!(dom["scripts"], 0, "{dom}");
     browser.close();
 }
+
+/// Serves `html` to every request on a port of its own, as another program on the
+/// same machine might: another origin, but the same site as the node.
+fn serve_other_page(html: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut head);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_page_on_another_port_cannot_send_through_the_cookie() {
+    let Some(binary) = chromium() else { return };
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    ok(&home, &["send", "before the browser"]);
+    let mut browser = start_browser(&scratch, &binary);
+    // The user opens the page: the browser now holds the node's cookie.
+    browser.open(&page_url(&node));
+    // Then visits a page another local program serves; its image is a send.
+    let forged = format!("{}/send?msg=forged&from=page", node.url);
+    let other = serve_other_page(format!(
+        "<!doctype html><p>hello</p><img src=\"{forged}\"><img src=\"{forged}&wait=1\">"
+    ));
+    browser.open(&other);
+    // The load event waits for the images: the node has answered them by now.
+    assert_eq!(
+        json_lines(&ok(&home, &["log", "--json"]))
+            .iter()
+            .map(|m| m["body"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["before the browser"],
+        "a page on another port sent through the user's cookie"
+    );
+    browser.close();
+}
+
+#[test]
+fn the_page_form_sends_on_the_cookie_alone() {
+    let Some(binary) = chromium() else { return };
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    let mut browser = start_browser(&scratch, &binary);
+    browser.open(&page_url(&node));
+    // The page again without the token in its address: the cookie and the form key
+    // carry the send.
+    browser.open(&format!("{}/", node.url));
+    let textarea = browser.element("form textarea[name=msg]");
+    browser.page("DOM.focus", json!({"nodeId": textarea}));
+    browser.page("Input.insertText", json!({"text": TYPED}));
+    let button = browser.element("form button[type=submit]");
+    browser.events.clear();
+    browser.click(button);
+    browser.event("Page.loadEventFired");
+    wait_for("the typed message in the box", DEADLINE, || {
+        json_lines(&ok(&home, &["log", "--json"]))
+            .into_iter()
+            .find(|m| m["body"] == TYPED)
+    });
+    let dom = browser.snapshot();
+    assert_eq!(dom["path"], "/", "{dom}");
+    assert_eq!(dom["bodies"], json!([TYPED]), "{dom}");
+    browser.close();
+}

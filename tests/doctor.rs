@@ -23,7 +23,9 @@ fn doctor_says_healthy_for_two_nodes_in_sync_and_names_what_is_wrong_otherwise()
     for home in [&a, &b] {
         let v = wait_for("doctor to say healthy", DEADLINE, || {
             let (code, v) = verdict(home);
-            (code == Some(0)).then_some(v)
+            // A node adopts the other once it proves its id, a moment after its
+            // first hello: until then it knows no peer.
+            (code == Some(0) && v["peers"]["up"] == 1 && v["peers"]["in_sync"] == 1).then_some(v)
         });
         assert_eq!(v["healthy"], true, "{v}");
         assert_eq!(v["problems"], serde_json::json!([]), "{v}");

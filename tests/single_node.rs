@@ -133,8 +133,9 @@ fn every_client_route_needs_the_token() {
         );
     }
     assert!(box_lines(&home).is_empty());
-    // The page sets an HttpOnly, SameSite=Strict cookie that then works on its own.
-    let (status, head, _) = get(&node.url_for("/", &[]));
+    // The page sets an HttpOnly, SameSite=Strict cookie that then works with the
+    // page's form key.
+    let (status, head, page) = get(&node.url_for("/", &[]));
     assert_eq!(status, 200);
     let cookie = head
         .lines()
@@ -145,8 +146,10 @@ fn every_client_route_needs_the_token() {
         "{cookie}"
     );
     let cookie_header = format!("Cookie: dshare_token={}", node.token);
+    let at = page.find("name=\"form_key\" value=\"").expect("a form key") + 23;
+    let form_key = &page[at..at + 64];
     let (status, _, body) = raw_request(
-        &format!("{}/send?msg=by+cookie", node.url),
+        &format!("{}/send?msg=by+cookie&form_key={form_key}", node.url),
         &[&cookie_header],
     );
     assert_eq!(status, 200, "{body}");

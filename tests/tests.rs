@@ -2,8 +2,11 @@
 
 mod util;
 
+mod attack_client;
 mod attack_clock;
 mod attack_http;
+mod attack_peers;
+mod attack_store;
 mod browser;
 mod cli;
 mod cookbook;

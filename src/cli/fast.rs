@@ -19,7 +19,13 @@ use std::time::Duration;
 use super::{Cli, Command, NodeArgs, SendArgs};
 
 /// Variables that would change what `send` does; when one is set, clap decides.
-const SEND_ENV: [&str; 3] = ["DSHARE_NODE", "DSHARE_TOKEN", "DSHARE_CLIENT"];
+const SEND_ENV: [&str; 5] = [
+    "DSHARE_NODE",
+    "DSHARE_TOKEN",
+    "DSHARE_TOKEN_FILE",
+    "DSHARE_CLIENT",
+    "DSHARE_CLIENT_FILE",
+];
 
 /// `send --timeout`'s default (only `--wait` uses it).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,10 +70,12 @@ pub fn send(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> Option
             text,
             wait: None,
             client: None,
+            client_file: None,
             timeout: DEFAULT_TIMEOUT,
             node: NodeArgs {
                 node: None,
                 token: None,
+                token_file: None,
             },
         }),
     })
@@ -216,9 +224,11 @@ mod tests {
                 "text None None None",
                 r#"wait Some("wait") None None"#,
                 r#"client Some("client") None Some("DSHARE_CLIENT")"#,
+                r#"client_file Some("client-file") None Some("DSHARE_CLIENT_FILE")"#,
                 r#"timeout Some("timeout") None None"#,
                 r#"node Some("node") None Some("DSHARE_NODE")"#,
                 r#"token Some("token") None Some("DSHARE_TOKEN")"#,
+                r#"token_file Some("token-file") None Some("DSHARE_TOKEN_FILE")"#,
             ],
             "a send flag changed: teach src/cli/fast.rs about it"
         );

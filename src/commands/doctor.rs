@@ -120,6 +120,7 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
         &NodeArgs {
             node: None,
             token: None,
+            token_file: None,
         },
     ) {
         Ok(c) => c.with_timeout(args.timeout),

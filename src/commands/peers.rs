@@ -108,12 +108,16 @@ pub fn human(p: &PeerView) -> String {
     let rtt = p
         .rtt_ms
         .map_or_else(|| "-".to_string(), |r| format!("{r:.2}ms"));
-    format!(
+    let line = format!(
         "{:<28} {:<7} {id}  last seen {seen:<10} rtt {rtt:<9} {}",
         p.url,
         p.state,
         relation(p)
-    )
+    );
+    match &p.last_error {
+        Some(e) => format!("{line}  (last exchange failed: {e})"),
+        None => line,
+    }
 }
 
 /// In sync, behind, ahead, diverged, as of the last exchange.
@@ -141,6 +145,7 @@ pub fn advertised(home: &Home) -> Result<String> {
         &NodeArgs {
             node: None,
             token: None,
+            token_file: None,
         },
     )?;
     let answer = client.call("/status", &[], None)?;

@@ -15,7 +15,15 @@ use super::Output;
 pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
     let body = body(&args.text)?;
     let wait = args.wait.map(|w| (w, args.timeout));
-    let answer = match &args.client {
+    let client = match (&args.client, &args.client_file) {
+        (Some(line), _) => Some(line.clone()),
+        (None, Some(file)) => Some(crate::net::client::read_secret_file(
+            file,
+            "client key line",
+        )?),
+        (None, None) => None,
+    };
+    let answer = match &client {
         Some(line) => crate::net::client::remote_send(line, &body, wait)?,
         None => NodeClient::connect(home, &args.node)?
             .allowing(args.timeout)

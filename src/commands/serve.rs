@@ -132,6 +132,7 @@ pub fn run(
                 id: author,
                 url: advertise,
             },
+            identity: home.identity()?,
             peers_file: home.peers_path(),
             bootstrap,
             fanout: usize::from(args.fanout.value),

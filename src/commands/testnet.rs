@@ -253,6 +253,7 @@ fn up_peers(m: &Member) -> Result<usize> {
         &NodeArgs {
             node: Some(m.url.clone()),
             token: None,
+            token_file: None,
         },
     )?;
     let answer = client.call("/peers", &[], None)?;

@@ -33,21 +33,23 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     let report = with_bar(&path, out, |progress| {
         mbox::verify_file_with_progress(&path, known, live, progress)
     })?;
+    if !out.json {
+        // On stderr: the verdict on stdout stays the one scripts read.
+        for w in &report.warnings {
+            eprintln!(
+                "dshare: warning: {}: line {}: {}",
+                path.display(),
+                w.line,
+                w.error
+            );
+        }
+    }
     if args.peers {
         return with_peers(home, args, out, &report);
     }
     if out.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(code(&report));
-    }
-    // On stderr: the verdict on stdout stays the one scripts read.
-    for w in &report.warnings {
-        eprintln!(
-            "dshare: warning: {}: line {}: {}",
-            path.display(),
-            w.line,
-            w.error
-        );
     }
     if report.ok {
         if !out.quiet {

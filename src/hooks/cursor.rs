@@ -104,8 +104,9 @@ impl Cursor {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(crate::home::NO_FOLLOW)
             .open(&lock_path)
-            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+            .map_err(|e| crate::home::cannot_open(&lock_path, "the cursor lock", e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => bail!(
@@ -151,6 +152,7 @@ impl Cursor {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
+                .custom_flags(crate::home::NO_FOLLOW)
                 .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;

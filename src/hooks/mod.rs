@@ -24,7 +24,7 @@ use crate::exit;
 use crate::message::Message;
 
 pub use cursor::{Cursor, State, check_name};
-pub use exec::{Delivery, environment};
+pub use exec::{Delivery, MAX_VARIABLE, environment};
 pub use source::{NodeSource, Source, StoreSource};
 
 /// Messages read per request.

@@ -5,6 +5,7 @@
 mod combine;
 mod format;
 mod lines;
+mod order;
 mod read;
 mod store;
 mod track;
@@ -15,5 +16,8 @@ pub use format::{Line, encode_line, parse_line};
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary, head_path};
 pub use track::{LineError, Tracker};
-pub use verify::{LineReport, Report, read_head_file, verify_file, verify_file_with_progress};
+pub use verify::{
+    HeadRecord, LineReport, Report, read_head_file, read_head_record, verify_file,
+    verify_file_with_progress,
+};
 pub use writer::{Outcome, StoreError, Writer};

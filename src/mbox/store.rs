@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -19,7 +19,9 @@ use crate::hex::Hash;
 use crate::message::{AuthorId, Message};
 
 use super::format::{Line, parse_line};
+use super::order::Blocks;
 use super::track::Tracker;
+use super::verify::HeadRecord;
 
 /// Where a line is in the file, and what the index needs to know of it: 48 bytes a
 /// message (the id, the clock, and the line's offset and length packed in one word).
@@ -90,8 +92,10 @@ struct Index {
     authors: Vec<AuthorId>,
     logs: Vec<Vec<Entry>>,
     slot: HashMap<AuthorId, u32>,
-    /// Conversation order: (clock, author, seq), the same on every node.
-    order: Vec<Loc>,
+    /// Conversation order: (clock, author, seq), the same on every node. Not a `Vec`:
+    /// a message that sorts early (a fresh author starts at clock 1) would move every
+    /// later one.
+    order: Blocks<Loc>,
     /// Arrival order: line order in this node's file.
     arrival: Vec<Loc>,
     chain: Hash,
@@ -100,15 +104,7 @@ struct Index {
 
 impl Index {
     fn entry(&self, loc: Loc) -> &Entry {
-        &self.logs[loc.author as usize][(loc.seq() - 1) as usize]
-    }
-
-    fn cmp(&self, a: Loc, b: Loc) -> Ordering {
-        let (ea, eb) = (self.entry(a), self.entry(b));
-        ea.clock
-            .cmp(&eb.clock)
-            .then_with(|| self.authors[a.author as usize].cmp(&self.authors[b.author as usize]))
-            .then_with(|| a.seq().cmp(&b.seq()))
+        entry(&self.logs, loc)
     }
 
     fn push(&mut self, line: &Line, offset: u64, len: u32) {
@@ -125,14 +121,9 @@ impl Index {
         };
         self.logs[author as usize].push(Entry::new(m.id, m.clock, offset, len));
         let loc = Loc::new(author, m.seq);
-        // Almost every message sorts last; search only when it does not.
-        let at = match self.order.last() {
-            Some(&last) if self.cmp(last, loc) == Ordering::Greater => self
-                .order
-                .partition_point(|&x| self.cmp(x, loc) == Ordering::Less),
-            _ => self.order.len(),
-        };
-        self.order.insert(at, loc);
+        let (logs, authors) = (&self.logs, &self.authors);
+        self.order
+            .insert_by(loc, |&a, &b| conversation_cmp(logs, authors, a, b));
         self.arrival.push(loc);
         self.chain = line.chain;
         self.max_clock = self.max_clock.max(m.clock);
@@ -151,6 +142,19 @@ impl Index {
             })
             .collect()
     }
+}
+
+fn entry(logs: &[Vec<Entry>], loc: Loc) -> &Entry {
+    &logs[loc.author as usize][(loc.seq() - 1) as usize]
+}
+
+/// (clock, author, seq): the order every node shows.
+fn conversation_cmp(logs: &[Vec<Entry>], authors: &[AuthorId], a: Loc, b: Loc) -> Ordering {
+    let (ea, eb) = (entry(logs, a), entry(logs, b));
+    ea.clock
+        .cmp(&eb.clock)
+        .then_with(|| authors[a.author as usize].cmp(&authors[b.author as usize]))
+        .then_with(|| a.seq().cmp(&b.seq()))
 }
 
 /// Counts and hashes that describe a box.
@@ -210,15 +214,15 @@ impl Store {
             .read(true)
             .append(true)
             .create(true)
+            .custom_flags(crate::home::NO_FOLLOW)
             .open(path)
-            .with_context(|| format!("cannot open the message box {}", path.display()))?;
+            .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
         let mut index = Index::default();
         // Every line is at least MIN_LINE bytes, so this many slots are enough for the
-        // whole box and the two order lists never move while it is read (pages of it
+        // whole box and the arrival list never moves while it is read (pages of it
         // that are not needed are never touched, and cost no memory).
         let size = append.metadata().map_or(0, |m| m.len());
         let most = usize::try_from(size / MIN_LINE).unwrap_or(0);
-        index.order.reserve(most);
         index.arrival.reserve(most);
         let mut tracker = Tracker::default();
         let mut offset = 0u64;
@@ -391,9 +395,9 @@ impl Store {
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
         let (entries, lines): (Vec<Entry>, u64) = {
             let index = self.index.read().expect("index lock");
-            let skip = n.map_or(0, |n| index.order.len().saturating_sub(n));
-            let entries = index.order[skip..]
-                .iter()
+            let entries = index
+                .order
+                .last_n(n.unwrap_or(usize::MAX))
                 .map(|&l| *index.entry(l))
                 .collect();
             (entries, index.arrival.len() as u64)
@@ -534,22 +538,179 @@ fn quarantine_tail(
 /// The head file is written only after fsync, so a box shorter than it records was cut
 /// after the fact (by hand, a restore, a disk fault). The node can go on (peers refill
 /// what they have), but the evidence is kept: the head file is renamed, not overwritten.
-/// Returns whether lines were cut.
+/// A head file that cannot be read proves nothing about the end of the box, so it is
+/// taken as a cut too (kept the same way), as is a box with lines but no record.
+/// Returns whether the end of the box may have been lost.
 fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
     let head = head_path(path);
-    if let Some((recorded, _)) = super::verify::read_head_file(&head)
-        && recorded > lines
-    {
-        let aside = head.with_extension(format!("head.cut-{}", crate::time::now_ms()));
+    let set_aside = |kind: &str| {
+        let aside = head.with_extension(format!("head.{kind}-{}", crate::time::now_ms()));
         let renamed = std::fs::rename(&head, &aside);
-        eprintln!(
-            "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {} ({}); peers will send back what they hold.",
-            path.display(),
-            head.display(),
-            aside.display(),
-            renamed.map_or_else(|e| e.to_string(), |()| "renamed".into())
-        );
-        return true;
+        let how = renamed.map_or_else(|e| e.to_string(), |()| "renamed".into());
+        format!("{} ({how})", aside.display())
+    };
+    match super::verify::read_head_record(&head) {
+        HeadRecord::Recorded {
+            lines: recorded, ..
+        } if recorded > lines => {
+            eprintln!(
+                "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {}; peers will send back what they hold.",
+                path.display(),
+                head.display(),
+                set_aside("cut"),
+            );
+            true
+        }
+        HeadRecord::Recorded { .. } => false,
+        HeadRecord::Unreadable(why) => {
+            eprintln!(
+                "dshare: warning: {} is unreadable ({why}), so whether lines were cut from the end of {} cannot be told: treated as a cut. Kept the file as {}; peers will send back what they hold.",
+                head.display(),
+                path.display(),
+                set_aside("unreadable"),
+            );
+            true
+        }
+        HeadRecord::Missing if lines > 0 => {
+            eprintln!(
+                "dshare: warning: {} holds {lines} lines but {} records none, so whether lines were cut from its end cannot be told: treated as a cut; peers will send back what they hold.",
+                path.display(),
+                head.display(),
+            );
+            true
+        }
+        HeadRecord::Missing => false,
     }
-    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hex::Hex;
+    use crate::identity::Identity;
+    use crate::message::Draft;
+    use sha2::Digest;
+
+    /// One signed message, copied with other fields: the index never checks
+    /// signatures, and signing a million would take longer than the measurement.
+    fn line_like(template: &Message, author: AuthorId, seq: u64, clock: u64) -> Line {
+        let mut m = template.clone();
+        (m.author, m.seq, m.clock) = (author, seq, clock);
+        m.id = Hex(sha2::Sha256::digest(format!("{author}/{seq}")).into());
+        Line {
+            chain: m.id,
+            message: m,
+        }
+    }
+
+    fn template() -> Message {
+        let identity = Identity::generate();
+        let draft = Draft {
+            author: identity.author(),
+            seq: 1,
+            prev: None,
+            clock: 1,
+            ts: 1,
+            body: "x",
+        };
+        Message::sign(&draft, &identity)
+    }
+
+    fn author(i: u64) -> AuthorId {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&i.to_be_bytes());
+        Hex(bytes)
+    }
+
+    #[test]
+    fn the_conversation_order_is_clock_author_seq_whatever_the_arrival_order() {
+        let t = template();
+        let mut index = Index::default();
+        let arrivals = [
+            (2, 1, 5),
+            (1, 1, 3),
+            (2, 2, 9),
+            (3, 1, 1),
+            (1, 2, 4),
+            (4, 1, 3),
+        ];
+        for (i, &(a, seq, clock)) in arrivals.iter().enumerate() {
+            index.push(&line_like(&t, author(a), seq, clock), i as u64 * 500, 500);
+        }
+        let order: Vec<(u64, u64)> = index
+            .order
+            .iter()
+            .map(|&l| (index.entry(l).clock, l.seq()))
+            .collect();
+        assert_eq!(order, [(1, 1), (3, 1), (3, 1), (4, 2), (5, 1), (9, 2)]);
+        let authors: Vec<_> = index
+            .order
+            .iter()
+            .map(|&l| index.authors[l.author as usize])
+            .collect();
+        assert_eq!(authors[1], author(1), "clock ties go by author");
+        assert_eq!(authors[2], author(4));
+    }
+
+    /// An index of `size` entries from 1,000 authors, clocks rising with arrival.
+    fn index_of(t: &Message, size: u64) -> Index {
+        let mut index = Index::default();
+        for i in 0..size {
+            let (a, seq) = (i % 1000, i / 1000 + 1);
+            index.push(&line_like(t, author(a), seq, i + 2), i * 500, 500);
+        }
+        index
+    }
+
+    /// The quickest of three rounds of 500 messages from fresh authors, `clock` chosen
+    /// by the round; the quickest, so a busy machine does not decide the test.
+    fn quickest_round(index: &mut Index, t: &Message, clock: impl Fn(&Index) -> u64) -> Duration {
+        // Authors never used before in this index, whichever round this is.
+        let mut fresh = 1_000_000_000 + index.authors.len() as u64;
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                for _ in 0..500 {
+                    fresh += 1;
+                    let c = clock(index);
+                    index.push(&line_like(t, author(fresh), 1, c), 0, 500);
+                }
+                started.elapsed()
+            })
+            .min()
+            .expect("three rounds")
+    }
+
+    /// Any author may start at clock 1, so such a message sorts before everything
+    /// held: in a sorted `Vec` each moved every entry (O(n) under the index lock).
+    #[test]
+    fn messages_that_sort_first_cost_about_what_messages_that_sort_last_cost() {
+        let t = template();
+        let mut index = index_of(&t, 300_000);
+        let late = quickest_round(&mut index, &t, |index| index.max_clock + 1);
+        let early = quickest_round(&mut index, &t, |_| 1);
+        eprintln!(
+            "500 messages into a 300,000-entry index: {late:?} sorting last, {early:?} sorting first"
+        );
+        assert!(
+            early < late * 10 + Duration::from_millis(20),
+            "sorting first: {early:?}, sorting last: {late:?}"
+        );
+    }
+
+    /// The measurement behind the conversation order's structure:
+    /// `cargo test --lib early_messages_into_a_million -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: builds a million-entry index"]
+    fn early_messages_into_a_million_entry_index() {
+        let t = template();
+        let started = Instant::now();
+        let mut index = index_of(&t, 1_000_000);
+        let built = started.elapsed();
+        let late = quickest_round(&mut index, &t, |index| index.max_clock + 1);
+        let early = quickest_round(&mut index, &t, |_| 1);
+        eprintln!(
+            "1,000,000 entries built in {built:?}; 500 messages from new authors: {late:?} sorting last, {early:?} sorting first (clock 1)"
+        );
+    }
 }

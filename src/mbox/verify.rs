@@ -33,8 +33,9 @@ pub struct Report {
     pub errors: Vec<LineReport>,
     /// Errors found, listed or not.
     pub error_count: u64,
-    /// Lines that break a rule but not the box's integrity: a clock over the cap,
-    /// signed before clocks were bound to wall time. The first [`MAX_LISTED`].
+    /// What the check could not prove, or lines that break a rule but not the box's
+    /// integrity (a clock over the cap, signed before clocks were bound to wall time);
+    /// not errors. The first [`MAX_LISTED`].
     pub warnings: Vec<LineReport>,
 }
 
@@ -89,7 +90,16 @@ pub fn verify_file_with_progress(
 ) -> Result<Report> {
     // The head file first: the box only grows, so the box read after it holds at least
     // the lines it records, even while a node appends.
-    let recorded = read_head_file(&head_path(path));
+    let record = match read_head_record(&head_path(path)) {
+        // The node rewrites the record in place: a read that met a write half done
+        // gets a clean one on a second try.
+        HeadRecord::Unreadable(_) if live => read_head_record(&head_path(path)),
+        record => record,
+    };
+    let recorded = match &record {
+        HeadRecord::Recorded { lines, head } => Some((*lines, *head)),
+        HeadRecord::Missing | HeadRecord::Unreadable(_) => None,
+    };
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut tracker = Tracker::default();
     let mut report = Report {
@@ -184,6 +194,25 @@ pub fn verify_file_with_progress(
             );
         }
     }
+    match record {
+        HeadRecord::Unreadable(why) => report.error(
+            line_no + 1,
+            format!(
+                "{} is unreadable ({why}): whether lines were cut from the end of the box cannot be checked. The {line_no} lines themselves passed every check; if you trust them, check the end against a known head (--head) or peers (--peers), then remove the file (a node writes a new one)",
+                head_path(path).display()
+            ),
+        ),
+        HeadRecord::Missing if known_head.is_none() && line_no > 0 => {
+            report.warn(
+                line_no + 1,
+                format!(
+                    "no head record ({} is missing or empty): lines cut from the end of the box cannot be detected; pass --head HASH or use --peers",
+                    head_path(path).display()
+                ),
+            );
+        }
+        HeadRecord::Missing | HeadRecord::Recorded { .. } => {}
+    }
     if !known_seen {
         report.error(
             line_no + 1,
@@ -242,9 +271,84 @@ fn parse_alone(raw: &[u8]) -> Result<Line, Alone> {
     parse_line(text).map_err(Alone::Unreadable)
 }
 
-/// The `(lines, head)` recorded beside a box, if the file exists and is readable.
-pub fn read_head_file(path: &Path) -> Option<(u64, Hash)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let (lines, head) = text.trim_end().split_once(' ')?;
+/// What the head file beside a box says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadRecord {
+    /// No file, or an empty one (the node creates it before its first write): nothing
+    /// recorded, so a cut from the end cannot be told from a short box.
+    Missing,
+    Recorded {
+        lines: u64,
+        head: Hash,
+    },
+    /// A file that is not a head record: damaged or tampered with. Whether lines were
+    /// cut from the end cannot be told either, and that is itself a warning sign.
+    Unreadable(String),
+}
+
+/// Reads the head file at `path`.
+pub fn read_head_record(path: &Path) -> HeadRecord {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) if bytes.is_empty() => return HeadRecord::Missing,
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HeadRecord::Missing,
+        Err(e) => return HeadRecord::Unreadable(e.to_string()),
+    };
+    parse_head_record(&bytes).map_or_else(
+        || HeadRecord::Unreadable("not `<20 digits> <64 hex digits>` and a line feed".into()),
+        |(lines, head)| HeadRecord::Recorded { lines, head },
+    )
+}
+
+fn parse_head_record(bytes: &[u8]) -> Option<(u64, Hash)> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('\n')?;
+    let (lines, head) = text.split_once(' ')?;
+    if lines.len() != 20 || !lines.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     Some((lines.parse().ok()?, head.parse().ok()?))
+}
+
+/// The `(lines, head)` recorded beside a box, if the file holds a record.
+pub fn read_head_file(path: &Path) -> Option<(u64, Hash)> {
+    match read_head_record(path) {
+        HeadRecord::Recorded { lines, head } => Some((lines, head)),
+        HeadRecord::Missing | HeadRecord::Unreadable(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_exact_head_record_is_read_as_one() {
+        let head = "80943a556f4364d81fd6ea801c715f40d0d7375ee649eb7c9a708d961f5ec0a3";
+        let good = format!("00000000000000000002 {head}\n");
+        assert_eq!(
+            parse_head_record(good.as_bytes()),
+            Some((2, head.parse().unwrap()))
+        );
+        for bad in [
+            format!("00000000000000000002 {head}"),
+            format!("00000000000000000002 {head}\ngarbage after a shorter record"),
+            format!("2 {head}\n"),
+            format!("+0000000000000000002 {head}\n"),
+            format!("00000000000000000002 {}\n", &head[1..]),
+            "garbage\n".to_string(),
+        ] {
+            assert_eq!(parse_head_record(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_absent_head_file_records_nothing_and_garbage_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box.head");
+        assert_eq!(read_head_record(&path), HeadRecord::Missing);
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(read_head_record(&path), HeadRecord::Missing);
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(matches!(read_head_record(&path), HeadRecord::Unreadable(_)));
+    }
 }

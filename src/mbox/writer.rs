@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -474,6 +474,7 @@ fn open_head(path: &Path) -> Option<File> {
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(crate::home::NO_FOLLOW)
         .open(path)
     {
         Ok(f) => Some(f),

@@ -58,11 +58,12 @@ impl NodeClient {
             Some(url) => check_url(url)?,
             None => home_node_url(home, Some("pass --node URL"))?,
         };
-        let token = match &args.token {
-            Some(t) => t.clone(),
-            None => home
+        let token = match (&args.token, &args.token_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(file)) => read_secret_file(file, "client token")?,
+            (None, None) => home
                 .token()
-                .context("no client token: pass --token or set DSHARE_TOKEN")?
+                .context("no client token: pass --token-file or set DSHARE_TOKEN")?
                 .expose_hex(),
         };
         Ok(NodeClient {
@@ -227,6 +228,8 @@ pub fn require_home(home: &Home) -> Result<()> {
 /// way around a stopped node that the command offers, if any (`pass --node URL`).
 pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
     require_home(home)?;
+    // Before anything of the home is trusted, even whether a node runs there.
+    home.check_owner()?;
     if !home.node_running() {
         bail!(
             "no node is running for {}; start it with `dshare serve --home {}`{}",
@@ -298,6 +301,21 @@ fn refusal_reason(body: &str) -> &str {
 /// Sends through the node named in a client key line, sealing the request with the
 /// client key: the key itself never crosses the wire, and a captured request cannot be
 /// replayed.
+/// The secret in `file`: its first line that is not empty or a `#` comment, so a key
+/// file written by dshare (with its comment header) works as it is.
+pub fn read_secret_file(file: &std::path::Path, what: &str) -> Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the {what} from {}", file.display()))?;
+    match text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        Some(line) => Ok(line.to_string()),
+        None => bail!("{} holds no {what}", file.display()),
+    }
+}
+
 pub fn remote_send(
     line: &str,
     body: &str,

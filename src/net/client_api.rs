@@ -86,10 +86,18 @@ impl ClientApi {
         let by_header = req
             .header("authorization")
             .and_then(|v| v.strip_prefix("Bearer "));
-        // A POST never acts on the cookie alone: a browser attaches cookies to
-        // cross-site form posts, but cannot add an Authorization header to one.
-        let by_cookie = (!req.post).then(|| cookie(req, COOKIE)).flatten();
-        let presented = by_header.or(by_query).or(by_cookie);
+        let by_cookie = cookie_allowed(req).then(|| cookie(req, COOKIE)).flatten();
+        let (presented, credential) = match (by_header, by_query, by_cookie) {
+            (Some(t), _, _) | (None, Some(t), _) => (Some(t), Credential::Token),
+            (None, None, Some(t)) => (Some(t), Credential::Cookie),
+            (None, None, None) => (None, Credential::Token),
+        };
+        if presented.is_none() && !req.post && cookie(req, COOKIE).is_some() {
+            return Response::text(
+                403,
+                "a request from another site's page cannot use the page's cookie; nothing was done",
+            );
+        }
         let authorized = presented
             .and_then(Secret::from_hex)
             .is_some_and(|t| t == self.token);
@@ -104,6 +112,18 @@ impl ClientApi {
         // must not act with this user's cookie (cross-site request forgery).
         if req.header("sec-fetch-site") == Some("cross-site") {
             return Response::text(403, "cross-site requests are refused");
+        }
+        // Another port of the same host is the same site, and a browser that sends no
+        // Sec-Fetch-Site cannot tell: a send on the cookie alone must also carry the
+        // form key that only this node's page holds.
+        if credential == Credential::Cookie
+            && req.path == "/send"
+            && !self.form_key_matches(req.param(page::FORM_KEY))
+        {
+            return Response::text(
+                403,
+                "a send with the page's cookie must come from the page's own form (its form key is missing or wrong); nothing was stored. Reload the page, or pass ?token=",
+            );
         }
         let mut response = match (req.post, req.path.as_str()) {
             (false, "/") => self.page(by_query.is_some()),
@@ -133,11 +153,18 @@ impl ClientApi {
             .with("X-Content-Type-Options", "nosniff")
     }
 
+    fn form_key_matches(&self, presented: Option<&str>) -> bool {
+        presented
+            .and_then(Secret::from_hex)
+            .is_some_and(|k| k == page::form_key(&self.token))
+    }
+
     fn page(&self, token_in_url: bool) -> Response {
         match self.writer.store().last(Some(page::SHOWN)) {
             Ok((messages, _)) => {
                 let token = token_in_url.then(|| self.token.expose_hex());
-                page::render(&messages, &self.author, token.as_deref())
+                let form_key = page::form_key(&self.token).expose_hex();
+                page::render(&messages, &self.author, token.as_deref(), &form_key)
             }
             Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
         }
@@ -299,13 +326,13 @@ impl ClientApi {
                 }
             },
         };
-        let longest = if key == TOKEN_KEY {
-            MAX_LOCAL_WAIT
+        let (longest, key_cap) = if key == TOKEN_KEY {
+            (MAX_LOCAL_WAIT, super::waits::MAX_WAITS)
         } else {
-            MAX_REMOTE_WAIT
+            (MAX_REMOTE_WAIT, super::waits::MAX_WAITS_PER_KEY)
         };
         let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000)).min(longest);
-        let Some(_slot) = self.confirming.take(key) else {
+        let Some(_slot) = self.confirming.take(key, key_cap) else {
             return Err(Response::text(
                 429,
                 format!(
@@ -460,6 +487,27 @@ fn wants_json(req: &Request) -> bool {
         || req
             .header("accept")
             .is_some_and(|a| a.contains("application/json"))
+}
+
+/// How a request proved it may use the client API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    /// The token itself, in a header or the URL: only its holder can send it.
+    Token,
+    /// The page's cookie, which a browser attaches for any page of the same site.
+    Cookie,
+}
+
+/// Whether the cookie may stand for the token. Never for a POST: a browser attaches
+/// cookies to another site's form posts but cannot add a header to one. Never when
+/// the browser says the request comes from another origin's page (`same-site` is
+/// another port of the same host, or a sibling subdomain); only for this origin's
+/// pages (`same-origin`), the user's own navigation (`none`), or a client that does
+/// not say (an older browser, a non-secure origin, curl), where the form key still
+/// guards `/send`.
+fn cookie_allowed(req: &Request) -> bool {
+    let site = req.header("sec-fetch-site").map(str::to_ascii_lowercase);
+    !req.post && matches!(site.as_deref(), None | Some("same-origin" | "none"))
 }
 
 fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {

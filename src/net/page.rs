@@ -1,11 +1,29 @@
 //! The browser page: the conversation and a plain GET form. No JavaScript.
 
+use sha2::{Digest, Sha256};
+
 use crate::message::{AuthorId, Message};
+use crate::secret::Secret;
 
 use super::http::Response;
 
 /// How many of the latest messages the page shows.
 pub const SHOWN: usize = 200;
+
+/// The form field that carries the form key.
+pub const FORM_KEY: &str = "form_key";
+
+/// The key the page's form carries so that a send made with the cookie alone is
+/// known to come from the page: derived from the token (so it needs no table and
+/// survives restarts), useless for anything but that, and unreadable by another
+/// origin's page, which can make the browser send a request but never read the
+/// answer.
+pub fn form_key(token: &Secret) -> Secret {
+    let mut h = Sha256::new();
+    h.update(b"dshare/1 page form key\n");
+    h.update(token.expose());
+    Secret::new(h.finalize().into())
+}
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -25,7 +43,13 @@ pub fn escape(text: &str) -> String {
 
 /// The page. `token` is set when the page was opened with the token in its URL; the
 /// form then carries it too, so sending works even where cookies are refused.
-pub fn render(messages: &[Message], me: &AuthorId, token: Option<&str>) -> Response {
+/// `form_key` goes into the form as [`FORM_KEY`].
+pub fn render(
+    messages: &[Message],
+    me: &AuthorId,
+    token: Option<&str>,
+    form_key: &str,
+) -> Response {
     let mut rows = String::new();
     for m in messages {
         let mine = if m.author == *me {
@@ -73,7 +97,8 @@ textarea {{ width: 100%; box-sizing: border-box; }}
 <ol id="messages">
 {rows}</ol>
 <form action="/send" method="get">
-{token_field}<input type="hidden" name="from" value="page">
+{token_field}<input type="hidden" name="{FORM_KEY}" value="{form_key}">
+<input type="hidden" name="from" value="page">
 <textarea name="msg" rows="3" required aria-label="message"></textarea>
 <button type="submit">Send</button>
 </form>
@@ -82,6 +107,7 @@ textarea {{ width: 100%; box-sizing: border-box; }}
 "#,
         short = me.short(8),
         shown = SHOWN,
+        form_key = escape(form_key),
     );
     Response::new(200, "text/html; charset=utf-8", html)
         .with(
@@ -93,6 +119,16 @@ textarea {{ width: 100%; box-sizing: border-box; }}
 
 #[cfg(test)]
 mod tests {
+    use crate::secret::Secret;
+
+    #[test]
+    fn the_form_key_depends_on_the_token_and_is_not_the_token() {
+        let (a, b) = (Secret::random(), Secret::random());
+        assert_eq!(super::form_key(&a), super::form_key(&a));
+        assert_ne!(super::form_key(&a), super::form_key(&b));
+        assert_ne!(super::form_key(&a), a);
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(

@@ -1,4 +1,4 @@
-//! The peer API, server side: `POST /v1/{hello,range,push}` with a sealed body. A
+//! The peer API, server side: `POST /v1/{hello,heads,range,push}` with a sealed body. A
 //! request that does not open with a network key this node holds gets a bare 403:
 //! an outsider learns nothing, not even which node this is.
 
@@ -17,6 +17,9 @@ pub struct PeerApi {
     pub replay: ReplayGuard,
 }
 
+/// Every route of the peer API; anything else under `/v1/` is screened out unopened.
+const ROUTES: [&str; 4] = ["/v1/hello", "/v1/heads", "/v1/range", "/v1/push"];
+
 fn forbidden() -> Response {
     Response::new(403, "application/octet-stream", Vec::new())
 }
@@ -25,8 +28,7 @@ impl PeerApi {
     /// The bare 403 for what can never open (no body to open, or not a peer route),
     /// found without a worker: outsiders' junk does not queue behind peers' work.
     pub fn screen(req: &Request) -> Option<Response> {
-        let route = matches!(req.path.as_str(), "/v1/hello" | "/v1/range" | "/v1/push");
-        let junk = !req.post || req.body.is_empty() || !route;
+        let junk = !req.post || req.body.is_empty() || !ROUTES.contains(&req.path.as_str());
         if junk {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
         }
@@ -64,8 +66,10 @@ impl PeerApi {
         }
         let rep = &self.replicator;
         let answer = match req.path.as_str() {
-            "/v1/hello" => {
-                parse(&opened.plaintext).map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h)))
+            "/v1/hello" => parse(&opened.plaintext)
+                .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
+            "/v1/heads" => {
+                parse(&opened.plaintext).map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r)))
             }
             "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
                 Ok(page) => seal_json(rep, &opened.nonce, &page),

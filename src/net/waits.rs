@@ -8,8 +8,10 @@ use std::sync::Mutex;
 /// thread and one pushing thread per peer that is up, but no worker.
 pub const MAX_WAITS: usize = 64;
 
-/// Most confirmation waits at once for one key (the node's client token, or one
-/// remote client key): one sender cannot use up the waits of the others.
+/// Most confirmation waits at once for one remote client key: one sender cannot use
+/// up the waits of the others. The node's own client token (the node's owner, on its
+/// machine) may use every slot: a CI host running many `send --wait` at once is the
+/// common case there.
 pub const MAX_WAITS_PER_KEY: usize = 8;
 
 /// The waits in progress. An entry exists only while its count is above zero, so
@@ -26,12 +28,13 @@ pub struct WaitSlot<'a> {
 }
 
 impl Waits {
-    /// A slot for a wait on behalf of `key`, or `None` when a cap is reached.
-    pub fn take(&self, key: &str) -> Option<WaitSlot<'_>> {
+    /// A slot for a wait on behalf of `key`, or `None` when the cap over all keys or
+    /// `key_cap` for this key is reached.
+    pub fn take(&self, key: &str, key_cap: usize) -> Option<WaitSlot<'_>> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let total: usize = held.values().sum();
         let mine = held.get(key).copied().unwrap_or(0);
-        if total >= MAX_WAITS || mine >= MAX_WAITS_PER_KEY {
+        if total >= MAX_WAITS || mine >= key_cap {
             return None;
         }
         *held.entry(key.to_string()).or_insert(0) += 1;
@@ -66,19 +69,25 @@ mod tests {
     fn caps_per_key_and_in_all_hold_and_slots_come_back() {
         let waits = Waits::default();
         let first: Vec<_> = (0..MAX_WAITS_PER_KEY)
-            .map(|_| waits.take("a").unwrap())
+            .map(|_| waits.take("a", MAX_WAITS_PER_KEY).unwrap())
             .collect();
-        assert!(waits.take("a").is_none(), "one key is capped");
+        assert!(
+            waits.take("a", MAX_WAITS_PER_KEY).is_none(),
+            "one key is capped"
+        );
         let mut others = Vec::new();
         for i in 0.. {
-            match waits.take(&format!("k{i}")) {
+            match waits.take(&format!("k{i}"), MAX_WAITS_PER_KEY) {
                 Some(slot) => others.push(slot),
                 None => break,
             }
         }
         assert_eq!(first.len() + others.len(), MAX_WAITS, "the total is capped");
         drop(first);
-        assert!(waits.take("a").is_some(), "slots come back");
+        assert!(
+            waits.take("a", MAX_WAITS_PER_KEY).is_some(),
+            "slots come back"
+        );
         drop(others);
         assert!(
             waits.held.lock().unwrap().is_empty(),

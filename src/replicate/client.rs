@@ -32,6 +32,45 @@ pub fn answer_aad(request_nonce: &[u8]) -> Vec<u8> {
     aad
 }
 
+/// Why a call failed, when the peer could not be reached, did not answer in time, or
+/// refused the seal (403: not a member of this network, or not with this key): the
+/// peer is down. Any other failure (an answer too large, malformed, refused or not
+/// sealed) comes from a peer that is reachable; it is reported, and the peer stays up
+/// for pushes: marking such peers down once partitioned a network for good.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot reach peer {}", self.0)
+    }
+}
+
+/// Whether `e` says the peer could not be reached (see [`Unreachable`]).
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Unreachable>().is_some()
+}
+
+/// Transport failures: nothing, or nothing in time, came back.
+fn transport_failed(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::BodyStalled
+    )
+}
+
+fn classify(e: ureq::Error, base: &str, doing: &str) -> anyhow::Error {
+    if transport_failed(&e) {
+        anyhow::Error::new(e).context(Unreachable(base.to_string()))
+    } else {
+        anyhow::Error::new(e).context(format!("{doing} peer {base}"))
+    }
+}
+
 pub struct PeerClient {
     agent: ureq::Agent,
     keyring: Arc<Keyring>,
@@ -65,6 +104,18 @@ impl PeerClient {
         op: &str,
         request: &Q,
     ) -> Result<A> {
+        self.call_with_nonce(base, op, request)
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`PeerClient::call`], also returning the nonce the request was sealed with (a
+    /// hello's answer proves the peer's identity over it).
+    pub fn call_with_nonce<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        base: &str,
+        op: &str,
+        request: &Q,
+    ) -> Result<(A, Vec<u8>)> {
         let path = format!("/v1/{op}");
         let plain = serde_json::to_vec(request).expect("requests serialize");
         let now = crate::time::now_ms();
@@ -75,16 +126,24 @@ impl PeerClient {
             .post(&format!("{base}{path}"))
             .content_type("application/octet-stream")
             .send(&blob[..])
-            .with_context(|| format!("cannot reach peer {base}"))?;
+            .map_err(|e| classify(e, base, "cannot talk to"))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
-            .with_context(|| format!("cannot read the answer of peer {base}"))?;
+            .map_err(|e| classify(e, base, "cannot read the answer of"))?;
         if status == CLOCK_SKEW_STATUS {
             return Err(self.clock_skew(base, &nonce, &body));
+        }
+        if status == 403 {
+            // Our seal does not open there (another network, a rotated key): no
+            // exchange is possible, which is what down means.
+            return Err(
+                anyhow::anyhow!("peer {base} refuses this node's seal (HTTP 403)")
+                    .context(Unreachable(base.to_string())),
+            );
         }
         if status != 200 {
             bail!("peer {base} answered HTTP {status} to {op}");
@@ -95,8 +154,9 @@ impl PeerClient {
             .open(&answer_aad(&nonce), &body, now)
             .map_err(|e| anyhow::anyhow!("peer {base}'s answer to {op}: {e}"))?;
         self.clocks.record(base, opened.ts, now);
-        serde_json::from_slice(&opened.plaintext)
-            .with_context(|| format!("peer {base} sent a malformed answer to {op}"))
+        let answer = serde_json::from_slice(&opened.plaintext)
+            .with_context(|| format!("peer {base} sent a malformed answer to {op}"))?;
+        Ok((answer, nonce))
     }
 }
 

@@ -2,6 +2,7 @@
 //! lacks, so all nodes end with the same messages. Peers are learned from each other
 //! and watched for liveness.
 
+mod candidates;
 mod client;
 mod outbox;
 pub mod peers;
@@ -23,10 +24,12 @@ use serde::Serialize;
 pub use client::{PeerClient, answer_aad, request_aad};
 use peers::PeerTable;
 use protocol::{
-    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, NodeInfo, PushReply, RangeRequest,
+    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_HEADS_PAGE, MAX_PAGE, MAX_PEERS_SHARED,
+    Messages, NodeInfo, PushReply, RangeRequest,
 };
 
 use crate::hex::Hash;
+use crate::identity::Identity;
 use crate::mbox::{Outcome, StoreError, Writer};
 use crate::message::{AuthorId, Message};
 use crate::seal::Keyring;
@@ -39,6 +42,8 @@ const MAX_RANGE_BYTES: usize = 1024 * 1024;
 /// pushes a message instead of 240, nearly all of which were duplicates). Beyond it,
 /// its own messages go to `fanout` random peers and are forwarded like any other.
 pub const ORIGIN_FANOUT: usize = 32;
+/// Time between two probes of addresses not yet proven (see [`candidates`]).
+const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// Ids of messages received with `sent_to_all` and not to be forwarded, until the
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
@@ -67,6 +72,8 @@ pub enum Want {
 /// Settings from the command line.
 pub struct Settings {
     pub me: NodeInfo,
+    /// The node's identity key: a hello's answer is signed with it, to prove the id.
+    pub identity: Identity,
     pub peers_file: PathBuf,
     pub bootstrap: Vec<String>,
     /// Peers that each new message is pushed to at once, once more are known.
@@ -75,6 +82,10 @@ pub struct Settings {
 
 pub struct Replicator {
     pub me: NodeInfo,
+    identity: Identity,
+    /// Most heads in one answer: [`MAX_HEADS_PAGE`], or fewer in tests
+    /// (`DSHARE_TEST_HEADS_PAGE`), to page many authors' heads with few authors.
+    heads_page: usize,
     pub writer: Writer,
     pub peers: PeerTable,
     pub keyring: Arc<Keyring>,
@@ -82,6 +93,8 @@ pub struct Replicator {
     workers: Mutex<HashMap<String, outbox::Outbox>>,
     /// Local sends wait here while a peer is too far behind (see [`outbox`]).
     pace: Arc<outbox::Pace>,
+    /// Addresses heard of, waiting to prove themselves before they are adopted.
+    candidates: Mutex<candidates::Candidates>,
     /// Received with `sent_to_all`: stored here but not forwarded.
     no_forward: Mutex<HashSet<Hash>>,
     self_urls: Mutex<HashSet<String>>,
@@ -106,11 +119,14 @@ impl Replicator {
                 Duration::from_secs(3),
             ),
             me: settings.me,
+            identity: settings.identity,
+            heads_page: heads_page_setting(),
             writer,
             peers: PeerTable::load(settings.peers_file),
             keyring,
             workers: Mutex::new(HashMap::new()),
             pace: Arc::default(),
+            candidates: Mutex::default(),
             no_forward: Mutex::new(HashSet::new()),
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
@@ -123,6 +139,7 @@ impl Replicator {
         if let Some(url) = &rep.me.url {
             rep.self_urls.lock().expect("self lock").insert(url.clone());
         }
+        // The operator named these: adopted at once, proven at their first hello.
         for url in &settings.bootstrap {
             rep.peers.add(url);
         }
@@ -139,6 +156,11 @@ impl Replicator {
         for url in rep.peers.urls() {
             rep.spawn_worker(&url);
         }
+        let prober = Arc::clone(&rep);
+        thread::Builder::new()
+            .name("prober".into())
+            .spawn(move || prober.probe_candidates())
+            .expect("spawn the prober");
         // The pushes start on the thread that stored the messages, as soon as they
         // are durable: no hand-off to a dispatcher thread on the way to the peers.
         // A weak reference, so that the store (which lives as long as any writer)
@@ -248,22 +270,62 @@ impl Replicator {
         });
     }
 
-    /// Starts talking to `url` if it is new and not this node.
-    pub fn add_peer(self: &Arc<Self>, url: &str) {
+    /// Heard of `url` (a hello's sender, a peer's list): if it is new and not this
+    /// node, it waits to be probed, and is adopted only once it proves an id.
+    pub fn heard_of(&self, url: &str) {
         let Ok(url) = crate::net::client::check_url(url) else {
             return;
         };
-        if self.self_urls.lock().expect("self lock").contains(&url) {
+        if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {
             return;
         }
-        if self.peers.add(&url)
-            || !self
-                .workers
+        self.candidates
+            .lock()
+            .expect("candidates lock")
+            .offer(&url, crate::time::now_ms());
+    }
+
+    /// Probes the waiting addresses one at a time, at most one every
+    /// [`PROBE_EVERY`]: this node never probes unproven addresses faster than that,
+    /// whatever its peers tell it. Runs on its own thread until the node stops.
+    fn probe_candidates(self: Arc<Self>) {
+        while !self.stopping() {
+            let due = self
+                .candidates
                 .lock()
-                .expect("workers lock")
-                .contains_key(&url)
-        {
-            self.spawn_worker(&url);
+                .expect("candidates lock")
+                .next_due(crate::time::now_ms());
+            if let Some(url) = due {
+                self.probe(&url);
+            }
+            thread::sleep(PROBE_EVERY);
+        }
+    }
+
+    fn probe(self: &Arc<Self>, url: &str) {
+        let proven = worker::probe(self, url);
+        let mut candidates = self.candidates.lock().expect("candidates lock");
+        match proven {
+            Ok(id) if id == self.me.id => {
+                candidates.done(url);
+                self.self_urls
+                    .lock()
+                    .expect("self lock")
+                    .insert(url.to_string());
+            }
+            Ok(_) => {
+                candidates.done(url);
+                drop(candidates);
+                self.adopt(url);
+            }
+            Err(_) => candidates.failed(url, crate::time::now_ms()),
+        }
+    }
+
+    /// Gives `url` a worker, unless the table is full (see [`peers::MAX_PEERS`]).
+    fn adopt(self: &Arc<Self>, url: &str) {
+        if self.peers.add(url) || self.peers.contains(url) {
+            self.spawn_worker(url);
         }
     }
 
@@ -278,7 +340,10 @@ impl Replicator {
         let url = url.to_string();
         thread::Builder::new()
             .name("peer".into())
-            .spawn(move || worker::run(&rep, &url, &rx))
+            .spawn(move || {
+                let _gone = WorkerGone(&rep, &url);
+                worker::run(&rep, &url, &rx);
+            })
             .expect("spawn a peer worker");
     }
 
@@ -334,11 +399,29 @@ impl Replicator {
         workers.values().map(|o| o.queued_bytes() as u64).sum()
     }
 
-    fn mark_down(&self, url: &str, _why: &anyhow::Error) {
+    /// An exchange with `url` failed. A peer that could not be reached is down (and
+    /// gets no pushes until it answers again); one that answered badly (too large,
+    /// malformed, refused) is reachable, so it keeps its state and its pushes. Either
+    /// way the reason is kept for `dshare peers` and logged when it changes.
+    fn failed(&self, url: &str, why: &anyhow::Error) {
+        self.trouble(url, format!("{why:#}"), client::is_unreachable(why));
+    }
+
+    /// Keeps `reason` as the peer's last error (logged when it changes), and marks
+    /// the peer down if it could not be reached.
+    fn trouble(&self, url: &str, reason: String, unreachable: bool) {
+        let mut changed = false;
         self.peers.update(url, |p| {
-            p.state = "down".into();
+            if unreachable {
+                p.state = "down".into();
+            }
             p.in_sync = false;
+            changed = p.last_error.as_deref() != Some(reason.as_str());
+            p.last_error = Some(reason.clone());
         });
+        if changed {
+            eprintln!("dshare: warning: exchange with peer {url} failed: {reason}");
+        }
     }
 
     /// Checks messages from a peer (limits, id, signature) and offers the good ones to
@@ -444,21 +527,45 @@ impl Replicator {
 
     // The peer API, server side.
 
-    pub fn on_hello(self: &Arc<Self>, hello: Hello) -> HelloReply {
+    /// Answers a hello sealed with `nonce`: this node's digest, its peers, the first
+    /// page of its heads if the digests differ, and a proof of its id over the nonce.
+    pub fn on_hello(self: &Arc<Self>, hello: Hello, nonce: &[u8]) -> HelloReply {
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {
-            self.add_peer(url);
+            self.heard_of(url);
         }
         let summary = self.writer.store().summary();
-        let mut peers = self.peers.urls();
+        let mut peers = self.peers.proven_urls();
         peers.truncate(MAX_PEERS_SHARED);
+        let (heads, heads_next) = if hello.digest == summary.digest {
+            (None, None)
+        } else {
+            let (page, next) =
+                protocol::heads_page(self.writer.store().heads(), None, self.heads_page);
+            (Some(page), next)
+        };
         HelloReply {
             node: self.me.clone(),
             digest: summary.digest,
             peers,
-            heads: (hello.digest != summary.digest).then(|| self.writer.store().heads()),
+            heads,
+            heads_next,
+            proof: Some(
+                self.identity
+                    .sign(&protocol::proof_bytes(nonce, &self.me.id)),
+            ),
         }
+    }
+
+    /// The page of heads after `req.after`.
+    pub fn on_heads(&self, req: &HeadsRequest) -> HeadsPage {
+        let (heads, next) = protocol::heads_page(
+            self.writer.store().heads(),
+            Some(&req.after),
+            self.heads_page,
+        );
+        HeadsPage { heads, next }
     }
 
     pub fn on_range(&self, req: &RangeRequest) -> Result<Messages> {
@@ -589,6 +696,33 @@ impl Replicator {
 
 /// Longest pause between two pushes of a message a `send --wait` waits for.
 const CONFIRM_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Dropped when a peer's worker ends, even by a panic: a recovering node then stops
+/// waiting for that peer's hello (it would wait for ever), and a worker that died is
+/// taken out, so the peer can get a new one.
+struct WorkerGone<'a>(&'a Replicator, &'a str);
+
+impl Drop for WorkerGone<'_> {
+    fn drop(&mut self) {
+        let Self(rep, url) = *self;
+        if thread::panicking() {
+            eprintln!("dshare: error: the worker for peer {url} failed; it is dropped");
+            if let Ok(mut workers) = rep.workers.lock() {
+                workers.remove(url);
+            }
+        }
+        rep.greeted(url, false);
+    }
+}
+
+/// [`MAX_HEADS_PAGE`], or the smaller page a test asks for with
+/// `DSHARE_TEST_HEADS_PAGE` (never more: the bound holds whatever the environment).
+fn heads_page_setting() -> usize {
+    std::env::var("DSHARE_TEST_HEADS_PAGE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(MAX_HEADS_PAGE, |n| n.clamp(1, MAX_HEADS_PAGE))
+}
 
 /// Fisher–Yates with bytes from the OS generator; fan-out choice needs no better.
 fn shuffle(items: &mut [String]) {

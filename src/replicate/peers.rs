@@ -1,12 +1,44 @@
 //! The table of known peers: their state as last seen, and its file in the home.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::message::AuthorId;
+
+/// The URLs in the peer list at `path`; none if it is missing. One that cannot be
+/// parsed is kept as `peers.json.bad-<ms>` with a warning: reading it as empty and
+/// saving over it lost the list without a word.
+fn read_saved(path: &Path) -> Vec<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            eprintln!("dshare: warning: cannot read {}: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    match serde_json::from_slice::<PeersFile>(&bytes) {
+        Ok(file) => file.peers,
+        Err(e) => {
+            let aside = path.with_extension(format!("json.bad-{}", crate::time::now_ms()));
+            match std::fs::rename(path, &aside) {
+                Ok(()) => eprintln!(
+                    "dshare: warning: {} is not a peer list ({e}); kept it as {} and started without it",
+                    path.display(),
+                    aside.display()
+                ),
+                Err(re) => eprintln!(
+                    "dshare: warning: {} is not a peer list ({e}) and cannot be moved aside: {re}",
+                    path.display()
+                ),
+            }
+            Vec::new()
+        }
+    }
+}
 
 /// A peer as `dshare peers` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,6 +64,9 @@ pub struct PeerView {
     /// The peer's wall clock minus ours, in ms, from its last sealed answer.
     #[serde(default)]
     pub clock_offset_ms: Option<i64>,
+    /// Why the last exchange with the peer failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl PeerView {
@@ -48,6 +83,7 @@ impl PeerView {
             diverged: false,
             refuses_ours: None,
             clock_offset_ms: None,
+            last_error: None,
         }
     }
 
@@ -55,6 +91,11 @@ impl PeerView {
         self.state == "up"
     }
 }
+
+/// Most peers adopted, each with its worker thread: the bound on the table, on
+/// `peers.json`, and on this node's peer threads. Addresses are adopted only once they
+/// prove an id (see `candidates`); a full table takes no more until one is forgotten.
+pub const MAX_PEERS: usize = 64;
 
 /// Known peers by URL. The URLs persist in `peers.json`; states live in memory.
 pub struct PeerTable {
@@ -68,15 +109,13 @@ struct PeersFile {
 }
 
 impl PeerTable {
-    /// Loads the URLs saved in `path` (a missing or unreadable file is an empty list).
+    /// Loads the URLs saved in `path`, at most [`MAX_PEERS`] of them (a list saved
+    /// before the bound may hold thousands). A file that is not a peer list is moved
+    /// aside, not overwritten, and the node starts with the others it is given.
     pub fn load(path: PathBuf) -> PeerTable {
-        let saved: PeersFile = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let peers = saved
-            .peers
+        let peers = read_saved(&path)
             .iter()
+            .take(MAX_PEERS)
             .map(|u| (u.clone(), PeerView::new(u)))
             .collect();
         PeerTable {
@@ -85,11 +124,11 @@ impl PeerTable {
         }
     }
 
-    /// Adds `url`; returns false if it was known already.
+    /// Adds `url`; returns false if it was known already or the table is full.
     pub fn add(&self, url: &str) -> bool {
         let added = {
             let mut peers = self.peers.lock().expect("peers lock");
-            if peers.contains_key(url) {
+            if peers.contains_key(url) || peers.len() >= MAX_PEERS {
                 false
             } else {
                 peers.insert(url.to_string(), PeerView::new(url));
@@ -106,6 +145,21 @@ impl PeerTable {
     pub fn remove(&self, url: &str) {
         self.peers.lock().expect("peers lock").remove(url);
         self.save();
+    }
+
+    pub fn contains(&self, url: &str) -> bool {
+        self.peers.lock().expect("peers lock").contains_key(url)
+    }
+
+    /// The peers whose id was proven by an exchange: the ones worth telling others of.
+    pub fn proven_urls(&self) -> Vec<String> {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .filter(|p| p.id.is_some())
+            .map(|p| p.url.clone())
+            .collect()
     }
 
     pub fn urls(&self) -> Vec<String> {

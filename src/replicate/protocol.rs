@@ -6,12 +6,17 @@ use serde::{Deserialize, Serialize};
 use crate::chain::Head;
 use crate::hex::Hash;
 use crate::mbox::Outcome;
-use crate::message::{AuthorId, Message};
+use crate::message::{AuthorId, Message, Signature};
 
 /// Longest list of messages in one push or one range answer.
 pub const MAX_PAGE: usize = 500;
 /// Most peer addresses exchanged in one hello.
 pub const MAX_PEERS_SHARED: usize = 256;
+/// Most heads in one answer (a hello's or a `heads` page). A head is about 163 bytes
+/// of JSON, so a page is about 330 KiB, far under the 8 MiB a peer reads: before
+/// heads were paged, a network of some 53,000 authors had answers no peer would read,
+/// and its nodes stopped talking to each other for good.
+pub const MAX_HEADS_PAGE: usize = 2048;
 
 /// Who a node is and where others can reach it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,8 +40,59 @@ pub struct HelloReply {
     pub node: NodeInfo,
     pub digest: Hash,
     pub peers: Vec<String>,
-    /// Every author's head, sent only when the digests differ.
+    /// The first page of the heads, authors in ascending order, sent only when the
+    /// digests differ.
     pub heads: Option<Vec<Head>>,
+    /// Set when `heads` is not all of them: the last author of the page; the next
+    /// page is asked for with `heads` from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_next: Option<AuthorId>,
+    /// The node's signature over [`proof_bytes`] of the hello's nonce: it holds the
+    /// key of `node.id`, so the address it answered at may be bound to that id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<Signature>,
+}
+
+/// What a hello answer's `proof` signs: the request's nonce (fresh, so the proof
+/// cannot be replayed from another exchange) and the id claimed.
+pub fn proof_bytes(request_nonce: &[u8], id: &AuthorId) -> Vec<u8> {
+    let mut bytes = b"dshare/1 hello proof\n".to_vec();
+    bytes.extend_from_slice(request_nonce);
+    bytes.extend_from_slice(&id.0);
+    bytes
+}
+
+/// `/v1/heads`: the page of heads of the authors after `after`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeadsRequest {
+    pub after: AuthorId,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeadsPage {
+    pub heads: Vec<Head>,
+    /// As in [`HelloReply::heads_next`]: `None` on the last page.
+    pub next: Option<AuthorId>,
+}
+
+/// The page of at most `limit` (at least 1) of `heads` whose authors come after
+/// `after`, in ascending order, and the cursor of the next page if there is one.
+pub fn heads_page(
+    mut heads: Vec<Head>,
+    after: Option<&AuthorId>,
+    limit: usize,
+) -> (Vec<Head>, Option<AuthorId>) {
+    if let Some(after) = after {
+        heads.retain(|h| h.author.0 > after.0);
+    }
+    heads.sort_unstable_by_key(|h| h.author.0);
+    let limit = limit.max(1);
+    if heads.len() <= limit {
+        return (heads, None);
+    }
+    heads.truncate(limit);
+    let next = heads.last().map(|h| h.author);
+    (heads, next)
 }
 
 /// `/v1/range`: `limit` of `author`'s messages from seq `from` on.
@@ -75,7 +131,34 @@ pub struct PushReply {
 
 #[cfg(test)]
 mod tests {
-    use super::{Messages, PushOf};
+    use super::{Messages, PushOf, heads_page};
+    use crate::chain::Head;
+
+    fn head(author: u8) -> Head {
+        Head {
+            author: crate::hex::Hex([author; 32]),
+            seq: 1,
+            id: crate::hex::Hex([0; 32]),
+        }
+    }
+
+    #[test]
+    fn heads_come_in_ordered_pages_that_cover_every_author_once() {
+        let all: Vec<Head> = [5, 1, 4, 2, 3].into_iter().map(head).collect();
+        let (first, next) = heads_page(all.clone(), None, 2);
+        assert_eq!(first, [head(1), head(2)]);
+        let (second, next) = heads_page(all.clone(), next.as_ref(), 2);
+        assert_eq!(second, [head(3), head(4)]);
+        let (last, next) = heads_page(all.clone(), next.as_ref(), 2);
+        assert_eq!((last, next), (vec![head(5)], None));
+        let (whole, next) = heads_page(all, None, 0);
+        assert_eq!(
+            (whole.len(), next.is_some()),
+            (1, true),
+            "a page holds one at least"
+        );
+    }
+
     use crate::identity::Identity;
     use crate::message::{Draft, Message};
 

@@ -17,7 +17,8 @@ use crate::message::Message;
 use super::Replicator;
 use super::outbox::Inbox;
 use super::protocol::{
-    Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf, PushReply, RangeRequest,
+    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf,
+    PushReply, RangeRequest,
 };
 use super::rounds::{self, LastRound};
 
@@ -27,6 +28,10 @@ pub const HELLO_EVERY: Duration = Duration::from_millis(1000);
 const MAX_PUSH_BYTES: usize = 512 * 1024;
 /// Catch-ups longer than this show a progress bar on a terminal.
 const PROGRESS_FROM: u64 = 1000;
+/// Most heads taken from one peer in one exchange, over all its pages: a bound on
+/// what a lying peer can make this node hold (about 100 MB), far above any real
+/// network's number of authors for now.
+const MAX_HEADS_TOTAL: usize = 1_000_000;
 
 pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
     let mut next_hello = Instant::now();
@@ -65,7 +70,7 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
                         taken.answered();
                         pushed_ms = crate::time::now_ms();
                     }
-                    Err(e) => rep.mark_down(url, &e),
+                    Err(e) => rep.failed(url, &e),
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -176,7 +181,10 @@ fn send_missing(
         }
     }
     for (author, have) in lacking {
-        let missing = rep.writer.store().range(&author, have + 1, MAX_PAGE)?;
+        let missing = rep
+            .writer
+            .store()
+            .range(&author, have.saturating_add(1), MAX_PAGE)?;
         if !missing.is_empty() {
             let _: PushReply = rep.client.call(
                 url,
@@ -236,19 +244,14 @@ fn exchange(
     pushed_ms: u64,
 ) -> bool {
     let store = rep.writer.store();
-    let mut peers = rep.peers.urls();
-    peers.truncate(MAX_PEERS_SHARED);
-    let hello = Hello {
-        from: rep.me.clone(),
-        digest: store.summary().digest,
-        peers,
-    };
+    let hello = hello_of(rep);
     let start = Instant::now();
-    let reply: HelloReply = match rep.client.call(url, "hello", &hello) {
+    let (mut reply, nonce): (HelloReply, _) = match rep.client.call_with_nonce(url, "hello", &hello)
+    {
         Ok(r) => r,
         Err(e) => {
             note_clock(rep, url, Some(&e));
-            rep.mark_down(url, &e);
+            rep.failed(url, &e);
             return false;
         }
     };
@@ -258,13 +261,32 @@ fn exchange(
         rep.forget_self(url);
         return false;
     }
+    if !proves_id(&reply, &nonce) {
+        // Anyone with the network key can claim any id; only the key's holder can
+        // sign the nonce. Without the proof nothing is bound to this address.
+        let e = anyhow::anyhow!(
+            "peer {url} claims the id {} without proving it holds its key",
+            reply.node.id.short(12)
+        );
+        rep.failed(url, &e);
+        return false;
+    }
+    if let Some(first) = reply.heads.take() {
+        match all_heads(rep, url, first, reply.heads_next) {
+            Ok(heads) => reply.heads = Some(heads),
+            Err(e) => {
+                rep.failed(url, &e);
+                return false;
+            }
+        }
+    }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
-        rep.add_peer(p);
+        rep.heard_of(p);
     }
     if let Some(theirs) = &reply.node.url
         && theirs != url
     {
-        rep.add_peer(theirs);
+        rep.heard_of(theirs);
     }
     let ours = store.summary().digest;
     let (behind, ahead, diverged) = match (&reply.heads, reply.digest == ours) {
@@ -280,6 +302,7 @@ fn exchange(
         p.behind = behind;
         p.ahead = ahead;
         p.diverged = diverged;
+        p.last_error = None;
     });
     rep.forget_stale_addresses(url, &reply.node.id);
     let (ours_now, now_ms) = (store.heads(), crate::time::now_ms());
@@ -292,26 +315,117 @@ fn exchange(
         .as_ref()
         .and_then(|l| l.if_pushes_since(pushed_ms));
     let wanted = rounds::to_pull(last, heads);
-    let missing: u64 = wanted
-        .iter()
-        .map(|h| h.seq.saturating_sub(store.seq_of(&h.author)))
-        .sum();
-    if missing > 0
-        && let Err(e) = pull(rep, url, &wanted, missing)
-    {
-        rep.mark_down(url, &e);
-        return false;
+    // Seqs come from the peer: a lying one sends u64::MAX; nothing may wrap.
+    let missing: u64 = wanted.iter().fold(0, |sum, h| {
+        sum.saturating_add(h.seq.saturating_sub(store.seq_of(&h.author)))
+    });
+    if missing > 0 {
+        if let Err(e) = pull(rep, url, &wanted, missing) {
+            rep.failed(url, &e);
+            return false;
+        }
+        unserved_claims(rep, url, heads, &wanted);
     }
     // Pulling alone would leave messages on a node that peers cannot call back (no
     // advertised address, or one they cannot reach): send what the peer lacks.
     if ahead > 0
         && let Err(e) = push_missing(rep, url, heads, last)
     {
-        rep.mark_down(url, &e);
+        rep.failed(url, &e);
         return false;
     }
     *last_round = Some(LastRound::new(heads, &ours_now, now_ms));
     true
+}
+
+fn hello_of(rep: &Replicator) -> Hello {
+    let mut peers = rep.peers.proven_urls();
+    peers.truncate(MAX_PEERS_SHARED);
+    Hello {
+        from: rep.me.clone(),
+        digest: rep.writer.store().summary().digest,
+        peers,
+    }
+}
+
+/// One hello to an address not adopted yet: the id it proves it holds.
+pub fn probe(rep: &Replicator, url: &str) -> Result<crate::message::AuthorId> {
+    let (reply, nonce): (HelloReply, _) =
+        rep.client.call_with_nonce(url, "hello", &hello_of(rep))?;
+    if !proves_id(&reply, &nonce) {
+        anyhow::bail!("peer {url} does not prove the id it claims");
+    }
+    Ok(reply.node.id)
+}
+
+/// Whether the answer is signed by the key of the id it claims, over the nonce of
+/// this very request.
+fn proves_id(reply: &HelloReply, nonce: &[u8]) -> bool {
+    reply.proof.as_ref().is_some_and(|sig| {
+        crate::signature::verify(
+            &reply.node.id,
+            &super::protocol::proof_bytes(nonce, &reply.node.id),
+            sig,
+        )
+    })
+}
+
+/// The hello's first page of heads and, when there are more, the following pages.
+/// Each page must move forward and hold something, and all of them together at most
+/// [`MAX_HEADS_TOTAL`], so a lying peer can neither loop this node nor fill it.
+fn all_heads(
+    rep: &Replicator,
+    url: &str,
+    first: Vec<Head>,
+    mut next: Option<crate::message::AuthorId>,
+) -> Result<Vec<Head>> {
+    let mut heads = first;
+    while let Some(after) = next {
+        if heads.len() >= MAX_HEADS_TOTAL {
+            anyhow::bail!("peer {url} sent more than {MAX_HEADS_TOTAL} heads");
+        }
+        let page: HeadsPage = rep.client.call(url, "heads", &HeadsRequest { after })?;
+        let forward = !page.heads.is_empty()
+            && page.heads.iter().all(|h| h.author.0 > after.0)
+            && page.next.is_none_or(|n| n.0 > after.0);
+        if !forward {
+            anyhow::bail!("peer {url} sent a page of heads that does not move forward");
+        }
+        heads.extend(page.heads);
+        next = page.next;
+    }
+    Ok(heads)
+}
+
+/// After a pull that went through, what the peer claimed and still did not serve
+/// (it answered an empty or refused page) is a lie or a loss: it no longer counts
+/// as `behind` (a claim of 1,000,000 messages kept `doctor` unhealthy for ever), and
+/// it is reported as the peer's last error.
+fn unserved_claims(rep: &Replicator, url: &str, heads: &[Head], wanted: &[Head]) {
+    let store = rep.writer.store();
+    let unserved: std::collections::HashSet<_> = wanted
+        .iter()
+        .filter(|h| store.seq_of(&h.author) < h.seq)
+        .map(|h| h.author)
+        .collect();
+    if unserved.is_empty() {
+        return;
+    }
+    let served: Vec<Head> = heads
+        .iter()
+        .filter(|h| !unserved.contains(&h.author))
+        .copied()
+        .collect();
+    let (behind, _, _) = compare(rep, &served);
+    rep.peers.update(url, |p| p.behind = behind);
+    rep.trouble(
+        url,
+        format!(
+            "peer {url} claims messages of {} authors that it does not serve",
+            unserved.len()
+        ),
+        false,
+    );
 }
 
 /// Pushes, for every author, the run of messages the peer lacks, up to what this
@@ -343,15 +457,15 @@ fn push_missing(
 /// whether some author's history differs between the two.
 fn compare(rep: &Replicator, heads: &[Head]) -> (u64, u64, bool) {
     let store = rep.writer.store();
-    let (mut behind, mut ahead, mut diverged) = (0, 0, false);
+    let (mut behind, mut ahead, mut diverged) = (0u64, 0u64, false);
     let mut seen = std::collections::HashSet::new();
     for h in heads {
         seen.insert(h.author);
         let ours = store.seq_of(&h.author);
         if h.seq > ours {
-            behind += h.seq - ours;
+            behind = behind.saturating_add(h.seq - ours);
         } else {
-            ahead += ours - h.seq;
+            ahead = ahead.saturating_add(ours - h.seq);
             if store.id_at(&h.author, h.seq) != Some(h.id) {
                 diverged = true;
             }
@@ -359,7 +473,7 @@ fn compare(rep: &Replicator, heads: &[Head]) -> (u64, u64, bool) {
     }
     for h in store.heads() {
         if !seen.contains(&h.author) {
-            ahead += h.seq;
+            ahead = ahead.saturating_add(h.seq);
         }
     }
     (behind, ahead, diverged)
@@ -432,7 +546,7 @@ fn fetch_pages(
     pages: &std::sync::mpsc::SyncSender<Result<Vec<Message>>>,
 ) {
     while from <= head.seq {
-        let limit = usize::try_from(head.seq - from + 1)
+        let limit = usize::try_from((head.seq - from).saturating_add(1))
             .unwrap_or(MAX_PAGE)
             .min(MAX_PAGE);
         let request = RangeRequest {

@@ -1,0 +1,148 @@
+//! Addresses heard of but not yet proven: a hello's sender, a peer's list. None is
+//! adopted (given a worker, shared, saved) until it answers a sealed hello proving the
+//! id it claims; until then it waits here, in a bounded queue, and is probed by one
+//! thread at a bounded rate, retried with backoff, then dropped and not taken again
+//! for a while. Without this, every address a hello named got a thread for good:
+//! 3,000 sealed hellos from fake addresses made 3,005 threads and 124 MB, and a member
+//! could point every node at a third party's ports.
+
+use std::collections::BTreeMap;
+
+/// Most addresses waiting for a probe. Beyond it new ones are not taken; a real new
+/// node is heard of again at its next hello (every second) once there is room.
+pub const MAX_CANDIDATES: usize = 256;
+/// Probes of one address before it is dropped.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Wait before the second probe of an address; doubled after each failure.
+pub const FIRST_BACKOFF_MS: u64 = 1_000;
+/// How long a dropped address is not taken again (a member that keeps sharing dead
+/// addresses has them probed at most [`MAX_ATTEMPTS`] times in this window).
+pub const FORGET_DROPPED_MS: u64 = 10 * 60 * 1000;
+/// Most dropped addresses remembered; beyond it the oldest are forgotten.
+pub const MAX_DROPPED: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    attempts: u32,
+    due_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Candidates {
+    waiting: BTreeMap<String, Candidate>,
+    /// Dropped addresses and when they were dropped.
+    dropped: BTreeMap<String, u64>,
+}
+
+impl Candidates {
+    /// Takes `url` for probing unless it waits already, was dropped lately, or the
+    /// queue is full. Returns whether it was taken.
+    pub fn offer(&mut self, url: &str, now_ms: u64) -> bool {
+        if self.waiting.contains_key(url) || self.waiting.len() >= MAX_CANDIDATES {
+            return false;
+        }
+        if let Some(&at) = self.dropped.get(url) {
+            if now_ms.saturating_sub(at) < FORGET_DROPPED_MS {
+                return false;
+            }
+            self.dropped.remove(url);
+        }
+        self.waiting.insert(
+            url.to_string(),
+            Candidate {
+                attempts: 0,
+                due_ms: now_ms,
+            },
+        );
+        true
+    }
+
+    /// The address whose probe is due first, if one is due at `now_ms`.
+    pub fn next_due(&self, now_ms: u64) -> Option<String> {
+        self.waiting
+            .iter()
+            .filter(|(_, c)| c.due_ms <= now_ms)
+            .min_by_key(|(_, c)| c.due_ms)
+            .map(|(url, _)| url.clone())
+    }
+
+    /// The probe of `url` failed: later again, or dropped after [`MAX_ATTEMPTS`].
+    pub fn failed(&mut self, url: &str, now_ms: u64) {
+        let Some(c) = self.waiting.get_mut(url) else {
+            return;
+        };
+        c.attempts += 1;
+        if c.attempts >= MAX_ATTEMPTS {
+            self.waiting.remove(url);
+            self.drop_for_a_while(url, now_ms);
+        } else {
+            c.due_ms = now_ms.saturating_add(FIRST_BACKOFF_MS << (c.attempts - 1));
+        }
+    }
+
+    /// `url` proved itself (or is this node, or is known already): no more probes.
+    pub fn done(&mut self, url: &str) {
+        self.waiting.remove(url);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn drop_for_a_while(&mut self, url: &str, now_ms: u64) {
+        if self.dropped.len() >= MAX_DROPPED {
+            self.dropped
+                .retain(|_, &mut at| now_ms.saturating_sub(at) < FORGET_DROPPED_MS);
+        }
+        if self.dropped.len() >= MAX_DROPPED
+            && let Some(oldest) = self
+                .dropped
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(u, _)| u.clone())
+        {
+            self.dropped.remove(&oldest);
+        }
+        self.dropped.insert(url.to_string(), now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Candidates, FIRST_BACKOFF_MS, FORGET_DROPPED_MS, MAX_ATTEMPTS, MAX_CANDIDATES};
+
+    #[test]
+    fn the_queue_is_bounded_and_each_address_waits_once() {
+        let mut c = Candidates::default();
+        for i in 0..MAX_CANDIDATES * 3 {
+            c.offer(&format!("http://10.0.0.1:{i}"), 0);
+        }
+        assert_eq!(c.len(), MAX_CANDIDATES);
+        assert!(!c.offer("http://10.0.0.1:0", 0), "waits already");
+    }
+
+    #[test]
+    fn a_silent_address_is_retried_with_backoff_then_dropped_for_a_while() {
+        let mut c = Candidates::default();
+        let url = "http://10.0.0.1:1";
+        assert!(c.offer(url, 0));
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..MAX_ATTEMPTS {
+            assert_eq!(c.next_due(now).as_deref(), Some(url));
+            c.failed(url, now);
+            if let Some(next) = (now..now + 100_000).find(|&t| c.next_due(t).is_some()) {
+                waits.push(next - now);
+                now = next;
+            }
+        }
+        assert_eq!(
+            waits,
+            [FIRST_BACKOFF_MS, 2 * FIRST_BACKOFF_MS, 4 * FIRST_BACKOFF_MS]
+        );
+        assert_eq!(c.len(), 0, "dropped after {MAX_ATTEMPTS} probes");
+        assert!(!c.offer(url, now + 1), "not taken again at once");
+        assert!(c.offer(url, now + FORGET_DROPPED_MS), "taken again later");
+    }
+}

@@ -8,7 +8,7 @@
 //! clap parses as always: another command, any other flag (`--wait`, `--node`, `-h`…),
 //! a flag given twice, a word after `send` that starts with `-` (other than `-` itself),
 //! an argument that is not UTF-8, an empty `--home` or `DSHARE_HOME`, or a variable
-//! that `send` reads being set (`DSHARE_NODE`, `DSHARE_TOKEN`, `DSHARE_CLIENT`). What
+//! that `send` reads being set (`DSHARE_NODE`, `DSHARE_TOKEN`, `DSHARE_CLIENT`, `DSHARE_SPOOL`). What
 //! it accepts, it parses exactly as clap does; the tests check both against each other,
 //! and fail when the global or `send` flags change without this file.
 
@@ -16,13 +16,21 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, Command, NodeArgs, SendArgs};
+use super::{Cli, Command, NodeArgs, SendArgs, SpoolArgs};
 
 /// Variables that would change what `send` does; when one is set, clap decides.
-const SEND_ENV: [&str; 3] = ["DSHARE_NODE", "DSHARE_TOKEN", "DSHARE_CLIENT"];
+const SEND_ENV: [&str; 4] = [
+    "DSHARE_NODE",
+    "DSHARE_TOKEN",
+    "DSHARE_CLIENT",
+    "DSHARE_SPOOL",
+];
 
 /// `send --timeout`'s default (only `--wait` uses it).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `--spool-limit`'s default, 16M.
+const DEFAULT_SPOOL_LIMIT: u64 = 16 << 20;
 
 /// The parsed command line if `args` (program name first) is a plain `send`; `env`
 /// reads an environment variable.
@@ -65,6 +73,11 @@ pub fn send(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> Option
             wait: None,
             client: None,
             timeout: DEFAULT_TIMEOUT,
+            key: None,
+            spool: SpoolArgs {
+                dir: None,
+                spool_limit: DEFAULT_SPOOL_LIMIT,
+            },
             node: NodeArgs {
                 node: None,
                 token: None,
@@ -217,6 +230,9 @@ mod tests {
                 r#"wait Some("wait") None None"#,
                 r#"client Some("client") None Some("DSHARE_CLIENT")"#,
                 r#"timeout Some("timeout") None None"#,
+                r#"key Some("key") None None"#,
+                r#"dir Some("spool") None Some("DSHARE_SPOOL")"#,
+                r#"spool_limit Some("spool-limit") None None"#,
                 r#"node Some("node") None Some("DSHARE_NODE")"#,
                 r#"token Some("token") None Some("DSHARE_TOKEN")"#,
             ],
@@ -225,6 +241,9 @@ mod tests {
         let timeout = send.get_arguments().find(|a| a.get_id() == "timeout");
         let default = timeout.unwrap().get_default_values();
         assert_eq!(default, ["10s"], "send --timeout's default changed");
+        let limit = send.get_arguments().find(|a| a.get_id() == "spool_limit");
+        let default = limit.unwrap().get_default_values();
+        assert_eq!(default, ["16M"], "send --spool-limit's default changed");
     }
 
     /// Global flags (and things that are not), `send`, then words (and flags).

@@ -113,7 +113,8 @@ pub fn deliver(target: &Target, body: &str, key: &str, timeout: Duration) -> Del
             match client::remote_exchange(line, body, None, Some(key), timeout) {
                 Err(e) => Delivery::Answered(Err(e)),
                 Ok(Remote::Answered(status, answer)) => answered(status, &answer),
-                Ok(Remote::Unreachable(why) | Remote::Refused(why)) => Delivery::Retry(why),
+                Ok(Remote::Unreachable(why)) => Delivery::Retry(why),
+                Ok(Remote::Refused(why)) => Delivery::Answered(Err(anyhow::anyhow!(why))),
             }
         }
         Target::Node { home, url, token } => {

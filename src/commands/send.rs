@@ -64,7 +64,9 @@ fn client_send(
                 }
                 format!("the node answered HTTP {status}: {}", answer.trim())
             }
-            Remote::Unreachable(why) | Remote::Refused(why) => why,
+            Remote::Unreachable(why) => why,
+            // A revoked key stays revoked: keeping the request would only hide that.
+            Remote::Refused(why) => anyhow::bail!(why),
         };
     let entry = Entry::new(key.clone(), body.to_string(), target, crate::time::now_ms());
     let path = spool.keep(&entry)?;

@@ -32,10 +32,10 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: serve the box to this machine''s clients and to peers')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send a message to every node; prints its id once it is stored on disk')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
-            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
             [CompletionResult]::new('invite', 'invite', [CompletionResultType]::ParameterValue, 'Print a one-line invite that lets another machine join this network')
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
@@ -125,6 +125,35 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'dshare;peers' {
+            [CompletionResult]::new('--expect-up', '--expect-up', [CompletionResultType]::ParameterName, 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;verify' {
+            [CompletionResult]::new('--head', '--head', [CompletionResultType]::ParameterName, 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--peers', '--peers', [CompletionResultType]::ParameterName, 'Also compare this node''s digest with each peer''s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'dshare;run' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The job''s name in the report [default: the command''s file name]')
             [CompletionResult]::new('--tail', '--tail', [CompletionResultType]::ParameterName, 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)')
@@ -200,35 +229,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;spool;help;help' {
-            break
-        }
-        'dshare;peers' {
-            [CompletionResult]::new('--expect-up', '--expect-up', [CompletionResultType]::ParameterName, 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
-            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            break
-        }
-        'dshare;verify' {
-            [CompletionResult]::new('--head', '--head', [CompletionResultType]::ParameterName, 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
-            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s)')
-            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
-            [CompletionResult]::new('--peers', '--peers', [CompletionResultType]::ParameterName, 'Also compare this node''s digest with each peer''s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'dshare;doctor' {
@@ -475,10 +475,10 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: serve the box to this machine''s clients and to peers')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send a message to every node; prints its id once it is stored on disk')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
-            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
             [CompletionResult]::new('invite', 'invite', [CompletionResultType]::ParameterValue, 'Print a one-line invite that lets another machine join this network')
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
@@ -499,6 +499,12 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
         'dshare;help;log' {
             break
         }
+        'dshare;help;peers' {
+            break
+        }
+        'dshare;help;verify' {
+            break
+        }
         'dshare;help;run' {
             break
         }
@@ -511,12 +517,6 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;spool;flush' {
-            break
-        }
-        'dshare;help;peers' {
-            break
-        }
-        'dshare;help;verify' {
             break
         }
         'dshare;help;doctor' {

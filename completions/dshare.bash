@@ -227,7 +227,7 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log run spool peers verify doctor invite web init id client keys testnet help"
+            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify run spool doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,7 +433,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__help)
-            opts="serve send log run spool peers verify doctor invite web init id client keys testnet help"
+            opts="serve send log peers verify run spool doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

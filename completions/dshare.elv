@@ -29,10 +29,10 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
             cand send 'Send a message to every node; prints its id once it is stored on disk'
             cand log 'Print the conversation, oldest first'
-            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
-            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
+            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
@@ -118,6 +118,33 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'dshare;peers'= {
+            cand --expect-up 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)'
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s)'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;verify'= {
+            cand --head 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)'
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s)'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --peers 'Also compare this node''s digest with each peer''s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'dshare;run'= {
             cand --name 'The job''s name in the report [default: the command''s file name]'
             cand --tail 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)'
@@ -186,33 +213,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;spool;help;flush'= {
         }
         &'dshare;spool;help;help'= {
-        }
-        &'dshare;peers'= {
-            cand --expect-up 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)'
-            cand --node 'Talk to the node at URL instead of the one running on the home'
-            cand --token 'The node''s client token (default: the home''s)'
-            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
-            cand --json 'Print data as JSON, one object per line'
-            cand -q 'Print nothing on success'
-            cand --quiet 'Print nothing on success'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'dshare;verify'= {
-            cand --head 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)'
-            cand --node 'Talk to the node at URL instead of the one running on the home'
-            cand --token 'The node''s client token (default: the home''s)'
-            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
-            cand --peers 'Also compare this node''s digest with each peer''s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
-            cand --json 'Print data as JSON, one object per line'
-            cand -q 'Print nothing on success'
-            cand --quiet 'Print nothing on success'
-            cand -h 'Print help'
-            cand --help 'Print help'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'dshare;doctor'= {
             cand --min-free 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)'
@@ -430,10 +430,10 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand serve 'Run a node: serve the box to this machine''s clients and to peers'
             cand send 'Send a message to every node; prints its id once it is stored on disk'
             cand log 'Print the conversation, oldest first'
-            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
-            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
+            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
@@ -450,6 +450,10 @@ set edit:completion:arg-completer[dshare] = {|@words|
         }
         &'dshare;help;log'= {
         }
+        &'dshare;help;peers'= {
+        }
+        &'dshare;help;verify'= {
+        }
         &'dshare;help;run'= {
         }
         &'dshare;help;spool'= {
@@ -459,10 +463,6 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;spool;list'= {
         }
         &'dshare;help;spool;flush'= {
-        }
-        &'dshare;help;peers'= {
-        }
-        &'dshare;help;verify'= {
         }
         &'dshare;help;doctor'= {
         }

@@ -32,10 +32,10 @@ complete -c dshare -n "__fish_dshare_needs_command" -s V -l version -d 'Print ve
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "log" -d 'Print the conversation, oldest first'
-complete -c dshare -n "__fish_dshare_needs_command" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
-complete -c dshare -n "__fish_dshare_needs_command" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
@@ -105,6 +105,23 @@ complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print dat
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l peers -d 'Also compare this node\'s digest with each peer\'s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l name -d 'The job\'s name in the report [default: the command\'s file name]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l tail -d 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l client -d 'Send the reports through a node with a client key line from `dshare client add`' -r -f
@@ -146,23 +163,6 @@ complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_sub
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the requests that wait, oldest first'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -s h -l help -d 'Print help'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s)' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l peers -d 'Also compare this node\'s digest with each peer\'s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l min-free -d 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l max-behind -d 'Unhealthy when a peer holds more than N messages this node lacks' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l timeout -d 'How long to wait for each answer of the node, e.g. 5s, 500ms' -r -f
@@ -271,22 +271,22 @@ complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l json -d 'Print
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "log" -d 'Print the conversation, oldest first'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "init" -d 'Create a home: identity key, network key and client token'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "id" -d 'Print this node\'s author id (its public key)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log run spool peers verify doctor invite web init id client keys testnet help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'List the requests that wait, oldest first'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "flush" -d 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'

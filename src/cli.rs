@@ -48,6 +48,10 @@ pub enum Command {
     Send(SendArgs),
     /// Print the conversation, oldest first
     Log(LogArgs),
+    /// Show the known peers: up or down, last seen, round-trip time, in sync
+    Peers(PeersArgs),
+    /// Check every line of a message box; exit 1 if anything was tampered with
+    Verify(VerifyArgs),
     /// Run a command (cron job, CI step) and broadcast what happened: exit status,
     /// duration, host and the end of its output; exits with the command's status
     #[command(
@@ -63,10 +67,6 @@ pub enum Command {
     /// Show or deliver the requests that wait in the spool (sends that found no node)
     #[command(subcommand)]
     Spool(SpoolCommand),
-    /// Show the known peers: up or down, last seen, round-trip time, in sync
-    Peers(PeersArgs),
-    /// Check every line of a message box; exit 1 if anything was tampered with
-    Verify(VerifyArgs),
     /// One health verdict for a watchdog: node, box, peers, forks, disk space
     #[command(
         long_about = "One health verdict for a watchdog (cron, systemd timer, monitoring).\n\n\

@@ -34,6 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
             [CompletionResult]::new('invite', 'invite', [CompletionResultType]::ParameterValue, 'Print a one-line invite that lets another machine join this network')
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
@@ -79,6 +81,9 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire). A line given here is visible to every local user in `ps`: prefer DSHARE_CLIENT or --client-file')
             [CompletionResult]::new('--client-file', '--client-file', [CompletionResultType]::ParameterName, 'Like --client, with the key line read from FILE (its first line that is not a `#` comment), so it never shows on a command line')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits, e.g. 10s, 500ms, 2m')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'An idempotency key: the node stores one message for a repeat of this key by the same sender within 24 hours, and answers the first one''s id')
+            [CompletionResult]::new('--spool', '--spool', [CompletionResultType]::ParameterName, 'The spool directory [default: <cache dir>/dshare/spool]')
+            [CompletionResult]::new('--spool-limit', '--spool-limit', [CompletionResultType]::ParameterName, 'Largest the spool may grow; a request that would pass it is refused')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line')
@@ -97,7 +102,11 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Only the last N messages')
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box''s arrival order: the message in DSHARE_* variables, its body on stdin')
             [CompletionResult]::new('--expect-from', '--expect-from', [CompletionResultType]::ParameterName, 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not')
-            [CompletionResult]::new('--within', '--within', [CompletionResultType]::ParameterName, 'How recent --expect-from''s last message must be (by its timestamp), e.g. 90s, 15m, 1h')
+            [CompletionResult]::new('--within', '--within', [CompletionResultType]::ParameterName, 'How recent --expect-from''s last message, or --expect-run''s last run, must be (by its timestamp), e.g. 90s, 15m, 26h')
+            [CompletionResult]::new('--expect-run', '--expect-run', [CompletionResultType]::ParameterName, 'Check the runs of NAME (`dshare run --name NAME`): that the last one finished within --within, and the checks below; exit 1 with the reason if not')
+            [CompletionResult]::new('--min-duration', '--min-duration', [CompletionResultType]::ParameterName, 'With --expect-run: the last run must have taken at least this long (a job that ends early did not do its work), e.g. 20m')
+            [CompletionResult]::new('--max-runs', '--max-runs', [CompletionResultType]::ParameterName, 'With --expect-run and --per: at most N runs may have finished within --per')
+            [CompletionResult]::new('--per', '--per', [CompletionResultType]::ParameterName, 'The span --max-runs counts over, e.g. 1h')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line')
@@ -109,6 +118,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing messages as they arrive')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing messages as they arrive')
+            [CompletionResult]::new('--success', '--success', [CompletionResultType]::ParameterName, 'With --expect-run: the last run must have succeeded (exit 0)')
             [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
@@ -148,6 +158,84 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;run' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The job''s name in the report [default: the command''s file name]')
+            [CompletionResult]::new('--tail', '--tail', [CompletionResultType]::ParameterName, 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)')
+            [CompletionResult]::new('--client', '--client', [CompletionResultType]::ParameterName, 'Send the reports through a node with a client key line from `dshare client add`')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long a report may take to reach the node before it goes to the spool')
+            [CompletionResult]::new('--spool', '--spool', [CompletionResultType]::ParameterName, 'The spool directory [default: <cache dir>/dshare/spool]')
+            [CompletionResult]::new('--spool-limit', '--spool-limit', [CompletionResultType]::ParameterName, 'Largest the spool may grow; a request that would pass it is refused')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--start', '--start', [CompletionResultType]::ParameterName, 'Also report when the command starts, with the same run id')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;spool' {
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the requests that wait, oldest first')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;spool;list' {
+            [CompletionResult]::new('--spool', '--spool', [CompletionResultType]::ParameterName, 'The spool directory [default: <cache dir>/dshare/spool]')
+            [CompletionResult]::new('--spool-limit', '--spool-limit', [CompletionResultType]::ParameterName, 'Largest the spool may grow; a request that would pass it is refused')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;spool;flush' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long each delivery may take')
+            [CompletionResult]::new('--spool', '--spool', [CompletionResultType]::ParameterName, 'The spool directory [default: <cache dir>/dshare/spool]')
+            [CompletionResult]::new('--spool-limit', '--spool-limit', [CompletionResultType]::ParameterName, 'Largest the spool may grow; a request that would pass it is refused')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Try every request now, whatever its backoff')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;spool;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the requests that wait, oldest first')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dshare;spool;help;list' {
+            break
+        }
+        'dshare;spool;help;flush' {
+            break
+        }
+        'dshare;spool;help;help' {
             break
         }
         'dshare;doctor' {
@@ -396,6 +484,8 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
             [CompletionResult]::new('invite', 'invite', [CompletionResultType]::ParameterValue, 'Print a one-line invite that lets another machine join this network')
             [CompletionResult]::new('web', 'web', [CompletionResultType]::ParameterValue, 'Print this node''s page address, with its access token, for a browser')
@@ -420,6 +510,20 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;verify' {
+            break
+        }
+        'dshare;help;run' {
+            break
+        }
+        'dshare;help;spool' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the requests that wait, oldest first')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting')
+            break
+        }
+        'dshare;help;spool;list' {
+            break
+        }
+        'dshare;help;spool;flush' {
             break
         }
         'dshare;help;doctor' {

@@ -31,6 +31,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
+            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
@@ -74,6 +76,9 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --client 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire). A line given here is visible to every local user in `ps`: prefer DSHARE_CLIENT or --client-file'
             cand --client-file 'Like --client, with the key line read from FILE (its first line that is not a `#` comment), so it never shows on a command line'
             cand --timeout 'How long --wait waits, e.g. 10s, 500ms, 2m'
+            cand --key 'An idempotency key: the node stores one message for a repeat of this key by the same sender within 24 hours, and answers the first one''s id'
+            cand --spool 'The spool directory [default: <cache dir>/dshare/spool]'
+            cand --spool-limit 'Largest the spool may grow; a request that would pass it is refused'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file'
             cand --token-file 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line'
@@ -91,7 +96,11 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --lines 'Only the last N messages'
             cand --exec 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box''s arrival order: the message in DSHARE_* variables, its body on stdin'
             cand --expect-from 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not'
-            cand --within 'How recent --expect-from''s last message must be (by its timestamp), e.g. 90s, 15m, 1h'
+            cand --within 'How recent --expect-from''s last message, or --expect-run''s last run, must be (by its timestamp), e.g. 90s, 15m, 26h'
+            cand --expect-run 'Check the runs of NAME (`dshare run --name NAME`): that the last one finished within --within, and the checks below; exit 1 with the reason if not'
+            cand --min-duration 'With --expect-run: the last run must have taken at least this long (a job that ends early did not do its work), e.g. 20m'
+            cand --max-runs 'With --expect-run and --per: at most N runs may have finished within --per'
+            cand --per 'The span --max-runs counts over, e.g. 1h'
             cand --node 'Talk to the node at URL instead of the one running on the home'
             cand --token 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file'
             cand --token-file 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line'
@@ -103,6 +112,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand -f 'Keep printing messages as they arrive'
             cand --follow 'Keep printing messages as they arrive'
+            cand --success 'With --expect-run: the last run must have succeeded (exit 0)'
             cand --keep-going 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success'
@@ -140,6 +150,76 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'dshare;run'= {
+            cand --name 'The job''s name in the report [default: the command''s file name]'
+            cand --tail 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)'
+            cand --client 'Send the reports through a node with a client key line from `dshare client add`'
+            cand --timeout 'How long a report may take to reach the node before it goes to the spool'
+            cand --spool 'The spool directory [default: <cache dir>/dshare/spool]'
+            cand --spool-limit 'Largest the spool may grow; a request that would pass it is refused'
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file'
+            cand --token-file 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --start 'Also report when the command starts, with the same run id'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;spool'= {
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List the requests that wait, oldest first'
+            cand flush 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;spool;list'= {
+            cand --spool 'The spool directory [default: <cache dir>/dshare/spool]'
+            cand --spool-limit 'Largest the spool may grow; a request that would pass it is refused'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;spool;flush'= {
+            cand --timeout 'How long each delivery may take'
+            cand --spool 'The spool directory [default: <cache dir>/dshare/spool]'
+            cand --spool-limit 'Largest the spool may grow; a request that would pass it is refused'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --all 'Try every request now, whatever its backoff'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success'
+            cand --quiet 'Print nothing on success'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;spool;help'= {
+            cand list 'List the requests that wait, oldest first'
+            cand flush 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'dshare;spool;help;list'= {
+        }
+        &'dshare;spool;help;flush'= {
+        }
+        &'dshare;spool;help;help'= {
         }
         &'dshare;doctor'= {
             cand --min-free 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)'
@@ -359,6 +439,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
+            cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
             cand invite 'Print a one-line invite that lets another machine join this network'
             cand web 'Print this node''s page address, with its access token, for a browser'
@@ -378,6 +460,16 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;peers'= {
         }
         &'dshare;help;verify'= {
+        }
+        &'dshare;help;run'= {
+        }
+        &'dshare;help;spool'= {
+            cand list 'List the requests that wait, oldest first'
+            cand flush 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
+        }
+        &'dshare;help;spool;list'= {
+        }
+        &'dshare;help;spool;flush'= {
         }
         &'dshare;help;doctor'= {
         }

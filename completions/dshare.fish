@@ -34,6 +34,8 @@ complete -c dshare -n "__fish_dshare_needs_command" -f -a "send" -d 'Send a mess
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "log" -d 'Print the conversation, oldest first'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
+complete -c dshare -n "__fish_dshare_needs_command" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
@@ -71,6 +73,9 @@ complete -c dshare -n "__fish_dshare_using_subcommand send" -l wait -d 'Wait unt
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l client -d 'Send through a node with a client key line from `dshare client add` (sealed: nothing reusable crosses the wire). A line given here is visible to every local user in `ps`: prefer DSHARE_CLIENT or --client-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l client-file -d 'Like --client, with the key line read from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l timeout -d 'How long --wait waits, e.g. 10s, 500ms, 2m' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l key -d 'An idempotency key: the node stores one message for a repeat of this key by the same sender within 24 hours, and answers the first one\'s id' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
@@ -82,7 +87,11 @@ complete -c dshare -n "__fish_dshare_using_subcommand send" -s V -l version -d '
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l exec -d 'Run CMD (with `sh -c`) once for each message instead of printing it, in the box\'s arrival order: the message in DSHARE_* variables, its body on stdin' -r -f -a "(__fish_complete_command)"
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-from -d 'Check that AUTHOR (an id or prefix) sent a message within --within; exit 1, saying when it last did, if not' -r -f
-complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message must be (by its timestamp), e.g. 90s, 15m, 1h' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l within -d 'How recent --expect-from\'s last message, or --expect-run\'s last run, must be (by its timestamp), e.g. 90s, 15m, 26h' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l expect-run -d 'Check the runs of NAME (`dshare run --name NAME`): that the last one finished within --within, and the checks below; exit 1 with the reason if not' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l min-duration -d 'With --expect-run: the last run must have taken at least this long (a job that ends early did not do its work), e.g. 20m' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l max-runs -d 'With --expect-run and --per: at most N runs may have finished within --per' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l per -d 'The span --max-runs counts over, e.g. 1h' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
@@ -94,6 +103,7 @@ start\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s f -l follow -d 'Keep printing messages as they arrive'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l success -d 'With --expect-run: the last run must have succeeded (exit 0)'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print data as JSON, one object per line'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
@@ -118,6 +128,48 @@ complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print 
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l name -d 'The job\'s name in the report [default: the command\'s file name]' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l tail -d 'Bytes of the end of the output (stdout and stderr together) to put in the report (at most 62k, to stay within the message size limit)' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l client -d 'Send the reports through a node with a client key line from `dshare client add`' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l timeout -d 'How long a report may take to reach the node before it goes to the spool' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l node -d 'Talk to the node at URL instead of the one running on the home' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l start -d 'Also report when the command starts, with the same run id'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -f -a "list" -d 'List the requests that wait, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -f -a "flush" -d 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l timeout -d 'How long each delivery may take' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l all -d 'Try every request now, whatever its backoff'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l json -d 'Print data as JSON, one object per line'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the requests that wait, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l min-free -d 'Unhealthy when less than this is free where the box lives (e.g. 64M, 1G)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l max-behind -d 'Unhealthy when a peer holds more than N messages this node lacks' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l timeout -d 'How long to wait for each answer of the node, e.g. 5s, 500ms' -r -f
@@ -226,20 +278,24 @@ complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l json -d 'Print
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s V -l version -d 'Print version'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "log" -d 'Print the conversation, oldest first'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "init" -d 'Create a home: identity key, network key and client token'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "id" -d 'Print this node\'s author id (its public key)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
-complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify doctor invite web init id client keys testnet help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "send" -d 'Send a message to every node; prints its id once it is stored on disk'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "log" -d 'Print the conversation, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "peers" -d 'Show the known peers: up or down, last seen, round-trip time, in sync'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "verify" -d 'Check every line of a message box; exit 1 if anything was tampered with'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "run" -d 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command\'s status'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "spool" -d 'Show or deliver the requests that wait in the spool (sends that found no node)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "doctor" -d 'One health verdict for a watchdog: node, box, peers, forks, disk space'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "invite" -d 'Print a one-line invite that lets another machine join this network'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "web" -d 'Print this node\'s page address, with its access token, for a browser'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "init" -d 'Create a home: identity key, network key and client token'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "id" -d 'Print this node\'s author id (its public key)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "client" -d 'Issue, list and revoke client keys, for sending from machines that are not nodes'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "keys" -d 'List, add, switch and retire network keys (rotation without downtime)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "testnet" -d 'Start N nodes on loopback in temporary homes, joined into one network, until Ctrl-C: a real network for testing scripts'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'List the requests that wait, oldest first'
+complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "flush" -d 'Try to deliver the requests that wait (those due after their backoff, or all with --all); exit 1 if some are still waiting'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "list" -d 'List the clients by name and key id'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and __fish_seen_subcommand_from client" -f -a "revoke" -d 'Revoke NAME\'s key; the running node refuses it within a second'

@@ -52,6 +52,21 @@ pub enum Command {
     Peers(PeersArgs),
     /// Check every line of a message box; exit 1 if anything was tampered with
     Verify(VerifyArgs),
+    /// Run a command (cron job, CI step) and broadcast what happened: exit status,
+    /// duration, host and the end of its output; exits with the command's status
+    #[command(
+        long_about = "Run a command (a cron job, a CI step) and broadcast what happened.\n\n\
+            The command's stdin, stdout and stderr pass through unchanged. When it ends, one \
+            signed message reports its name, exit status (or signal), duration, host, a run id \
+            and the last --tail bytes of its output; `log --json` shows these fields as a `run` \
+            object. A report that cannot be delivered waits in the spool and is delivered later.",
+        after_help = "Exit status: the command's own (128+N when signal N ended it; 127 when it \
+            could not be started), whatever became of the report."
+    )]
+    Run(RunArgs),
+    /// Show or deliver the requests that wait in the spool (sends that found no node)
+    #[command(subcommand)]
+    Spool(SpoolCommand),
     /// One health verdict for a watchdog: node, box, peers, forks, disk space
     #[command(
         long_about = "One health verdict for a watchdog (cron, systemd timer, monitoring).\n\n\
@@ -262,8 +277,104 @@ pub struct SendArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
+    /// An idempotency key: the node stores one message for a repeat of this key by the
+    /// same sender within 24 hours, and answers the first one's id
+    #[arg(long, value_name = "KEY", value_parser = parse_key)]
+    pub key: Option<String>,
+
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+/// Where requests that found no node wait (`send --client`, `run`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Spool options")]
+pub struct SpoolArgs {
+    /// The spool directory [default: <cache dir>/dshare/spool]
+    #[arg(long = "spool", env = "DSHARE_SPOOL", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Largest the spool may grow; a request that would pass it is refused
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    pub spool_limit: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job's name in the report [default: the command's file name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Bytes of the end of the output (stdout and stderr together) to put in the report
+    /// (at most 62k, to stay within the message size limit)
+    #[arg(long, value_name = "BYTES", default_value = "4k", value_parser = parse_size)]
+    pub tail: u64,
+
+    /// Also report when the command starts, with the same run id
+    #[arg(long)]
+    pub start: bool,
+
+    /// Send the reports through a node with a client key line from `dshare client add`
+    #[arg(
+        long,
+        env = "DSHARE_CLIENT",
+        value_name = "LINE",
+        hide_env_values = true,
+        conflicts_with = "node"
+    )]
+    pub client: Option<String>,
+
+    /// How long a report may take to reach the node before it goes to the spool
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// The command and its arguments, after `--`
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// The spool: requests kept because no node answered, delivered later with the same
+/// idempotency key, so a request is stored once however often it is tried.
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// List the requests that wait, oldest first
+    List {
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+    /// Try to deliver the requests that wait (those due after their backoff, or all
+    /// with --all); exit 1 if some are still waiting
+    Flush {
+        /// Try every request now, whatever its backoff
+        #[arg(long)]
+        all: bool,
+
+        /// How long each delivery may take
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+}
+
+/// An idempotency key: 1 to 128 characters, letters, digits and `-_.:/@+=`.
+fn parse_key(s: &str) -> Result<String, String> {
+    crate::net::idempotency::check_key(s).map(|()| s.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -286,10 +397,32 @@ pub struct LogArgs {
     #[arg(long, value_name = "AUTHOR", requires = "within", conflicts_with_all = ["exec", "follow", "lines"])]
     pub expect_from: Option<String>,
 
-    /// How recent --expect-from's last message must be (by its timestamp), e.g. 90s,
-    /// 15m, 1h
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "expect_from")]
+    /// How recent --expect-from's last message, or --expect-run's last run, must be
+    /// (by its timestamp), e.g. 90s, 15m, 26h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub within: Option<std::time::Duration>,
+
+    /// Check the runs of NAME (`dshare run --name NAME`): that the last one finished
+    /// within --within, and the checks below; exit 1 with the reason if not
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["exec", "follow", "lines", "expect_from"])]
+    pub expect_run: Option<String>,
+
+    /// With --expect-run: the last run must have succeeded (exit 0)
+    #[arg(long, requires = "expect_run")]
+    pub success: bool,
+
+    /// With --expect-run: the last run must have taken at least this long (a job that
+    /// ends early did not do its work), e.g. 20m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "expect_run")]
+    pub min_duration: Option<std::time::Duration>,
+
+    /// With --expect-run and --per: at most N runs may have finished within --per
+    #[arg(long, value_name = "N", requires_all = ["expect_run", "per"])]
+    pub max_runs: Option<usize>,
+
+    /// The span --max-runs counts over, e.g. 1h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "max_runs")]
+    pub per: Option<std::time::Duration>,
 
     #[command(flatten)]
     pub node: NodeArgs,

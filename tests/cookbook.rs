@@ -712,3 +712,66 @@ fn the_systemd_unit_and_config_file_run_a_node_that_posts_to_a_chat() {
     assert!(status.success(), "{status}");
     assert!(net.stop().success());
 }
+
+#[test]
+fn the_run_recipes_report_jobs_fail_a_ci_step_watch_a_nightly_job_and_flush_a_spool() {
+    if !have("jq") {
+        return;
+    }
+    let mut k = Kitchen::new();
+    let home = k.s.home("node");
+    let node = crate::util::Node::start(&home, &[]);
+    k.swap("/var/lib/dshare", &home.display().to_string());
+    let env = [("DSHARE_HOME", home.to_str().unwrap())];
+
+    // Cron: the backup reports itself, silently.
+    for out in k.cron("run-cron") {
+        assert_ok("run-cron", &out);
+        assert!(out.stdout.is_empty(), "{}", show(&out));
+    }
+    assert!(ok(&home, &["log"]).contains("run backup: ok after"));
+
+    // CI: a failed deploy fails the step, and its report says so.
+    executable(
+        &k.bin.join("deploy.sh"),
+        "#!/bin/sh\necho deploying\nexit 3\n",
+    );
+    let step = k.recipe("run-ci");
+    let out = k.run("run-ci", &step, &[env[0], ("CI_COMMIT", "abc123")]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(out.stdout, b"deploying\n");
+    let failed = k.run("run-jq", &k.recipe("run-jq"), &env);
+    assert_ok("run-jq", &failed);
+    let failed = String::from_utf8_lossy(&failed.stdout).to_string();
+    assert!(
+        failed.contains("\"name\":\"deploy abc123\"") && failed.contains("\"status\":3"),
+        "{failed}"
+    );
+    assert!(!failed.contains("\"name\":\"backup\""), "{failed}");
+
+    // The watchdog: the stub backup took far less than 20 minutes.
+    let outs = k.cron("run-watchdog");
+    assert_eq!(outs[0].status.code(), Some(1), "{}", show(&outs[0]));
+    assert!(String::from_utf8_lossy(&outs[0].stderr).contains("took less than 20m"));
+
+    // Offline: the report waits in the spool, and the cron flush delivers it once.
+    node.stop();
+    let out = k.run("offline", "dshare run --name offline -- true", &env);
+    assert_ok("offline run", &out);
+    assert!(ok(&home, &["spool", "list"]).contains("run offline: ok"));
+    let _node = crate::util::Node::start(&home, &[]);
+    // Its first try was just now: the backoff holds it until `--all` or 30s later.
+    let spool = home.parent().unwrap().join(".cache/dshare/spool");
+    for entry in std::fs::read_dir(&spool).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["next_ms"] = 0.into();
+        std::fs::write(entry.path(), value.to_string()).unwrap();
+    }
+    for out in k.cron("run-spool") {
+        assert_ok("run-spool", &out);
+    }
+    let log = ok(&home, &["log"]);
+    assert_eq!(log.matches("run offline: ok").count(), 1, "{log}");
+    assert!(ok(&home, &["spool", "list"]).is_empty());
+}

@@ -8,7 +8,7 @@
 //! clap parses as always: another command, any other flag (`--wait`, `--node`, `-h`…),
 //! a flag given twice, a word after `send` that starts with `-` (other than `-` itself),
 //! an argument that is not UTF-8, an empty `--home` or `DSHARE_HOME`, or a variable
-//! that `send` reads being set (`DSHARE_NODE`, `DSHARE_TOKEN`, `DSHARE_CLIENT`). What
+//! that `send` reads being set (`DSHARE_NODE`, `DSHARE_TOKEN`, `DSHARE_CLIENT`, `DSHARE_SPOOL`). What
 //! it accepts, it parses exactly as clap does; the tests check both against each other,
 //! and fail when the global or `send` flags change without this file.
 
@@ -16,19 +16,23 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, Command, NodeArgs, SendArgs};
+use super::{Cli, Command, NodeArgs, SendArgs, SpoolArgs};
 
 /// Variables that would change what `send` does; when one is set, clap decides.
-const SEND_ENV: [&str; 5] = [
+const SEND_ENV: [&str; 6] = [
     "DSHARE_NODE",
     "DSHARE_TOKEN",
     "DSHARE_TOKEN_FILE",
     "DSHARE_CLIENT",
     "DSHARE_CLIENT_FILE",
+    "DSHARE_SPOOL",
 ];
 
 /// `send --timeout`'s default (only `--wait` uses it).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `--spool-limit`'s default, 16M.
+const DEFAULT_SPOOL_LIMIT: u64 = 16 << 20;
 
 /// The parsed command line if `args` (program name first) is a plain `send`; `env`
 /// reads an environment variable.
@@ -72,6 +76,11 @@ pub fn send(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> Option
             client: None,
             client_file: None,
             timeout: DEFAULT_TIMEOUT,
+            key: None,
+            spool: SpoolArgs {
+                dir: None,
+                spool_limit: DEFAULT_SPOOL_LIMIT,
+            },
             node: NodeArgs {
                 node: None,
                 token: None,
@@ -226,6 +235,9 @@ mod tests {
                 r#"client Some("client") None Some("DSHARE_CLIENT")"#,
                 r#"client_file Some("client-file") None Some("DSHARE_CLIENT_FILE")"#,
                 r#"timeout Some("timeout") None None"#,
+                r#"key Some("key") None None"#,
+                r#"dir Some("spool") None Some("DSHARE_SPOOL")"#,
+                r#"spool_limit Some("spool-limit") None None"#,
                 r#"node Some("node") None Some("DSHARE_NODE")"#,
                 r#"token Some("token") None Some("DSHARE_TOKEN")"#,
                 r#"token_file Some("token-file") None Some("DSHARE_TOKEN_FILE")"#,
@@ -235,6 +247,9 @@ mod tests {
         let timeout = send.get_arguments().find(|a| a.get_id() == "timeout");
         let default = timeout.unwrap().get_default_values();
         assert_eq!(default, ["10s"], "send --timeout's default changed");
+        let limit = send.get_arguments().find(|a| a.get_id() == "spool_limit");
+        let default = limit.unwrap().get_default_values();
+        assert_eq!(default, ["16M"], "send --spool-limit's default changed");
     }
 
     /// Global flags (and things that are not), `send`, then words (and flags).

@@ -14,6 +14,7 @@ use crate::hooks::{self, Filter, Guard, Hook, NodeSource, OnFailure, Runner, Sta
 use crate::mbox;
 use crate::message::Message;
 use crate::net::client::NodeClient;
+use crate::runs;
 
 use super::Output;
 
@@ -29,6 +30,12 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     let filter = Filter::new(&args.filter.authors, args.filter.grep.as_deref())?;
     if let (Some(who), Some(within)) = (&args.expect_from, args.within) {
         return expect_from(home, args, who, within, &filter, out);
+    }
+    if let Some(name) = &args.expect_run {
+        return expect_run(home, args, name, &filter, out);
+    }
+    if args.within.is_some() {
+        anyhow::bail!("--within goes with --expect-from AUTHOR or --expect-run NAME");
     }
     if let Some(command) = &args.exec {
         return exec(home, args, command, filter, out);
@@ -112,7 +119,7 @@ fn print_all(w: &mut impl Write, messages: &[Message], shown: &Shown) -> Result<
     for m in messages.iter().filter(|m| shown.filter.matches(m)) {
         printed += 1;
         if shown.out.json {
-            serde_json::to_writer(&mut *w, m)?;
+            serde_json::to_writer(&mut *w, &with_run(m))?;
             writeln!(w)?;
         } else {
             writeln!(w, "{}", human(m))?;
@@ -120,6 +127,16 @@ fn print_all(w: &mut impl Write, messages: &[Message], shown: &Shown) -> Result<
     }
     w.flush()?;
     Ok(printed)
+}
+
+/// A message as `--json` shows it: its fields, and a `run` object when its body is a
+/// `dshare run` report (the message itself is unchanged).
+fn with_run(m: &Message) -> serde_json::Value {
+    let mut value = serde_json::to_value(m).expect("messages serialize");
+    if let Some(run) = crate::runs::parse(&m.body) {
+        value["run"] = serde_json::to_value(run).expect("runs serialize");
+    }
+    value
 }
 
 /// `TIME AUTHOR #SEQ  BODY`, later body lines indented under the first.
@@ -289,6 +306,231 @@ fn expect_from(
         println!("ok: {} last sent {when}", m.author.short(8));
     }
     Ok(Code::Success)
+}
+
+/// `log --expect-run NAME`: exit 1 unless NAME's last run finished within `--within`
+/// (and, as asked, succeeded and took at least `--min-duration`), and at most
+/// `--max-runs` finished within `--per`.
+fn expect_run(
+    home: &Home,
+    args: &LogArgs,
+    name: &str,
+    filter: &Filter,
+    out: Output,
+) -> Result<Code> {
+    let now = crate::time::now_ms();
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let per = args.per.map(ms);
+    // Reading back from the newest message: enough once the last run is found and,
+    // for --max-runs, messages older than --per (with an hour's slack for clocks).
+    let horizon = per.map(|p| now.saturating_sub(p.saturating_add(3_600_000)));
+    let mut ends: Vec<runs::Run> = Vec::new();
+    let mut visit = |m: &Message| {
+        if filter.matches(m)
+            && let Some(run) = runs::parse(&m.body)
+            && run.event == runs::Event::End
+            && run.name == name
+        {
+            ends.push(run);
+        }
+        let past = horizon.is_none_or(|h| m.ts < h);
+        !ends.is_empty() && past
+    };
+    scan_back(home, args, &mut visit)?;
+    let checks = checks::Expect {
+        within: args.within.map(ms),
+        success: args.success,
+        min_duration: args.min_duration.map(ms),
+        max_runs: args.max_runs.zip(per),
+    };
+    let verdict = checks.judge(&ends, now);
+    if out.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": verdict.is_ok(),
+                "name": name,
+                "last": ends.iter().max_by_key(|r| r.at_ms()),
+                "problem": verdict.as_ref().err(),
+            })
+        );
+    }
+    match verdict {
+        Err(why) => Err(exit::failure(format!("run {name}: {why}"))),
+        Ok(fine) => {
+            if !out.json && !out.quiet {
+                println!("ok: run {name}: {fine}");
+            }
+            Ok(Code::Success)
+        }
+    }
+}
+
+/// Calls `visit` with messages from the newest back until it answers true.
+fn scan_back(home: &Home, args: &LogArgs, visit: &mut dyn FnMut(&Message) -> bool) -> Result<()> {
+    if args.node.node.is_some() || home.node_running() {
+        let client = NodeClient::connect(home, &args.node)?;
+        let (_, mut end) = client.last(Some(0))?;
+        while end > 0 {
+            let start = end.saturating_sub(crate::net::client::LOG_PAGE);
+            for m in client.page(start, end - start)?.iter().rev() {
+                if visit(m) {
+                    return Ok(());
+                }
+            }
+            end = start;
+        }
+        return Ok(());
+    }
+    let path = home.box_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist and no node is running: start one with `dshare serve` (or pass --node URL)",
+            path.display()
+        );
+    }
+    for m in mbox::read_messages(&path)?.iter().rev() {
+        if visit(m) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What `--expect-run` asks of a job's runs; pure, so every verdict has a unit test.
+mod checks {
+    use crate::runs::Run;
+
+    use super::span;
+
+    pub struct Expect {
+        pub within: Option<u64>,
+        pub success: bool,
+        pub min_duration: Option<u64>,
+        /// At most N runs finished within the span.
+        pub max_runs: Option<(usize, u64)>,
+    }
+
+    impl Expect {
+        /// `Ok` with a line for people, or the first reason for exit 1.
+        pub fn judge(&self, ends: &[Run], now_ms: u64) -> Result<String, String> {
+            let Some(last) = ends.iter().max_by_key(|r| r.at_ms()) else {
+                return Err("no run reported at all".into());
+            };
+            let age = now_ms.saturating_sub(last.at_ms());
+            let took = last.duration_ms.unwrap_or(0);
+            let status = last.status.unwrap_or(-1);
+            let when = format!(
+                "its last run (id {} on {}) finished {} ago after {}, status {status}",
+                last.id,
+                last.host,
+                span(age),
+                span(took)
+            );
+            if let Some(within) = self.within
+                && age > within
+            {
+                return Err(format!("no run finished within {}: {when}", span(within)));
+            }
+            if self.success && status != 0 {
+                return Err(format!("the last run failed: {when}"));
+            }
+            if let Some(min) = self.min_duration
+                && took < min
+            {
+                return Err(format!("the last run took less than {}: {when}", span(min)));
+            }
+            if let Some((most, per)) = self.max_runs {
+                let recent = ends
+                    .iter()
+                    .filter(|r| now_ms.saturating_sub(r.at_ms()) <= per)
+                    .count();
+                if recent > most {
+                    return Err(format!(
+                        "{recent} runs finished within {}, more than {most}",
+                        span(per)
+                    ));
+                }
+            }
+            Ok(when)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::runs::{Event, VERSION};
+
+        fn run(finished_ms: u64, took_ms: u64, status: i32) -> Run {
+            Run {
+                v: VERSION,
+                event: Event::End,
+                name: "nightly".into(),
+                id: "r".into(),
+                host: "h".into(),
+                started_ms: finished_ms - took_ms,
+                status: Some(status),
+                signal: None,
+                duration_ms: Some(took_ms),
+                tail_bytes: None,
+                output_bytes: None,
+            }
+        }
+
+        const H: u64 = 3_600_000;
+
+        fn expect() -> Expect {
+            Expect {
+                within: Some(26 * H),
+                success: false,
+                min_duration: None,
+                max_runs: None,
+            }
+        }
+
+        #[test]
+        fn each_check_says_yes_and_no() {
+            let now = 100 * H;
+            let ok = [run(now - H, 30 * 60_000, 0)];
+            assert!(expect().judge(&ok, now).is_ok());
+            assert!(expect().judge(&[], now).unwrap_err().contains("no run"));
+            let stale = [run(now - 27 * H, 60_000, 0)];
+            assert!(
+                expect()
+                    .judge(&stale, now)
+                    .unwrap_err()
+                    .contains("within 1d 2h")
+            );
+            let failed = [run(now - H, 60_000, 1)];
+            let success = Expect {
+                success: true,
+                ..expect()
+            };
+            assert!(success.judge(&ok, now).is_ok());
+            assert!(success.judge(&failed, now).unwrap_err().contains("failed"));
+            let long = Expect {
+                min_duration: Some(20 * 60_000),
+                ..expect()
+            };
+            assert!(long.judge(&ok, now).is_ok());
+            assert!(
+                long.judge(&failed, now)
+                    .unwrap_err()
+                    .contains("less than 20m")
+            );
+            let rare = Expect {
+                max_runs: Some((2, H)),
+                ..expect()
+            };
+            let three = [
+                run(now - 1000, 10, 0),
+                run(now - 2000, 10, 0),
+                run(now - 3000, 10, 0),
+            ];
+            assert!(rare.judge(&three[..2], now).is_ok());
+            assert!(rare.judge(&three, now).unwrap_err().contains("3 runs"));
+        }
+    }
 }
 
 /// The latest message that is `wanted`, reading the box backwards page by page (an

@@ -7,10 +7,13 @@ mod init;
 mod keys;
 mod log;
 mod peers;
+pub(crate) mod run;
 mod send;
 mod serve;
 mod testnet;
 mod verify;
+
+pub use log::span;
 
 use anyhow::Result;
 
@@ -29,6 +32,8 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
         Command::Serve(args) => serve::run(&home, &args, out, matches.subcommand_matches("serve")),
         Command::Send(args) => send::run(&home, &args, out),
         Command::Log(args) => log::run(&home, &args, out),
+        Command::Run(args) => run::run(&home, &args, out),
+        Command::Spool(cmd) => run::spool(&home, &cmd, out),
         Command::Peers(args) => peers::run(&home, &args, out),
         Command::Verify(args) => verify::run(&home, &args, out),
         Command::Doctor(args) => doctor::run(&home, &args, out),

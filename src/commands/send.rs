@@ -7,8 +7,9 @@ use anyhow::{Context, Result, bail};
 use crate::cli::SendArgs;
 use crate::exit::Code;
 use crate::home::Home;
-use crate::net::client::NodeClient;
+use crate::net::client::{NodeClient, Remote};
 use crate::replicate::Want;
+use crate::spool::{Entry, Spool, Target};
 
 use super::Output;
 
@@ -24,10 +25,13 @@ pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
         (None, None) => None,
     };
     let answer = match &client {
-        Some(line) => crate::net::client::remote_send(line, &body, wait)?,
+        Some(line) => match client_send(line, &body, wait, args, out)? {
+            Some(answer) => answer,
+            None => return Ok(Code::Success),
+        },
         None => NodeClient::connect(home, &args.node)?
             .allowing(args.timeout)
-            .send(&body, wait)?,
+            .send(&body, wait, args.key.as_deref())?,
     };
     if let Some(reason) = wait.and_then(|(want, _)| unconfirmed(want, &answer)) {
         return Err(crate::exit::failure(reason));
@@ -39,6 +43,56 @@ pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
     }
     Ok(Code::Success)
 }
+
+/// Sends through a client key with an idempotency key (`--key`, else a fresh one):
+/// delivers what waits in the spool first, then this; when no node takes it, keeps it
+/// in the spool and answers `None` (the send is done: it will be delivered once).
+fn client_send(
+    line: &str,
+    body: &str,
+    wait: Option<(Want, std::time::Duration)>,
+    args: &SendArgs,
+    out: Output,
+) -> Result<Option<serde_json::Value>> {
+    crate::invite::parse_client(line)?;
+    let spool = Spool::open(&args.spool)?;
+    let target = Target::Client {
+        line: line.to_string(),
+    };
+    super::run::flush_on_the_way(&spool, &target, CLIENT_TIMEOUT, out);
+    let key = args
+        .key
+        .clone()
+        .unwrap_or_else(|| crate::spool::random_key("send-"));
+    let why =
+        match crate::net::client::remote_exchange(line, body, wait, Some(&key), CLIENT_TIMEOUT)? {
+            Remote::Answered(status, answer) => {
+                if !matches!(status, 409 | 429 | 502 | 503 | 507) {
+                    return crate::net::client::interpret_send(status, &answer).map(Some);
+                }
+                format!("the node answered HTTP {status}: {}", answer.trim())
+            }
+            Remote::Unreachable(why) => why,
+            // A revoked key stays revoked: keeping the request would only hide that.
+            Remote::Refused(why) => anyhow::bail!(why),
+        };
+    let entry = Entry::new(key.clone(), body.to_string(), target, crate::time::now_ms());
+    let path = spool.keep(&entry)?;
+    if out.json {
+        println!(
+            "{}",
+            serde_json::json!({"spooled": path, "key": key, "reason": why})
+        );
+    }
+    out.note(format!(
+        "not delivered ({why}); kept in the spool as {} (key {key}), delivered by the next `send --client`/`run` or `dshare spool flush`",
+        path.display()
+    ));
+    Ok(None)
+}
+
+/// How long a client send may take to reach its node before it is spooled.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Why an answer the node calls complete does not confirm the message: `--wait all`
 /// with no peer up is answered with nobody acked and nobody missing, and a CI step

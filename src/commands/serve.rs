@@ -154,6 +154,12 @@ pub fn run(
             waiting: AtomicUsize::new(0),
             max_waiting: workers / 2,
             confirming: crate::net::waits::Waits::default(),
+            keys: Arc::new(crate::net::idempotency::Keys::open(
+                home.dir(),
+                crate::net::idempotency::MAX_KEYS,
+                crate::net::idempotency::WINDOW_MS,
+                crate::time::now_ms(),
+            )?),
         },
     };
     let node = Arc::new(node);

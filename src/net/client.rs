@@ -130,8 +130,28 @@ impl NodeClient {
 
     /// Sends `body`; returns the node's answer (the stored message, and with `wait`
     /// the peers that confirmed and those that did not) once it is on disk.
-    pub fn send(&self, body: &str, wait: Option<(Want, Duration)>) -> Result<serde_json::Value> {
+    pub fn send(
+        &self,
+        body: &str,
+        wait: Option<(Want, Duration)>,
+        key: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let answer = self.send_raw(body, wait, key)?;
+        interpret_send(answer.status, &answer.body)
+    }
+
+    /// [`NodeClient::send`] without reading the answer: an error is a node that could
+    /// not be reached or did not answer (worth another try later).
+    pub fn send_raw(
+        &self,
+        body: &str,
+        wait: Option<(Want, Duration)>,
+        key: Option<&str>,
+    ) -> Result<Answer> {
         let mut params = vec![("format", "json".to_string())];
+        if let Some(key) = key {
+            params.push(("key", key.to_string()));
+        }
         if let Some((want, timeout)) = wait {
             let want = match want {
                 Want::All => "all".to_string(),
@@ -141,8 +161,7 @@ impl NodeClient {
             params.push(("timeout_ms", timeout.as_millis().to_string()));
         }
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let answer = self.call("/send", &params, Some(body.as_bytes()))?;
-        interpret_send(answer.status, &answer.body)
+        self.call("/send", &params, Some(body.as_bytes()))
     }
 
     /// The last `n` messages (or the node's default page), in conversation order,
@@ -257,7 +276,7 @@ pub fn check_url(url: &str) -> Result<String> {
 /// What `dshare send` makes of the node's answer (direct or remote): the stored message
 /// on 200; exit 1 naming the peers that lack it on 504 (`--wait` timed out); exit 1
 /// with the node's reason when it refused the message.
-fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
+pub fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
     match status {
         200 | 504 => {
             let value: serde_json::Value =
@@ -320,10 +339,37 @@ pub fn remote_send(
     line: &str,
     body: &str,
     wait: Option<(Want, Duration)>,
+    key: Option<&str>,
 ) -> Result<serde_json::Value> {
+    match remote_exchange(line, body, wait, key, CALL_TIMEOUT)? {
+        Remote::Answered(code, inner) => interpret_send(code, &inner),
+        Remote::Unreachable(why) | Remote::Refused(why) => bail!(why),
+    }
+}
+
+/// What became of a sealed remote send.
+pub enum Remote {
+    /// The node opened the request and answered: the inner status and answer.
+    Answered(u16, String),
+    /// No answer that opens: the node is down, too slow, or the answer was lost.
+    Unreachable(String),
+    /// The node refused the seal itself (a revoked key, clocks a minute apart).
+    Refused(String),
+}
+
+/// Seals `body` (with its key) for the node named in `line`, sealed at this moment:
+/// a request kept in a spool is sealed again at each delivery, since the node refuses
+/// a seal older than a minute.
+pub fn remote_exchange(
+    line: &str,
+    body: &str,
+    wait: Option<(Want, Duration)>,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Result<Remote> {
     use crate::net::client_api::{REMOTE_AAD, RemoteSend};
-    let (key, base) = crate::invite::parse_client(line)?;
-    let keyring = crate::seal::Keyring::new(&key);
+    let (secret, base) = crate::invite::parse_client(line)?;
+    let keyring = crate::seal::Keyring::new(&secret);
     let request = RemoteSend {
         body: body.to_string(),
         wait: wait.map(|(w, _)| match w {
@@ -331,29 +377,52 @@ pub fn remote_send(
             Want::Count(n) => n.to_string(),
         }),
         timeout_ms: wait.map(|(_, t)| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        key: key.map(str::to_string),
     };
     let plain = serde_json::to_vec(&request)?;
     let blob = keyring.seal(REMOTE_AAD, &plain, crate::time::now_ms());
     let extra = wait.map_or(Duration::ZERO, |(_, t)| t);
-    let mut response = agent(Duration::from_secs(60) + extra)
+    Ok(match sealed_post(&base, &keyring, &blob, timeout + extra) {
+        Ok(pair) => Remote::Answered(pair.0, pair.1),
+        Err(SealedError::Refused(why)) => Remote::Refused(why),
+        Err(SealedError::Unreachable(why)) => Remote::Unreachable(why),
+    })
+}
+
+enum SealedError {
+    Unreachable(String),
+    Refused(String),
+}
+
+/// POSTs a sealed request to `base`/c/send; the inner status and answer once opened.
+fn sealed_post(
+    base: &str,
+    keyring: &crate::seal::Keyring,
+    blob: &[u8],
+    total: Duration,
+) -> std::result::Result<(u16, String), SealedError> {
+    let unreachable = SealedError::Unreachable;
+    let mut response = agent(total)
         .post(&format!("{base}/c/send"))
         .content_type("application/octet-stream")
-        .send(&blob[..])
-        .map_err(|e| anyhow::anyhow!("cannot reach the node at {base}: {e}"))?;
+        .send(blob)
+        .map_err(|e| unreachable(format!("cannot reach the node at {base}: {e}")))?;
     let status = response.status().as_u16();
     let sealed = response
         .body_mut()
         .with_config()
         .limit(MAX_RESPONSE)
         .read_to_vec()
-        .with_context(|| format!("cannot read the answer of {base}"))?;
+        .map_err(|e| unreachable(format!("cannot read the answer of {base}: {e}")))?;
     if status == 403 {
-        bail!(
+        return Err(SealedError::Refused(format!(
             "the node at {base} refused this client key: it was revoked, was issued by another node, or the clocks differ by more than a minute"
-        );
+        )));
     }
     if status != 200 {
-        bail!("the node at {base} answered HTTP {status}");
+        return Err(unreachable(format!(
+            "the node at {base} answered HTTP {status}"
+        )));
     }
     let opened = keyring
         .open(
@@ -361,9 +430,9 @@ pub fn remote_send(
             &sealed,
             crate::time::now_ms(),
         )
-        .map_err(|e| anyhow::anyhow!("the answer of {base} does not open: {e}"))?;
-    let answer: serde_json::Value =
-        serde_json::from_slice(&opened.plaintext).context("malformed answer")?;
+        .map_err(|e| unreachable(format!("the answer of {base} does not open: {e}")))?;
+    let answer: serde_json::Value = serde_json::from_slice(&opened.plaintext)
+        .map_err(|_| unreachable(format!("the answer of {base} is malformed")))?;
     let inner = match &answer["answer"] {
         serde_json::Value::String(text) => text.clone(),
         other => other.to_string(),
@@ -372,5 +441,5 @@ pub fn remote_send(
         .as_u64()
         .and_then(|c| u16::try_from(c).ok())
         .unwrap_or(500);
-    interpret_send(code, &inner)
+    Ok((code, inner))
 }

@@ -14,6 +14,7 @@ use crate::replicate::{Replicator, Want};
 use crate::secret::Secret;
 
 use super::http::{Request, Response};
+use super::idempotency::{self, Claim, Sender};
 use super::page;
 
 /// Name of the cookie that carries the token for the browser page.
@@ -32,6 +33,9 @@ pub struct RemoteSend {
     pub body: String,
     pub wait: Option<String>,
     pub timeout_ms: Option<u64>,
+    /// An idempotency key: a repeat within the window stores nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// The state the client API needs.
@@ -49,6 +53,8 @@ pub struct ClientApi {
     pub max_waiting: usize,
     /// `send --wait` confirmations in progress, capped in all and per key.
     pub confirming: super::waits::Waits,
+    /// Idempotency keys of recent sends (`send --key`), and the messages they stored.
+    pub keys: Arc<super::idempotency::Keys>,
 }
 
 /// Longest a remote client (`/c/send`) may wait for confirmations; a node's own
@@ -189,7 +195,10 @@ impl ClientApi {
                 None => return Response::text(400, "missing the msg parameter: /send?msg=TEXT"),
             }
         };
-        let stored = match self.store(body) {
+        let keyed = req
+            .param("key")
+            .map(|k| (TOKEN_KEY.to_string(), k.to_string()));
+        let (stored, repeat) = match self.store(body, keyed) {
             Ok(m) => m,
             Err(refusal) => return refusal,
         };
@@ -202,17 +211,86 @@ impl ClientApi {
             return Response::text(303, "sent").with("Location", to);
         }
         if let Some(want) = req.param("wait") {
-            return self.wait(req, want, &stored);
+            return self.wait(req, want, &stored, repeat);
         }
         if wants_json(req) {
-            Response::json(200, &stored)
+            Response::json(200, &answer_value(&stored, repeat))
         } else {
             Response::text(200, stored.id.to_hex())
         }
     }
 
+    /// Checks a body and stores it as this node's next message; with a sender's
+    /// idempotency key, a repeat is answered with the first message (and `true`).
+    fn store(
+        &self,
+        body: &str,
+        keyed: Option<Sender>,
+    ) -> Result<(crate::message::Message, bool), Response> {
+        let Some(sender) = keyed else {
+            return self.store_new(body).map(|m| (m, false));
+        };
+        if let Err(e) = idempotency::check_key(&sender.1) {
+            return Err(Response::text(400, format!("{e}; nothing was stored")));
+        }
+        let now = crate::time::now_ms();
+        match self.keys.claim(&sender, now) {
+            Claim::Known(first) => {
+                if let Some(m) = self.own_message(first) {
+                    return Ok((m, true));
+                }
+                // Not in the box (it was cut back): nothing to answer with.
+                Err(Response::text(
+                    409,
+                    format!(
+                        "key {:?} was used for message {}, which this box no longer holds; send with another key",
+                        sender.1,
+                        first.id.to_hex()
+                    ),
+                ))
+            }
+            Claim::Busy => Err(Response::text(
+                409,
+                format!("a send with key {:?} is being stored; try again", sender.1),
+            )
+            .with("Retry-After", "1")),
+            Claim::Claimed => {
+                let stored = match self.store_new(body) {
+                    Ok(m) => m,
+                    Err(refusal) => {
+                        self.keys.release(&sender);
+                        return Err(refusal);
+                    }
+                };
+                let first = idempotency::Stored {
+                    at_ms: now,
+                    id: stored.id,
+                    seq: stored.seq,
+                };
+                if let Err(e) = self.keys.record(&sender, first, now) {
+                    // Stored but not remembered: the sender is told, so a retry that
+                    // would store it again is its choice.
+                    return Err(Response::text(
+                        500,
+                        format!(
+                            "message {} is stored, but its key could not be recorded ({e}); do not retry with this key",
+                            stored.id.to_hex()
+                        ),
+                    ));
+                }
+                Ok((stored, false))
+            }
+        }
+    }
+
+    /// This node's message `first` stands for, if the box holds it.
+    fn own_message(&self, first: idempotency::Stored) -> Option<crate::message::Message> {
+        let found = self.writer.store().range(&self.author, first.seq, 1).ok()?;
+        found.into_iter().next().filter(|m| m.id == first.id)
+    }
+
     /// Checks a body and stores it as this node's next message.
-    fn store(&self, body: &str) -> Result<crate::message::Message, Response> {
+    fn store_new(&self, body: &str) -> Result<crate::message::Message, Response> {
         if body.is_empty() {
             return Err(Response::text(
                 400,
@@ -253,20 +331,18 @@ impl ClientApi {
         }
         let (status, answer) = match serde_json::from_slice::<RemoteSend>(&opened.plaintext) {
             Err(e) => (400, serde_json::json!(format!("malformed request: {e}"))),
-            Ok(r) => match self.store(&r.body) {
+            Ok(r) => match self.store(&r.body, r.key.map(|k| (remote_key(&req.body), k))) {
                 Err(refusal) => (
                     refusal.status,
                     serde_json::json!(String::from_utf8_lossy(&refusal.body).trim()),
                 ),
-                Ok(stored) => match r.wait.as_deref() {
-                    None => (
-                        200,
-                        serde_json::to_value(&stored).expect("messages serialize"),
-                    ),
+                Ok((stored, repeat)) => match r.wait.as_deref() {
+                    None => (200, answer_value(&stored, repeat)),
                     Some(want) => match self.confirmations(
                         want,
                         r.timeout_ms,
                         &stored,
+                        repeat,
                         &remote_key(&req.body),
                     ) {
                         Ok(pair) => pair,
@@ -295,9 +371,15 @@ impl ClientApi {
     /// `/send?wait=all|N&timeout_ms=T`: once stored here, pushes the message to the
     /// peers that are up until enough hold it. 200 when they do, 504 when the time ran
     /// out (the message is stored here either way); JSON names the peers.
-    fn wait(&self, req: &Request, want: &str, stored: &crate::message::Message) -> Response {
+    fn wait(
+        &self,
+        req: &Request,
+        want: &str,
+        stored: &crate::message::Message,
+        repeat: bool,
+    ) -> Response {
         let timeout_ms = req.param("timeout_ms").and_then(|t| t.parse::<u64>().ok());
-        match self.confirmations(want, timeout_ms, stored, TOKEN_KEY) {
+        match self.confirmations(want, timeout_ms, stored, repeat, TOKEN_KEY) {
             Ok((status, value)) => Response::json(status, &value),
             Err(refusal) => refusal,
         }
@@ -312,6 +394,7 @@ impl ClientApi {
         want: &str,
         timeout_ms: Option<u64>,
         stored: &crate::message::Message,
+        repeat: bool,
         key: &str,
     ) -> Result<(u16, serde_json::Value), Response> {
         let want = match want {
@@ -348,7 +431,7 @@ impl ClientApi {
             Want::All => missing.is_empty(),
             Want::Count(n) => acked.len() >= n,
         };
-        let mut value = serde_json::to_value(stored).expect("messages serialize");
+        let mut value = answer_value(stored, repeat);
         value["acked"] = serde_json::json!(acked);
         value["missing"] = serde_json::json!(missing);
         Ok((if enough { 200 } else { 504 }, value))
@@ -473,6 +556,16 @@ pub fn store_error(e: &StoreError) -> Response {
         StoreError::Io(_) => Response::text(500, e.to_string()),
         StoreError::Clock(_) => Response::text(409, e.to_string()),
     }
+}
+
+/// A send's JSON answer: the message, and `"repeat": true` when an idempotency key
+/// named one stored before.
+fn answer_value(stored: &crate::message::Message, repeat: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(stored).expect("messages serialize");
+    if repeat {
+        value["repeat"] = serde_json::Value::Bool(true);
+    }
+    value
 }
 
 /// The wait key of a remote send: the id of the client key that sealed it (the

@@ -6,6 +6,7 @@ pub mod client_api;
 pub mod client_keys;
 mod exchange;
 pub mod http;
+pub mod idempotency;
 mod page;
 pub mod peer_api;
 pub mod query;

@@ -18,6 +18,7 @@ mod format_spec;
 mod generated;
 mod hostile;
 mod http_limits;
+mod json_shapes;
 mod metrics;
 mod network;
 mod package;

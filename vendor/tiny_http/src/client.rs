@@ -106,9 +106,14 @@ impl ClientConnection {
             // Checked after every fill of the buffer, i.e. after every read that may
             // have waited for the client.
             let deadline = crate::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
-            let started = *self.head_started.get_or_insert_with(std::time::Instant::now);
+            let started = *self
+                .head_started
+                .get_or_insert_with(std::time::Instant::now);
             if started.elapsed().as_millis() > u128::from(deadline) {
-                return Err(IoError::new(ErrorKind::TimedOut, "Request head deadline passed"));
+                return Err(IoError::new(
+                    ErrorKind::TimedOut,
+                    "Request head deadline passed",
+                ));
             }
 
             // The line ends at the first CRLF; a lone LF is part of the line. A CR
@@ -125,7 +130,10 @@ impl ClientConnection {
             let take = end.map_or(available.len(), |i| i + 1);
             // dshare patch: a request line or header may not grow without bound.
             if from + take > MAX_LINE + 2 {
-                return Err(IoError::new(ErrorKind::InvalidInput, "Header line too long"));
+                return Err(IoError::new(
+                    ErrorKind::InvalidInput,
+                    "Header line too long",
+                ));
             }
             buf.extend_from_slice(&available[..take]);
             self.next_header_source.consume(take);
@@ -347,7 +355,10 @@ pub fn check_framing(headers: &[Header]) -> Result<Option<usize>, FramingError> 
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FramingError::BadContentLength);
     }
-    value.parse().map(Some).map_err(|_| FramingError::BadContentLength)
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| FramingError::BadContentLength)
 }
 
 /// dshare patch: what [`parse_request_head`] found in a head.
@@ -368,7 +379,9 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, &'static str> {
     if !text.is_ascii() {
         return Err("not ASCII");
     }
-    let body = text.strip_suffix("\r\n\r\n").ok_or("no blank line at the end")?;
+    let body = text
+        .strip_suffix("\r\n\r\n")
+        .ok_or("no blank line at the end")?;
     let mut lines = body.split("\r\n");
     let request_line = lines.next().ok_or("no request line")?;
     let (method, target, version) =

@@ -315,98 +315,119 @@ impl Server {
             Some(serve) => Sink::Serve(serve),
             None => Sink::Queue(messages.clone()),
         };
-        let accept_thread = thread::Builder::new().name("http-accept".into()).spawn(move || {
-            let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            // dshare patch: plain TCP connections wait in the waiting room, without a
-            // thread, until their first bytes arrive.
-            let room = if ssl.is_none() {
-                let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
-                let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
-                waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
-                    // dshare patch: out of file descriptors, the connection is closed
-                    // (stock 0.12 panicked here).
-                    if let Ok((read, write)) = util::RefinedTcpStream::new(Connection::Tcp(tcp)) {
-                        run_connection(ClientConnection::new(write, read), sink.clone(), &open);
-                    }
-                })
-                .ok()
-            } else {
-                None
-            };
-
-            log::debug!("Running accept thread");
-            // dshare patch: supervised. A panic in the loop (none is known) is logged
-            // and the loop starts again; without this thread the node never accepts
-            // a connection again.
-            while !inside_close_trigger.load(Relaxed) {
-            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        let sock = match (sock, &room) {
-                            (Connection::Tcp(tcp), Some(room)) => {
-                                room.admit(tcp);
-                                continue;
+        let accept_thread = thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || {
+                let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                // dshare patch: plain TCP connections wait in the waiting room, without a
+                // thread, until their first bytes arrive.
+                let room = if ssl.is_none() {
+                    let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
+                    let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
+                    waiting_room::WaitingRoom::start(
+                        idle,
+                        inside_close_trigger.clone(),
+                        move |tcp| {
+                            // dshare patch: out of file descriptors, the connection is closed
+                            // (stock 0.12 panicked here).
+                            if let Ok((read, write)) =
+                                util::RefinedTcpStream::new(Connection::Tcp(tcp))
+                            {
+                                run_connection(
+                                    ClientConnection::new(write, read),
+                                    sink.clone(),
+                                    &open,
+                                );
                             }
-                            (sock, _) => sock,
-                        };
-                        use util::RefinedTcpStream;
-                        let halves = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-                        // dshare patch: no second handle (no file descriptor left):
-                        // the connection is closed, the loop goes on.
-                        let Ok((read_closable, write_closable)) = halves else {
-                            continue;
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
+                        },
+                    )
+                    .ok()
+                } else {
+                    None
                 };
 
-                match new_client {
-                    Ok(client) => run_connection(client, sink.clone(), &open_connections),
+                log::debug!("Running accept thread");
+                // dshare patch: supervised. A panic in the loop (none is known) is logged
+                // and the loop starts again; without this thread the node never accepts
+                // a connection again.
+                while !inside_close_trigger.load(Relaxed) {
+                    let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        while !inside_close_trigger.load(Relaxed) {
+                            let new_client = match server.accept() {
+                                Ok((sock, _)) => {
+                                    let sock = match (sock, &room) {
+                                        (Connection::Tcp(tcp), Some(room)) => {
+                                            room.admit(tcp);
+                                            continue;
+                                        }
+                                        (sock, _) => sock,
+                                    };
+                                    use util::RefinedTcpStream;
+                                    let halves = match ssl {
+                                        None => RefinedTcpStream::new(sock),
+                                        #[cfg(any(
+                                            feature = "ssl-openssl",
+                                            feature = "ssl-rustls"
+                                        ))]
+                                        Some(ref ssl) => {
+                                            // trying to apply SSL over the connection
+                                            // if an error occurs, we just close the socket and resume listening
+                                            let sock = match ssl.accept(sock) {
+                                                Ok(s) => s,
+                                                Err(_) => continue,
+                                            };
 
-                    // dshare patch: a listener with SO_RCVTIMEO (which accepted
-                    // sockets inherit, giving each connection a read timeout) times
-                    // accept() out too, and running out of file descriptors is
-                    // passing: neither may end the accept loop.
-                    Err(ref e) if is_transient(e) => {
-                        if e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23) {
-                            thread::sleep(std::time::Duration::from_millis(50));
+                                            RefinedTcpStream::new(sock)
+                                        }
+                                        #[cfg(not(any(
+                                            feature = "ssl-openssl",
+                                            feature = "ssl-rustls"
+                                        )))]
+                                        Some(ref _ssl) => unreachable!(),
+                                    };
+                                    // dshare patch: no second handle (no file descriptor left):
+                                    // the connection is closed, the loop goes on.
+                                    let Ok((read_closable, write_closable)) = halves else {
+                                        continue;
+                                    };
+
+                                    Ok(ClientConnection::new(write_closable, read_closable))
+                                }
+                                Err(e) => Err(e),
+                            };
+
+                            match new_client {
+                                Ok(client) => {
+                                    run_connection(client, sink.clone(), &open_connections)
+                                }
+
+                                // dshare patch: a listener with SO_RCVTIMEO (which accepted
+                                // sockets inherit, giving each connection a read timeout) times
+                                // accept() out too, and running out of file descriptors is
+                                // passing: neither may end the accept loop.
+                                Err(ref e) if is_transient(e) => {
+                                    if e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23)
+                                    {
+                                        thread::sleep(std::time::Duration::from_millis(50));
+                                    }
+                                    continue;
+                                }
+                                Err(e) => {
+                                    log::error!("Error accepting new client: {}", e);
+                                    inside_messages.push(e.into());
+                                    break;
+                                }
+                            }
                         }
-                        continue;
-                    }
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
+                    }));
+                    if round.is_ok() {
                         break;
                     }
+                    log::error!("accept loop panicked; starting it again");
+                    thread::sleep(std::time::Duration::from_millis(50));
                 }
-            }
-            }));
-            if round.is_ok() {
-                break;
-            }
-            log::error!("accept loop panicked; starting it again");
-            thread::sleep(std::time::Duration::from_millis(50));
-            }
-            log::debug!("Terminating accept thread");
-        });
+                log::debug!("Terminating accept thread");
+            });
         accept_thread?;
 
         // result
@@ -442,7 +463,7 @@ impl Server {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
             Some(Message::NewRequest(rq)) => Ok(rq),
-            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+            None => Err(IoError::other("thread unblocked")),
         }
     }
 
@@ -507,11 +528,13 @@ impl Drop for Server {
 
 /// dshare patch: most connections served at once; more are closed on arrival. Each
 /// open connection has one thread, so this also bounds the thread count.
-pub static MAX_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024);
+pub static MAX_CONNECTIONS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(1024);
 
 /// dshare patch: milliseconds a client has to send a whole request head (and a kept-
 /// alive connection to start its next request) before the connection is closed.
-pub static HEAD_DEADLINE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+pub static HEAD_DEADLINE_MS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(10_000);
 
 /// dshare patch: counts an open connection until dropped.
 struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
@@ -562,33 +585,35 @@ fn run_connection(
     }
     let open = ConnectionSlot::take(open_connections);
     // A thread that cannot be started leaves the connection to be closed.
-    let _ = thread::Builder::new().name("http-conn".into()).spawn(move || {
-        let _open = open;
-        let messages = match sink {
-            Sink::Queue(messages) => messages,
-            Sink::Serve(serve) => {
-                // The request is answered (and dropped) before the next one is read.
-                // dshare patch: `serve` says whether the connection goes on; after a
-                // refusal it does not, since where the next request starts is unknown.
-                for rq in client {
-                    if !serve(rq) {
-                        break;
+    let _ = thread::Builder::new()
+        .name("http-conn".into())
+        .spawn(move || {
+            let _open = open;
+            let messages = match sink {
+                Sink::Queue(messages) => messages,
+                Sink::Serve(serve) => {
+                    // The request is answered (and dropped) before the next one is read.
+                    // dshare patch: `serve` says whether the connection goes on; after a
+                    // refusal it does not, since where the next request starts is unknown.
+                    for rq in client {
+                        if !serve(rq) {
+                            break;
+                        }
                     }
+                    return;
                 }
-                return;
+            };
+            // Synchronization is needed for HTTPS requests to avoid a deadlock
+            if client.secure() {
+                let (sender, receiver) = mpsc::channel();
+                for rq in client {
+                    messages.push(rq.with_notify_sender(sender.clone()).into());
+                    receiver.recv().unwrap();
+                }
+            } else {
+                for rq in client {
+                    messages.push(rq.into());
+                }
             }
-        };
-        // Synchronization is needed for HTTPS requests to avoid a deadlock
-        if client.secure() {
-            let (sender, receiver) = mpsc::channel();
-            for rq in client {
-                messages.push(rq.with_notify_sender(sender.clone()).into());
-                receiver.recv().unwrap();
-            }
-        } else {
-            for rq in client {
-                messages.push(rq.into());
-            }
-        }
-    });
+        });
 }

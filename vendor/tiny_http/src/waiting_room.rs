@@ -30,12 +30,18 @@ pub struct WaitingRoom {
 /// The map survives a panic of the thread that held its lock: every entry in it is
 /// still a whole connection, so going on is safe and stopping would stop the node.
 fn lock(waiting: &Waiting) -> MutexGuard<'_, BTreeMap<usize, (mio::net::TcpStream, Instant)>> {
-    waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    waiting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WaitingRoom {
     /// Starts the watching thread. Connections silent for `idle` are closed.
-    pub fn start<F>(idle: Duration, close: Arc<AtomicBool>, on_ready: F) -> std::io::Result<Arc<WaitingRoom>>
+    pub fn start<F>(
+        idle: Duration,
+        close: Arc<AtomicBool>,
+        on_ready: F,
+    ) -> std::io::Result<Arc<WaitingRoom>>
     where
         F: Fn(TcpStream) + Send + 'static,
     {
@@ -105,7 +111,12 @@ impl WaitingRoom {
 }
 
 /// Waits a little for readable connections and hands each to `on_ready`.
-fn watch_once<F: Fn(TcpStream)>(poll: &mut Poll, events: &mut Events, waiting: &Waiting, on_ready: &F) {
+fn watch_once<F: Fn(TcpStream)>(
+    poll: &mut Poll,
+    events: &mut Events,
+    waiting: &Waiting,
+    on_ready: &F,
+) {
     if poll.poll(events, Some(Duration::from_millis(200))).is_err() {
         return;
     }

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, BufWriter, ErrorKind};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Header, Method};
 use crate::util::RefinedTcpStream;
@@ -32,11 +33,11 @@ pub struct ClientConnection {
     // set to true if we know that the previous request is the last one
     no_more_requests: bool,
 
-    // true if the connection goes through SSL
-    secure: bool,
-
     // dshare patch: when the first byte of the current request head arrived
-    head_started: Option<std::time::Instant>,
+    head_started: Option<Instant>,
+
+    // dshare patch: how long a whole request head may take once its first byte is in
+    head_deadline: Duration,
 }
 
 /// Error that can happen when reading a request.
@@ -51,12 +52,13 @@ enum ReadError {
 
 impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
+    /// dshare patch: each request head must arrive within `head_deadline`.
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        head_deadline: Duration,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
-        let secure = read_socket.secure();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -67,14 +69,9 @@ impl ClientConnection {
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
-            secure,
             head_started: None,
+            head_deadline,
         }
-    }
-
-    /// true if the connection is HTTPS
-    pub fn secure(&self) -> bool {
-        self.secure
     }
 
     /// Reads the next line from self.next_header_source.
@@ -105,11 +102,8 @@ impl ClientConnection {
             // (Waiting for that first byte is bounded by the socket's read timeout.)
             // Checked after every fill of the buffer, i.e. after every read that may
             // have waited for the client.
-            let deadline = crate::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
-            let started = *self
-                .head_started
-                .get_or_insert_with(std::time::Instant::now);
-            if started.elapsed().as_millis() > u128::from(deadline) {
+            let started = *self.head_started.get_or_insert_with(Instant::now);
+            if started.elapsed() > self.head_deadline {
                 return Err(IoError::new(
                     ErrorKind::TimedOut,
                     "Request head deadline passed",
@@ -187,7 +181,6 @@ impl ClientConnection {
 
         // building the next reader
         let request = crate::request::new_request(
-            self.secure,
             method,
             path,
             version.clone(),

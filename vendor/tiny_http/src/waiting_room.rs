@@ -14,16 +14,15 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Registry, Token};
 
-/// Most connections waiting at once; when the room is full, the one that has waited
-/// longest is closed to make room for the newcomer.
-pub static MAX_WAITING: AtomicUsize = AtomicUsize::new(16_384);
-
 /// Keyed by arrival number, so the first entry is the one that has waited longest.
 type Waiting = Arc<Mutex<BTreeMap<usize, (mio::net::TcpStream, Instant)>>>;
 
 pub struct WaitingRoom {
     registry: Registry,
     waiting: Waiting,
+    /// Most connections waiting at once (at least one); when the room is full, the
+    /// one that has waited longest is closed to make room for the newcomer.
+    capacity: usize,
     next: AtomicUsize,
 }
 
@@ -36,9 +35,11 @@ fn lock(waiting: &Waiting) -> MutexGuard<'_, BTreeMap<usize, (mio::net::TcpStrea
 }
 
 impl WaitingRoom {
-    /// Starts the watching thread. Connections silent for `idle` are closed.
+    /// Starts the watching thread. Connections silent for `idle` are closed; at most
+    /// `capacity` wait at once.
     pub fn start<F>(
         idle: Duration,
+        capacity: usize,
         close: Arc<AtomicBool>,
         on_ready: F,
     ) -> std::io::Result<Arc<WaitingRoom>>
@@ -49,6 +50,7 @@ impl WaitingRoom {
         let room = Arc::new(WaitingRoom {
             registry: poll.registry().try_clone()?,
             waiting: Arc::new(Mutex::new(BTreeMap::new())),
+            capacity: capacity.max(1),
             next: AtomicUsize::new(0),
         });
         let waiting = Arc::clone(&room.waiting);
@@ -88,7 +90,7 @@ impl WaitingRoom {
         // the room with silent connections then only delays honest clients by the
         // time it takes to refill it, instead of shutting them out until the idle
         // timeout frees room.
-        while waiting.len() >= MAX_WAITING.load(Relaxed).max(1) {
+        while waiting.len() >= self.capacity {
             match waiting.pop_first() {
                 Some((_, (mut oldest, _))) => {
                     let _ = self.registry.deregister(&mut oldest);

@@ -437,4 +437,37 @@ mod test {
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
     }
+
+    /// Patch 3: a head of 128 header lines is read, one of 129 is refused.
+    #[test]
+    fn header_lines_are_bounded_in_number() {
+        let head = |n: usize| {
+            let lines: String = (0..n).map(|i| format!("X-{i}: 1\r\n")).collect();
+            super::parse_request_head(format!("GET / HTTP/1.1\r\n{lines}\r\n").as_bytes())
+        };
+        assert_eq!(head(super::MAX_HEADERS).unwrap().headers.len(), 128);
+        assert!(head(super::MAX_HEADERS + 1).is_err());
+    }
+
+    /// Patch 9: the body is framed by one plain decimal Content-Length or not at all.
+    #[test]
+    fn body_framing_is_strict() {
+        use super::FramingError::*;
+        let framing = |lines: &[&str]| {
+            let headers: Vec<crate::Header> = lines.iter().map(|l| l.parse().unwrap()).collect();
+            super::check_framing(&headers)
+        };
+        assert_eq!(framing(&["Content-Length: 12"]), Ok(Some(12)));
+        assert_eq!(framing(&[]), Ok(None));
+        assert_eq!(framing(&["Content-Length: +5"]), Err(BadContentLength));
+        assert_eq!(framing(&["Content-Length: 5, 5"]), Err(BadContentLength));
+        assert_eq!(
+            framing(&["Content-Length: 5", "content-length: 5"]),
+            Err(RepeatedContentLength)
+        );
+        assert_eq!(
+            framing(&["Transfer-Encoding: chunked"]),
+            Err(TransferEncoding)
+        );
+    }
 }

@@ -701,7 +701,7 @@ fn bare_server() {
     let listener = dshare::net::http::bind("127.0.0.1:0", Duration::from_secs(30))
         .expect("bind the bare server");
     let addr = listener.local_addr().expect("local address");
-    let server = Arc::new(tiny_http::Server::from_listener(listener, None).expect("tiny_http"));
+    let server = Arc::new(tiny_http::Server::from_listener(listener).expect("tiny_http"));
     for _ in 0..16 {
         let server = Arc::clone(&server);
         thread::spawn(move || {

@@ -85,7 +85,6 @@ pub fn run(
             limits.max_connections, limits.max_waiting
         ));
     }
-    limits.apply();
     let listener = http::bind(
         &args.listen.value,
         Duration::from_secs(args.io_timeout.value),
@@ -164,10 +163,15 @@ pub fn run(
     };
     let node = Arc::new(node);
     let metrics_server = match &args.metrics_listen.value {
-        Some(addr) => Some(serve_metrics(addr, &node, args, out)?),
+        Some(addr) => Some(serve_metrics(addr, &node, args, limits, out)?),
         None => None,
     };
-    let server = Server::start(listener, Arc::clone(&node) as Arc<dyn Handler>, workers)?;
+    let server = Server::start(
+        listener,
+        Arc::clone(&node) as Arc<dyn Handler>,
+        workers,
+        limits,
+    )?;
     crate::metrics::mark_start();
     home.write_addr(&url)?;
     out.note(format!(
@@ -338,12 +342,13 @@ fn serve_metrics(
     addr: &str,
     node: &Arc<Node>,
     settings: &ServeSettings,
+    limits: http::Limits,
     out: Output,
 ) -> Result<Server> {
     let listener = http::bind(addr, Duration::from_secs(settings.io_timeout.value))
         .map_err(with_port_remedy)?;
     let local = listener.local_addr()?;
-    let server = Server::start(listener, Arc::new(MetricsOnly(Arc::clone(node))), 2)?;
+    let server = Server::start(listener, Arc::new(MetricsOnly(Arc::clone(node))), 2, limits)?;
     out.note(format!("metrics on http://{local}/metrics (no token)"));
     Ok(server)
 }

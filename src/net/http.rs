@@ -143,7 +143,8 @@ pub struct Server {
     gate: Arc<Gate>,
 }
 
-/// Limits on connections, applied to every server in this process.
+/// Limits on connections, given to each server when it starts.
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Open connections at once; each has a thread, so this bounds the thread count.
     pub max_connections: usize,
@@ -173,31 +174,38 @@ impl Limits {
         self
     }
 
-    pub fn apply(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        tiny_http::MAX_CONNECTIONS.store(self.max_connections, Relaxed);
-        tiny_http::MAX_WAITING.store(self.max_waiting, Relaxed);
-        let ms = u64::try_from(self.head_timeout.as_millis()).unwrap_or(u64::MAX);
-        tiny_http::HEAD_DEADLINE_MS.store(ms, Relaxed);
-        let ms = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-        tiny_http::IDLE_MS.store(ms, Relaxed);
+    /// The same limits in the terms of the tiny_http fork, which enforces them.
+    fn for_tiny_http(self) -> tiny_http::Limits {
+        tiny_http::Limits {
+            max_connections: self.max_connections,
+            max_waiting: self.max_waiting,
+            head_deadline: self.head_timeout,
+            idle_timeout: self.idle_timeout,
+        }
     }
 }
 
 impl Server {
     /// Serves each request on its connection's thread (no hand-off to a pool of
     /// workers: one wake-up less per request), at most `workers` at once; the others
-    /// wait for a turn.
+    /// wait for a turn. Connections are held to `limits`.
     pub fn start(
         listener: TcpListener,
         handler: Arc<dyn Handler>,
         workers: usize,
+        limits: Limits,
     ) -> Result<Server> {
         let gate = Arc::new(Gate::new(workers.max(1)));
         let inside = Arc::clone(&gate);
-        let serve = move |req: tiny_http::Request| serve_one(req, handler.as_ref(), &inside);
-        let inner = tiny_http::Server::from_listener_serving(listener, Arc::new(serve))
-            .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?;
+        let body_grace = limits.head_timeout;
+        let serve =
+            move |req: tiny_http::Request| serve_one(req, handler.as_ref(), &inside, body_grace);
+        let inner = tiny_http::Server::from_listener_serving(
+            listener,
+            limits.for_tiny_http(),
+            Arc::new(serve),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the HTTP server: {e}"))?;
         Ok(Server { inner, gate })
     }
 
@@ -328,8 +336,13 @@ impl Drop for Turn<'_> {
 /// Returns whether the connection may carry another request: not after an answer
 /// that says `Connection: close` (a refusal, after which where the next request
 /// starts is not known; a smuggled request once hid there).
-fn serve_one(mut req: tiny_http::Request, handler: &dyn Handler, gate: &Arc<Gate>) -> bool {
-    let response = match admit(&mut req) {
+fn serve_one(
+    mut req: tiny_http::Request,
+    handler: &dyn Handler,
+    gate: &Arc<Gate>,
+    body_grace: Duration,
+) -> bool {
+    let response = match admit(&mut req, body_grace) {
         Ok(parsed) => match handler.screen(&parsed) {
             Some(answer) => answer,
             None => match gate.enter() {
@@ -367,8 +380,8 @@ fn respond(req: tiny_http::Request, response: Response) {
 
 /// The checks every request passes before a route sees it: the target's size, the
 /// method, and the body (none on GET; on POST a declared length within the cap).
-fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
-    let admitted = check_request(req);
+fn admit(req: &mut tiny_http::Request, body_grace: Duration) -> Result<Request, Response> {
+    let admitted = check_request(req, body_grace);
     if let Err(refusal) = &admitted {
         let why = match refusal.status {
             413 | 414 => crate::metrics::Refusal::Size,
@@ -380,7 +393,7 @@ fn admit(req: &mut tiny_http::Request) -> Result<Request, Response> {
 }
 
 /// [`admit`]'s checks, in order.
-fn check_request(req: &mut tiny_http::Request) -> Result<Request, Response> {
+fn check_request(req: &mut tiny_http::Request, body_grace: Duration) -> Result<Request, Response> {
     let url = req.url().to_string();
     if url.len() > MAX_URL {
         return Err(Response::text(
@@ -411,7 +424,7 @@ fn check_request(req: &mut tiny_http::Request) -> Result<Request, Response> {
                 format!("request body is {len} bytes; the limit is {MAX_BODY}"),
             ));
         }
-        read_body(req.as_reader(), len, body_deadline(len))?
+        read_body(req.as_reader(), len, body_deadline(len, body_grace))?
     } else {
         if declared.unwrap_or(0) > 0 {
             return Err(Response::text(
@@ -448,11 +461,11 @@ fn check_request(req: &mut tiny_http::Request) -> Result<Request, Response> {
 /// off instead of holding its connection for hours.
 const MIN_BODY_RATE: u64 = 16 * 1024;
 
-/// When a body of `len` bytes, starting now, must be in.
-fn body_deadline(len: usize) -> Instant {
-    let grace_ms = tiny_http::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
+/// When a body of `len` bytes, starting now, must be in: `grace` (the head deadline)
+/// plus its transfer at [`MIN_BODY_RATE`].
+fn body_deadline(len: usize, grace: Duration) -> Instant {
     let transfer_ms = (len as u64).saturating_mul(1000) / MIN_BODY_RATE;
-    Instant::now() + Duration::from_millis(grace_ms.saturating_add(transfer_ms))
+    Instant::now() + grace.saturating_add(Duration::from_millis(transfer_ms))
 }
 
 /// Reads exactly `len` bytes, checking `deadline` after every read (each read waits

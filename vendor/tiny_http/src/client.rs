@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, BufWriter, ErrorKind};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Header, Method};
 use crate::util::RefinedTcpStream;
@@ -32,11 +33,11 @@ pub struct ClientConnection {
     // set to true if we know that the previous request is the last one
     no_more_requests: bool,
 
-    // true if the connection goes through SSL
-    secure: bool,
-
     // dshare patch: when the first byte of the current request head arrived
-    head_started: Option<std::time::Instant>,
+    head_started: Option<Instant>,
+
+    // dshare patch: how long a whole request head may take once its first byte is in
+    head_deadline: Duration,
 }
 
 /// Error that can happen when reading a request.
@@ -51,12 +52,13 @@ enum ReadError {
 
 impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
+    /// dshare patch: each request head must arrive within `head_deadline`.
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        head_deadline: Duration,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
-        let secure = read_socket.secure();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -67,14 +69,9 @@ impl ClientConnection {
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
-            secure,
             head_started: None,
+            head_deadline,
         }
-    }
-
-    /// true if the connection is HTTPS
-    pub fn secure(&self) -> bool {
-        self.secure
     }
 
     /// Reads the next line from self.next_header_source.
@@ -105,10 +102,12 @@ impl ClientConnection {
             // (Waiting for that first byte is bounded by the socket's read timeout.)
             // Checked after every fill of the buffer, i.e. after every read that may
             // have waited for the client.
-            let deadline = crate::HEAD_DEADLINE_MS.load(std::sync::atomic::Ordering::Relaxed);
-            let started = *self.head_started.get_or_insert_with(std::time::Instant::now);
-            if started.elapsed().as_millis() > u128::from(deadline) {
-                return Err(IoError::new(ErrorKind::TimedOut, "Request head deadline passed"));
+            let started = *self.head_started.get_or_insert_with(Instant::now);
+            if started.elapsed() > self.head_deadline {
+                return Err(IoError::new(
+                    ErrorKind::TimedOut,
+                    "Request head deadline passed",
+                ));
             }
 
             // The line ends at the first CRLF; a lone LF is part of the line. A CR
@@ -125,7 +124,10 @@ impl ClientConnection {
             let take = end.map_or(available.len(), |i| i + 1);
             // dshare patch: a request line or header may not grow without bound.
             if from + take > MAX_LINE + 2 {
-                return Err(IoError::new(ErrorKind::InvalidInput, "Header line too long"));
+                return Err(IoError::new(
+                    ErrorKind::InvalidInput,
+                    "Header line too long",
+                ));
             }
             buf.extend_from_slice(&available[..take]);
             self.next_header_source.consume(take);
@@ -179,7 +181,6 @@ impl ClientConnection {
 
         // building the next reader
         let request = crate::request::new_request(
-            self.secure,
             method,
             path,
             version.clone(),
@@ -347,7 +348,10 @@ pub fn check_framing(headers: &[Header]) -> Result<Option<usize>, FramingError> 
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FramingError::BadContentLength);
     }
-    value.parse().map(Some).map_err(|_| FramingError::BadContentLength)
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| FramingError::BadContentLength)
 }
 
 /// dshare patch: what [`parse_request_head`] found in a head.
@@ -368,7 +372,9 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, &'static str> {
     if !text.is_ascii() {
         return Err("not ASCII");
     }
-    let body = text.strip_suffix("\r\n\r\n").ok_or("no blank line at the end")?;
+    let body = text
+        .strip_suffix("\r\n\r\n")
+        .ok_or("no blank line at the end")?;
     let mut lines = body.split("\r\n");
     let request_line = lines.next().ok_or("no request line")?;
     let (method, target, version) =
@@ -430,5 +436,38 @@ mod test {
 
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
+    }
+
+    /// Patch 3: a head of 128 header lines is read, one of 129 is refused.
+    #[test]
+    fn header_lines_are_bounded_in_number() {
+        let head = |n: usize| {
+            let lines: String = (0..n).map(|i| format!("X-{i}: 1\r\n")).collect();
+            super::parse_request_head(format!("GET / HTTP/1.1\r\n{lines}\r\n").as_bytes())
+        };
+        assert_eq!(head(super::MAX_HEADERS).unwrap().headers.len(), 128);
+        assert!(head(super::MAX_HEADERS + 1).is_err());
+    }
+
+    /// Patch 9: the body is framed by one plain decimal Content-Length or not at all.
+    #[test]
+    fn body_framing_is_strict() {
+        use super::FramingError::*;
+        let framing = |lines: &[&str]| {
+            let headers: Vec<crate::Header> = lines.iter().map(|l| l.parse().unwrap()).collect();
+            super::check_framing(&headers)
+        };
+        assert_eq!(framing(&["Content-Length: 12"]), Ok(Some(12)));
+        assert_eq!(framing(&[]), Ok(None));
+        assert_eq!(framing(&["Content-Length: +5"]), Err(BadContentLength));
+        assert_eq!(framing(&["Content-Length: 5, 5"]), Err(BadContentLength));
+        assert_eq!(
+            framing(&["Content-Length: 5", "content-length: 5"]),
+            Err(RepeatedContentLength)
+        );
+        assert_eq!(
+            framing(&["Transfer-Encoding: chunked"]),
+            Err(TransferEncoding)
+        );
     }
 }

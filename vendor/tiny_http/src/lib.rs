@@ -90,20 +90,14 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
-// dshare patch: the task pool and a few helpers are no longer used.
-#![allow(dead_code, unused_imports)]
-
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
 
 use std::error::Error;
 use std::io::Error as IoError;
-use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -118,18 +112,16 @@ pub use client::{check_framing, parse_request_head, FramingError, RequestHead};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
-pub use test::TestRequest;
+
+// Limits is defined below, beside the accept loop that enforces it.
 
 mod client;
 mod common;
 mod connection;
 mod request;
 mod response;
-mod ssl;
-mod test;
 mod util;
 mod waiting_room;
-pub use waiting_room::MAX_WAITING;
 
 /// The main class of this library.
 ///
@@ -165,11 +157,11 @@ impl From<Request> for Message {
     }
 }
 
-// this trait is to make sure that Server implements Share and Send
-#[doc(hidden)]
-trait MustBeShareDummy: Sync + Send {}
-#[doc(hidden)]
-impl MustBeShareDummy for Server {}
+// Workers share one `Server` between threads, so it must stay `Send` and `Sync`.
+const _: fn() = || {
+    fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Server>();
+};
 
 pub struct IncomingRequests<'a> {
     server: &'a Server,
@@ -180,18 +172,6 @@ pub struct IncomingRequests<'a> {
 pub struct ServerConfig {
     /// The addresses to try to listen to.
     pub addr: ConfigListenAddr,
-
-    /// If `Some`, then the server will use SSL to encode the communications.
-    pub ssl: Option<SslConfig>,
-}
-
-/// Configuration of the server for SSL.
-#[derive(Debug, Clone)]
-pub struct SslConfig {
-    /// Contains the public certificate to send to clients.
-    pub certificate: Vec<u8>,
-    /// Contains the ultra-secret private key used to decode communications.
-    pub private_key: Vec<u8>,
 }
 
 impl Server {
@@ -203,23 +183,6 @@ impl Server {
     {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: None,
-        })
-    }
-
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
         })
     }
 
@@ -231,42 +194,42 @@ impl Server {
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::unix_from_path(path),
-            ssl: None,
         })
     }
 
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = config.addr.bind()?;
-        Self::from_listener(listener, config.ssl)
+        Self::from_listener(listener)
     }
 
     /// Builds a new server using the specified TCP listener.
     ///
     /// This is useful if you've constructed TcpListener using some less usual method
     /// such as from systemd. For other cases, you probably want the `new()` function.
+    /// The server enforces the default [`Limits`].
     pub fn from_listener<L: Into<Listener>>(
         listener: L,
-        ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Self::from_listener_to(listener, ssl_config, None)
+        Self::from_listener_to(listener, Limits::default(), None)
     }
 
-    /// dshare patch: like `from_listener` without SSL, but each request is served on
+    /// dshare patch: like `from_listener`, but each request is served on
     /// its connection's own thread by calling `serve`, instead of being queued for a
     /// thread that calls `recv()`: one hand-off between threads less per request.
     /// `recv()` then never returns a request. `serve` returns whether the connection
-    /// may carry another request.
+    /// may carry another request. The server enforces `limits`.
     pub fn from_listener_serving<L: Into<Listener>>(
         listener: L,
+        limits: Limits,
         serve: Arc<dyn Fn(Request) -> bool + Send + Sync>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Self::from_listener_to(listener, None, Some(serve))
+        Self::from_listener_to(listener, limits, Some(serve))
     }
 
     fn from_listener_to<L: Into<Listener>>(
         listener: L,
-        ssl_config: Option<SslConfig>,
+        limits: Limits,
         serve: Option<Arc<dyn Fn(Request) -> bool + Send + Sync>>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
@@ -280,134 +243,21 @@ impl Server {
             (listener, local_addr)
         };
 
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
-
-        // creating a task where server.accept() is continuously called
-        // and ClientConnection objects are pushed in the messages queue
+        // dshare patch: requests go either to the queue `recv()` reads or to `serve`.
         let messages = MessagesQueue::with_capacity(8);
-
-        let inside_close_trigger = close_trigger.clone();
-        let inside_messages = messages.clone();
         let sink = match serve {
             Some(serve) => Sink::Serve(serve),
             None => Sink::Queue(messages.clone()),
         };
-        let accept_thread = thread::Builder::new().name("http-accept".into()).spawn(move || {
-            let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            // dshare patch: plain TCP connections wait in the waiting room, without a
-            // thread, until their first bytes arrive.
-            let room = if ssl.is_none() {
-                let (sink, open) = (sink.clone(), Arc::clone(&open_connections));
-                let idle = std::time::Duration::from_millis(IDLE_MS.load(Relaxed));
-                waiting_room::WaitingRoom::start(idle, inside_close_trigger.clone(), move |tcp| {
-                    // dshare patch: out of file descriptors, the connection is closed
-                    // (stock 0.12 panicked here).
-                    if let Ok((read, write)) = util::RefinedTcpStream::new(Connection::Tcp(tcp)) {
-                        run_connection(ClientConnection::new(write, read), sink.clone(), &open);
-                    }
-                })
-                .ok()
-            } else {
-                None
-            };
-
-            log::debug!("Running accept thread");
-            // dshare patch: supervised. A panic in the loop (none is known) is logged
-            // and the loop starts again; without this thread the node never accepts
-            // a connection again.
-            while !inside_close_trigger.load(Relaxed) {
-            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        let sock = match (sock, &room) {
-                            (Connection::Tcp(tcp), Some(room)) => {
-                                room.admit(tcp);
-                                continue;
-                            }
-                            (sock, _) => sock,
-                        };
-                        use util::RefinedTcpStream;
-                        let halves = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-                        // dshare patch: no second handle (no file descriptor left):
-                        // the connection is closed, the loop goes on.
-                        let Ok((read_closable, write_closable)) = halves else {
-                            continue;
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => run_connection(client, sink.clone(), &open_connections),
-
-                    // dshare patch: a listener with SO_RCVTIMEO (which accepted
-                    // sockets inherit, giving each connection a read timeout) times
-                    // accept() out too, and running out of file descriptors is
-                    // passing: neither may end the accept loop.
-                    Err(ref e) if is_transient(e) => {
-                        if e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23) {
-                            thread::sleep(std::time::Duration::from_millis(50));
-                        }
-                        continue;
-                    }
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
-                }
-            }
-            }));
-            if round.is_ok() {
-                break;
-            }
-            log::error!("accept loop panicked; starting it again");
-            thread::sleep(std::time::Duration::from_millis(50));
-            }
-            log::debug!("Terminating accept thread");
-        });
-        accept_thread?;
+        let connections = Connections {
+            sink,
+            limits,
+            open: Arc::new(AtomicUsize::new(0)),
+        };
+        let (close, errors) = (close_trigger.clone(), messages.clone());
+        thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || accept_supervised(&server, &connections, &close, &errors))?;
 
         // result
         Ok(Server {
@@ -431,18 +281,12 @@ impl Server {
         self.listening_addr.clone()
     }
 
-    /// Returns the number of clients currently connected to the server.
-    pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
-    }
-
     /// Blocks until an HTTP request has been submitted and returns it.
     pub fn recv(&self) -> IoResult<Request> {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
             Some(Message::NewRequest(rq)) => Ok(rq),
-            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+            None => Err(IoError::other("thread unblocked")),
         }
     }
 
@@ -505,21 +349,47 @@ impl Drop for Server {
     }
 }
 
-/// dshare patch: most connections served at once; more are closed on arrival. Each
-/// open connection has one thread, so this also bounds the thread count.
-pub static MAX_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024);
+/// dshare patch: the limits a server enforces, given when it is built. (The fork first
+/// kept them in process-wide statics, so every server in a process shared them and a
+/// test could not run two servers with different limits.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections served at once; more are closed on arrival. Each open
+    /// connection has one thread, so this also bounds the thread count.
+    pub max_connections: usize,
+    /// Most silent new connections held at once, each costing a file descriptor and no
+    /// thread; when the room is full the one that has waited longest is closed.
+    pub max_waiting: usize,
+    /// Time a client has to send a whole request head once its first byte is in (and
+    /// a kept-alive connection to send its next head) before the connection is closed.
+    pub head_deadline: Duration,
+    /// Time a new connection may wait without sending anything before it is closed.
+    pub idle_timeout: Duration,
+}
 
-/// dshare patch: milliseconds a client has to send a whole request head (and a kept-
-/// alive connection to start its next request) before the connection is closed.
-pub static HEAD_DEADLINE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            max_waiting: 16_384,
+            head_deadline: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// dshare patch: counts an open connection until dropped.
-struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
+struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl ConnectionSlot {
-    fn take(count: &Arc<std::sync::atomic::AtomicUsize>) -> ConnectionSlot {
-        count.fetch_add(1, Relaxed);
-        ConnectionSlot(Arc::clone(count))
+    /// A slot if fewer than `max` are taken. One compare-and-swap, so the accept
+    /// thread and the waiting room, which both start connections, never pass `max`
+    /// together.
+    fn try_take(count: &Arc<AtomicUsize>, max: usize) -> Option<ConnectionSlot> {
+        count
+            .fetch_update(Relaxed, Relaxed, |open| (open < max).then_some(open + 1))
+            .ok()
+            .map(|_| ConnectionSlot(Arc::clone(count)))
     }
 }
 
@@ -529,18 +399,37 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// dshare patch: accept() errors after which the loop goes on.
-fn is_transient(e: &IoError) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        WouldBlock | TimedOut | Interrupted | ConnectionAborted | ConnectionReset
-    ) || matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+/// dshare patch: what the accept loop does after a failed `accept()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterAcceptError {
+    /// The listener is fine: accept the next connection at once.
+    Retry,
+    /// The process or the system is out of file descriptors: pause a little so the
+    /// loop does not spin while connections close and give some back.
+    PauseThenRetry,
+    /// The listener itself is broken: stop accepting.
+    Stop,
 }
 
-/// dshare patch: milliseconds a connection may wait in the waiting room without
-/// sending anything before it is closed.
-pub static IDLE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+/// dshare patch: stock 0.12 stopped accepting for good after any `accept()` error. A
+/// listener with `SO_RCVTIMEO` (which accepted sockets inherit, giving each
+/// connection a read timeout) times `accept()` out when no client comes; a client
+/// that resets before it is accepted, a signal, or a passing shortage of descriptors,
+/// buffers or memory is no reason to stop serving either.
+fn after_accept_error(e: &IoError) -> AfterAcceptError {
+    use std::io::ErrorKind::*;
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => return AfterAcceptError::PauseThenRetry,
+        Some(libc::ENOBUFS | libc::ENOMEM) => return AfterAcceptError::Retry,
+        _ => {}
+    }
+    match e.kind() {
+        WouldBlock | TimedOut | Interrupted | ConnectionAborted | ConnectionReset | OutOfMemory => {
+            AfterAcceptError::Retry
+        }
+        _ => AfterAcceptError::Stop,
+    }
+}
 
 /// dshare patch: where a connection's requests go: queued for `recv()`, or served on
 /// the connection's own thread.
@@ -550,45 +439,192 @@ enum Sink {
     Serve(Arc<dyn Fn(Request) -> bool + Send + Sync>),
 }
 
-/// dshare patch: serves one connection on a thread of its own, up to
-/// `MAX_CONNECTIONS` at once; past the cap the connection is closed at once.
-fn run_connection(
-    client: ClientConnection,
+/// dshare patch: what the accept thread, the waiting room and every connection of one
+/// server share.
+#[derive(Clone)]
+struct Connections {
     sink: Sink,
-    open_connections: &Arc<std::sync::atomic::AtomicUsize>,
-) {
-    if open_connections.load(Relaxed) >= MAX_CONNECTIONS.load(Relaxed) {
-        return;
-    }
-    let open = ConnectionSlot::take(open_connections);
-    // A thread that cannot be started leaves the connection to be closed.
-    let _ = thread::Builder::new().name("http-conn".into()).spawn(move || {
-        let _open = open;
-        let messages = match sink {
-            Sink::Queue(messages) => messages,
-            Sink::Serve(serve) => {
-                // The request is answered (and dropped) before the next one is read.
-                // dshare patch: `serve` says whether the connection goes on; after a
-                // refusal it does not, since where the next request starts is unknown.
-                for rq in client {
-                    if !serve(rq) {
-                        break;
+    limits: Limits,
+    open: Arc<AtomicUsize>,
+}
+
+impl Connections {
+    /// Serves `connection` on a thread of its own, up to `max_connections` at once;
+    /// past the cap, or without a second file descriptor for it, the connection is
+    /// closed at once (stock 0.12 panicked on the missing descriptor).
+    fn serve(&self, connection: Connection) {
+        let Some(slot) = ConnectionSlot::try_take(&self.open, self.limits.max_connections) else {
+            return;
+        };
+        let Ok((read, write)) = util::RefinedTcpStream::new(connection) else {
+            return;
+        };
+        let client = ClientConnection::new(write, read, self.limits.head_deadline);
+        let sink = self.sink.clone();
+        // A thread that cannot be started leaves the connection to be closed.
+        let _ = thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || {
+                let _slot = slot;
+                match sink {
+                    // The request is answered (and dropped) before the next one is
+                    // read. `serve` says whether the connection goes on; after a
+                    // refusal it does not, since where the next request starts is
+                    // unknown.
+                    Sink::Serve(serve) => {
+                        for rq in client {
+                            if !serve(rq) {
+                                break;
+                            }
+                        }
+                    }
+                    Sink::Queue(messages) => {
+                        for rq in client {
+                            messages.push(rq.into());
+                        }
                     }
                 }
-                return;
-            }
-        };
-        // Synchronization is needed for HTTPS requests to avoid a deadlock
-        if client.secure() {
-            let (sender, receiver) = mpsc::channel();
-            for rq in client {
-                messages.push(rq.with_notify_sender(sender.clone()).into());
-                receiver.recv().unwrap();
-            }
-        } else {
-            for rq in client {
-                messages.push(rq.into());
-            }
+            });
+    }
+}
+
+/// dshare patch: the accept thread, supervised. A panic in the loop (none is known) is
+/// logged and the loop starts again; without this thread the server never accepts a
+/// connection again.
+fn accept_supervised(
+    listener: &Listener,
+    connections: &Connections,
+    close: &Arc<AtomicBool>,
+    errors: &MessagesQueue<Message>,
+) {
+    let room = start_waiting_room(connections, close);
+    log::debug!("Running accept thread");
+    while !close.load(Relaxed) {
+        let round = catch_unwind(AssertUnwindSafe(|| {
+            accept_loop(listener, connections, room.as_deref(), close, errors)
+        }));
+        if round.is_ok() {
+            break;
         }
-    });
+        log::error!("accept loop panicked; starting it again");
+        thread::sleep(Duration::from_millis(50));
+    }
+    log::debug!("Terminating accept thread");
+}
+
+/// dshare patch: plain TCP connections wait in the waiting room, without a thread,
+/// until their first bytes arrive. Without a room (epoll unavailable) each gets its
+/// thread at once, as in stock 0.12.
+fn start_waiting_room(
+    connections: &Connections,
+    close: &Arc<AtomicBool>,
+) -> Option<Arc<waiting_room::WaitingRoom>> {
+    let ready = connections.clone();
+    let limits = connections.limits;
+    waiting_room::WaitingRoom::start(
+        limits.idle_timeout,
+        limits.max_waiting,
+        Arc::clone(close),
+        move |tcp| ready.serve(Connection::Tcp(tcp)),
+    )
+    .ok()
+}
+
+fn accept_loop(
+    listener: &Listener,
+    connections: &Connections,
+    room: Option<&waiting_room::WaitingRoom>,
+    close: &AtomicBool,
+    errors: &MessagesQueue<Message>,
+) {
+    while !close.load(Relaxed) {
+        match (listener.accept(), room) {
+            (Ok((Connection::Tcp(tcp), _)), Some(room)) => room.admit(tcp),
+            (Ok((connection, _)), _) => connections.serve(connection),
+            (Err(e), _) => match after_accept_error(&e) {
+                AfterAcceptError::Retry => {}
+                AfterAcceptError::PauseThenRetry => thread::sleep(Duration::from_millis(50)),
+                AfterAcceptError::Stop => {
+                    log::error!("Error accepting new client: {}", e);
+                    errors.push(e.into());
+                    return;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{after_accept_error, AfterAcceptError, ConnectionSlot};
+    use std::io::{Error, ErrorKind};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+
+    /// Patches 1 and 8: the errors `accept()` returns on a listener with a read
+    /// timeout, or when descriptors run out, never end the accept loop.
+    #[test]
+    fn passing_accept_errors_do_not_stop_the_loop() {
+        let os = Error::from_raw_os_error;
+        assert_eq!(
+            after_accept_error(&os(libc::EAGAIN)),
+            AfterAcceptError::Retry
+        );
+        assert_eq!(
+            after_accept_error(&os(libc::EINTR)),
+            AfterAcceptError::Retry
+        );
+        assert_eq!(
+            after_accept_error(&os(libc::ECONNABORTED)),
+            AfterAcceptError::Retry
+        );
+        assert_eq!(
+            after_accept_error(&os(libc::ENOBUFS)),
+            AfterAcceptError::Retry
+        );
+        assert_eq!(
+            after_accept_error(&os(libc::ENOMEM)),
+            AfterAcceptError::Retry
+        );
+        assert_eq!(
+            after_accept_error(&Error::from(ErrorKind::TimedOut)),
+            AfterAcceptError::Retry
+        );
+        for out_of_descriptors in [libc::EMFILE, libc::ENFILE] {
+            assert_eq!(
+                after_accept_error(&os(out_of_descriptors)),
+                AfterAcceptError::PauseThenRetry
+            );
+        }
+        assert_eq!(after_accept_error(&os(libc::EBADF)), AfterAcceptError::Stop);
+        assert_eq!(
+            after_accept_error(&os(libc::EINVAL)),
+            AfterAcceptError::Stop
+        );
+    }
+
+    /// Patch 2: no more than `max` connection slots are ever taken at once, however
+    /// many threads ask together; a slot given back can be taken again.
+    #[test]
+    fn connection_slots_stop_at_the_cap() {
+        let open = Arc::new(AtomicUsize::new(0));
+        let taken: Vec<_> = std::thread::scope(|s| {
+            let askers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..100)
+                            .filter_map(|_| ConnectionSlot::try_take(&open, 50))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            askers.into_iter().flat_map(|a| a.join().unwrap()).collect()
+        });
+        assert_eq!(taken.len(), 50);
+        assert_eq!(open.load(Relaxed), 50);
+        assert!(ConnectionSlot::try_take(&open, 50).is_none());
+        drop(taken);
+        assert_eq!(open.load(Relaxed), 0);
+        assert!(ConnectionSlot::try_take(&open, 50).is_some());
+    }
 }

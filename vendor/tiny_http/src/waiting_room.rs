@@ -14,28 +14,35 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Registry, Token};
 
-/// Most connections waiting at once; when the room is full, the one that has waited
-/// longest is closed to make room for the newcomer.
-pub static MAX_WAITING: AtomicUsize = AtomicUsize::new(16_384);
-
 /// Keyed by arrival number, so the first entry is the one that has waited longest.
 type Waiting = Arc<Mutex<BTreeMap<usize, (mio::net::TcpStream, Instant)>>>;
 
 pub struct WaitingRoom {
     registry: Registry,
     waiting: Waiting,
+    /// Most connections waiting at once (at least one); when the room is full, the
+    /// one that has waited longest is closed to make room for the newcomer.
+    capacity: usize,
     next: AtomicUsize,
 }
 
 /// The map survives a panic of the thread that held its lock: every entry in it is
 /// still a whole connection, so going on is safe and stopping would stop the node.
 fn lock(waiting: &Waiting) -> MutexGuard<'_, BTreeMap<usize, (mio::net::TcpStream, Instant)>> {
-    waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    waiting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl WaitingRoom {
-    /// Starts the watching thread. Connections silent for `idle` are closed.
-    pub fn start<F>(idle: Duration, close: Arc<AtomicBool>, on_ready: F) -> std::io::Result<Arc<WaitingRoom>>
+    /// Starts the watching thread. Connections silent for `idle` are closed; at most
+    /// `capacity` wait at once.
+    pub fn start<F>(
+        idle: Duration,
+        capacity: usize,
+        close: Arc<AtomicBool>,
+        on_ready: F,
+    ) -> std::io::Result<Arc<WaitingRoom>>
     where
         F: Fn(TcpStream) + Send + 'static,
     {
@@ -43,6 +50,7 @@ impl WaitingRoom {
         let room = Arc::new(WaitingRoom {
             registry: poll.registry().try_clone()?,
             waiting: Arc::new(Mutex::new(BTreeMap::new())),
+            capacity: capacity.max(1),
             next: AtomicUsize::new(0),
         });
         let waiting = Arc::clone(&room.waiting);
@@ -82,7 +90,7 @@ impl WaitingRoom {
         // the room with silent connections then only delays honest clients by the
         // time it takes to refill it, instead of shutting them out until the idle
         // timeout frees room.
-        while waiting.len() >= MAX_WAITING.load(Relaxed).max(1) {
+        while waiting.len() >= self.capacity {
             match waiting.pop_first() {
                 Some((_, (mut oldest, _))) => {
                     let _ = self.registry.deregister(&mut oldest);
@@ -105,7 +113,12 @@ impl WaitingRoom {
 }
 
 /// Waits a little for readable connections and hands each to `on_ready`.
-fn watch_once<F: Fn(TcpStream)>(poll: &mut Poll, events: &mut Events, waiting: &Waiting, on_ready: &F) {
+fn watch_once<F: Fn(TcpStream)>(
+    poll: &mut Poll,
+    events: &mut Events,
+    waiting: &Waiting,
+    on_ready: &F,
+) {
     if poll.poll(events, Some(Duration::from_millis(200))).is_err() {
         return;
     }

@@ -492,3 +492,83 @@ fn every_run_watchdog_says_yes_and_no() {
     let json = json_lines(&ok(&home, &["--json", "log", "--expect-run", "nightly"]));
     assert_eq!(json[0]["last"]["status"], 4);
 }
+
+/// A Ctrl-C at a terminal goes to the whole foreground process group, the job
+/// included; `dshare run` must not pass it on as well (the job would see it twice),
+/// while a signal sent to `dshare run` alone still reaches the job. The terminal is a
+/// real pseudo-terminal from script(1); ^C on it is the kernel's SIGINT.
+#[test]
+fn a_terminal_ctrl_c_reaches_the_job_once_and_a_sent_signal_is_passed_on() {
+    let s = Scratch::new();
+    let node = Node::start(&s.home("a"), &[]);
+    let seen = s.dir.path().join("ints");
+    let job = format!(
+        "trap 'echo INT >> {seen}' INT TERM; echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done",
+        seen = seen.display()
+    );
+    let run = dshare(
+        &node.home,
+        &["run", "--name", "ctrl-c", "--", "sh", "-c", &job],
+    );
+    let command = format!(
+        "exec {}",
+        std::iter::once(run.get_program())
+            .chain(run.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut terminal = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script(1) runs");
+    let mut stdin = terminal.stdin.take().unwrap();
+    let mut stdout = terminal.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&shown).contains("ready") {
+        assert!(Instant::now() < end, "the job did not start: {shown:?}");
+        let mut buf = [0u8; 256];
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "the terminal closed: {shown:?}");
+        shown.extend_from_slice(&buf[..n]);
+    }
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let status = terminal.wait().unwrap();
+    let count = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert_eq!(
+        count.lines().count(),
+        1,
+        "the job saw the terminal's ^C {} times (status {status})",
+        count.lines().count()
+    );
+
+    // A signal sent to `dshare run` alone is passed on.
+    std::fs::remove_file(&seen).unwrap();
+    let mut child = dshare(
+        &node.home,
+        &["run", "--name", "sent", "--", "sh", "-c", &job],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    out.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    crate::util::signal(child.id(), "TERM");
+    child.wait().unwrap();
+    let count = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert_eq!(
+        count.lines().count(),
+        1,
+        "the sent SIGTERM reached the job {count:?}"
+    );
+}

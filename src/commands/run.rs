@@ -307,14 +307,23 @@ fn copy(
     });
 }
 
-/// Passes the stopping signals this process gets on to `pid` until closed.
+/// Passes the stopping signals sent to this process on to `pid` until closed. A
+/// signal the kernel raised (a terminal's Ctrl-C or Ctrl-\\, or a hang-up) went to
+/// the whole foreground process group, the job included: passing it on would make
+/// the job see it twice.
 fn forward_signals(pid: u32) -> Option<signal_hook::iterator::Handle> {
-    let mut signals = signal_hook::iterator::Signals::new(FORWARDED).ok()?;
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    use signal_hook::low_level::siginfo::Cause;
+    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).ok()?;
     let handle = signals.handle();
     let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
     std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
+        for origin in signals.forever() {
+            if matches!(origin.cause, Cause::Kernel) {
+                continue;
+            }
+            if let Some(sig) = rustix::process::Signal::from_named_raw(origin.signal) {
                 let _ = rustix::process::kill_process(pid, sig);
             }
         }

@@ -457,3 +457,46 @@ fn man_pages_name_real_commands_and_say_environment_and_exit_status() {
         offered("--timeout")
     );
 }
+
+/// A mistyped invite (one key digit changed, the port cut short) is refused at
+/// `init --join`, and changes nothing; a node whose requests a peer cannot open
+/// (another network's key) says so in `peers` and `doctor`.
+#[test]
+fn a_mistyped_invite_is_refused_and_a_refused_network_key_is_named() {
+    let s = Scratch::new();
+    let a = Node::start(&s.home("a"), &[]);
+    let invite = ok(&a.home, &["invite"]).trim().to_string();
+    let at = "dshare1:".len() + 7;
+    let digit = if &invite[at..=at] == "0" { "1" } else { "0" };
+    let typo = format!("{}{digit}{}", &invite[..at], &invite[at + 1..]);
+    let port = a.url.rsplit(':').next().unwrap();
+    let cut = invite.replace(
+        &format!(":{port}"),
+        &format!(":{}", &port[..port.len() - 1]),
+    );
+    for (name, line) in [("typo", &typo), ("cut", &cut)] {
+        let home = s.home(name);
+        let out = fails(&home, &["init", "--join", line], 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("check does not match"), "{name}: {err}");
+        assert!(!home.exists(), "{name}: a refused invite made a home");
+    }
+
+    // Another network's key, joined through an invite without a check (as older
+    // versions printed): the first exchanges say what is wrong.
+    let other = format!("dshare1:{}@{}", "ab".repeat(32), a.url);
+    ok(&s.home("b"), &["init", "--join", &other]);
+    let b = Node::start(&s.home("b"), &[]);
+    let said = crate::util::wait_for("b to say a refused its key", crate::util::DEADLINE, || {
+        let peers = ok(&b.home, &["peers"]);
+        peers.contains("refused our network key").then_some(peers)
+    });
+    assert!(said.contains(&a.url), "{said}");
+    let doctor = fails(&b.home, &["doctor"], 1);
+    let text = String::from_utf8_lossy(&doctor.stdout).to_string()
+        + &String::from_utf8_lossy(&doctor.stderr);
+    assert!(
+        text.contains(&format!("peer {} refused our network key", a.url)),
+        "{text}"
+    );
+}

@@ -230,6 +230,17 @@ fn check_peers(answer: &PeersAnswer, max_behind: u64, v: &mut Verdict) {
         }
     }
     for p in &answer.peers {
+        let key_refused = p
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(crate::replicate::REFUSED_KEY));
+        if key_refused {
+            v.problems.push(format!(
+                "peer {} {}: this node cannot exchange with it; compare `dshare keys list` on both, or join again with a fresh `dshare invite`",
+                p.url,
+                crate::replicate::REFUSED_KEY
+            ));
+        }
         if let Some(why) = &p.refuses_ours {
             v.problems
                 .push(format!("peer {} refuses our messages: {why}", p.url));

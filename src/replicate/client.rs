@@ -16,6 +16,10 @@ use crate::seal::Keyring;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+/// How a failed exchange says that the peer could not open our request: the words
+/// `peers` shows and `doctor` looks for.
+pub const REFUSED_KEY: &str = "refused our network key";
+
 /// Most bytes read from a peer's answer: a range page is capped near 1 MiB.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;
 
@@ -141,7 +145,7 @@ impl PeerClient {
             // Our seal does not open there (another network, a rotated key): no
             // exchange is possible, which is what down means.
             return Err(
-                anyhow::anyhow!("peer {base} refuses this node's seal (HTTP 403)")
+                anyhow::anyhow!("peer {base} {REFUSED_KEY} (HTTP 403): it holds another network's key, or ours was rotated there")
                     .context(Unreachable(base.to_string())),
             );
         }

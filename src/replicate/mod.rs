@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
-pub use client::{PeerClient, answer_aad, request_aad};
+pub use client::{PeerClient, REFUSED_KEY, answer_aad, request_aad};
 use peers::PeerTable;
 use protocol::{
     HeadsPage, HeadsRequest, Hello, HelloReply, MAX_HEADS_PAGE, MAX_PAGE, MAX_PEERS_SHARED,

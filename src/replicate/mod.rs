@@ -148,8 +148,8 @@ impl Replicator {
                 // Nobody could hold what was lost: nothing to wait for.
                 rep.writer.store().end_recovery();
             } else {
-                eprintln!(
-                    "dshare: the end of the box was lost: new sends wait until the peers have been asked for it"
+                crate::warning!(
+                    "the end of the box was lost: new sends wait until the peers have been asked for it"
                 );
             }
         }
@@ -387,8 +387,8 @@ impl Replicator {
         recovery.1 |= answered;
         if recovery.1 && self.peers.urls().iter().all(|u| recovery.0.contains(u)) {
             store.end_recovery();
-            eprintln!(
-                "dshare: the peers were asked for the lost end of the box: sends are accepted again"
+            crate::note!(
+                "the peers were asked for the lost end of the box: sends are accepted again"
             );
         }
     }
@@ -420,7 +420,7 @@ impl Replicator {
             p.last_error = Some(reason.clone());
         });
         if changed {
-            eprintln!("dshare: warning: exchange with peer {url} failed: {reason}");
+            crate::warning!(peer = url; "exchange with peer {url} failed: {reason}");
         }
     }
 
@@ -706,7 +706,7 @@ impl Drop for WorkerGone<'_> {
     fn drop(&mut self) {
         let Self(rep, url) = *self;
         if thread::panicking() {
-            eprintln!("dshare: error: the worker for peer {url} failed; it is dropped");
+            crate::error!(peer = url; "the worker for peer {url} failed; it is dropped");
             if let Ok(mut workers) = rep.workers.lock() {
                 workers.remove(url);
             }

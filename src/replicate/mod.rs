@@ -48,8 +48,18 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
 
-/// A batch for a peer's worker, and whether it goes to every peer (`sent_to_all`).
-pub type Batch = (Arc<Vec<Message>>, bool);
+/// How far a batch is pushed, which tells its receivers whether to forward it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spread {
+    /// This node's own messages, pushed to every peer it knows (`sent_to_all` on the
+    /// wire): the receivers need not forward them.
+    ToEveryPeer,
+    /// Pushed to a few peers, which forward them like any other.
+    Forwarded,
+}
+
+/// A batch for a peer's worker, and how far it is pushed.
+pub type Batch = (Arc<Vec<Message>>, Spread);
 
 /// A fork seen: an author signed two different messages with the same seq.
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +225,7 @@ impl Replicator {
             // copying the peer table (no peer wrote them; a peer that turns out to be
             // this node is forgotten at its first hello).
             for outbox in workers.values() {
-                outbox.offer(&batch, true);
+                outbox.offer(&batch, Spread::ToEveryPeer);
             }
             return;
         }
@@ -251,7 +261,7 @@ impl Replicator {
         for url in targets {
             if let Some(outbox) = workers.get(&url) {
                 // A full queue means the peer is slow or gone: drop, pull repairs.
-                outbox.offer(&batch, false);
+                outbox.offer(&batch, Spread::Forwarded);
             }
         }
     }
@@ -661,7 +671,9 @@ impl Replicator {
                 // for minutes only made the peer refuse it thousands of times.
                 let mut pause = Duration::from_millis(100);
                 while Instant::now() < deadline && !rep.stopping() {
-                    match worker::push(&rep, &url, &[&m], false).map(|o| o.into_iter().next()) {
+                    match worker::push(&rep, &url, &[&m], Spread::Forwarded)
+                        .map(|o| o.into_iter().next())
+                    {
                         Ok(Some(Outcome::Stored | Outcome::Duplicate)) => {
                             let _ = tx.send(url);
                             return;

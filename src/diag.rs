@@ -130,12 +130,35 @@ fn write_line(line: &str) {
     eprint!("{line}");
 }
 
-/// `dshare: error: …`, `dshare: warning: …`, or `dshare: …` for a note.
+/// `dshare: error: …`, `dshare: warning: …`, or `dshare: …` for a note. Control
+/// characters are escaped (`\n` as the two characters `\` `n`): a message carries
+/// text from files and peers, and a newline in it must not start a line that looks
+/// like another diagnostic.
 fn text_line(level: Level, msg: &dyn fmt::Display) -> String {
+    let msg = msg.to_string();
+    let msg = escape_controls(&msg);
     match level {
         Level::Note => format!("dshare: {msg}\n"),
         _ => format!("dshare: {}: {msg}\n", level.name()),
     }
+}
+
+/// `text` with every control character written as its Rust escape; the rest as is
+/// (UTF-8 stays readable).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// `{"ts":"…","level":"…","msg":"…",fields…}` and a newline. Keys come in this order
@@ -227,6 +250,21 @@ mod tests {
         );
         assert_eq!(text_line(Level::Error, &"x"), "dshare: error: x\n");
         assert_eq!(text_line(Level::Note, &"stopping"), "dshare: stopping\n");
+        assert_eq!(
+            text_line(Level::Note, &"é 🦀 \"q\""),
+            "dshare: é 🦀 \"q\"\n"
+        );
+    }
+
+    #[test]
+    fn a_newline_in_a_message_cannot_forge_a_text_line() {
+        let forged = "peer said no\ndshare: error: the box is corrupt\r\x1b[2K";
+        let line = text_line(Level::Warning, &forged);
+        assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+        assert_eq!(
+            line,
+            "dshare: warning: peer said no\\ndshare: error: the box is corrupt\\r\\u{1b}[2K\n"
+        );
     }
 
     #[test]

@@ -191,7 +191,7 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify doctor invite web init id client keys testnet help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version serve send log peers verify doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +199,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -209,7 +213,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client)
-            opts="-q -h -V --home --json --quiet --help --version add list revoke help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version add list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -217,6 +221,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -227,7 +235,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__add)
-            opts="-q -h -V --url --home --json --quiet --help --version"
+            opts="-q -h -V --url --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -242,6 +250,10 @@ _dshare() {
                     ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -322,7 +334,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__list)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +342,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -340,7 +356,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__revoke)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -348,6 +364,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -358,7 +378,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__doctor)
-            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --help --version"
+            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,6 +407,10 @@ _dshare() {
                     ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -719,7 +743,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__id)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -727,6 +751,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -737,7 +765,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__init)
-            opts="-q -h -V --join --home --json --quiet --help --version"
+            opts="-q -h -V --join --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -754,6 +782,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -762,7 +794,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__invite)
-            opts="-q -h -V --url --home --json --quiet --help --version"
+            opts="-q -h -V --url --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -779,6 +811,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -787,7 +823,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys)
-            opts="-q -h -V --home --json --quiet --help --version list new install use remove help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version list new install use remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,6 +831,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -903,7 +943,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__install)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -911,6 +951,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -921,7 +965,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__list)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,6 +973,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -939,7 +987,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__new)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -947,6 +995,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -957,7 +1009,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__remove)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -965,6 +1017,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -975,7 +1031,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__use)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -983,6 +1039,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -993,7 +1053,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__log)
-            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
+            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1085,6 +1145,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1093,7 +1157,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__peers)
-            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1128,6 +1192,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1136,7 +1204,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__send)
-            opts="-q -h -V --wait --client --client-file --timeout --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --wait --client --client-file --timeout --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1186,6 +1254,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1194,7 +1266,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__serve)
-            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --help --version"
+            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1310,6 +1382,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1318,7 +1394,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__testnet)
-            opts="-q -h -V --nodes --dir --home --json --quiet --help --version"
+            opts="-q -h -V --nodes --dir --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1339,6 +1415,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1347,7 +1427,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__verify)
-            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1382,6 +1462,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1390,7 +1474,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__web)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1398,6 +1482,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod cookbook;
 mod cron_bugs;
+mod diagnostics;
 mod doctor;
 mod durability;
 mod format_spec;

@@ -227,7 +227,7 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --help --version serve send log peers verify run spool doctor invite web init id client keys testnet help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version serve send log peers verify run spool doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -235,6 +235,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -245,7 +249,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client)
-            opts="-q -h -V --home --json --quiet --help --version add list revoke help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version add list revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,6 +257,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -263,7 +271,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__add)
-            opts="-q -h -V --url --home --json --quiet --help --version"
+            opts="-q -h -V --url --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +286,10 @@ _dshare() {
                     ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -358,7 +370,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__list)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,6 +378,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -376,7 +392,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__client__subcmd__revoke)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,6 +400,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -394,7 +414,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__doctor)
-            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --help --version"
+            opts="-q -h -V --min-free --max-behind --timeout --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +443,10 @@ _dshare() {
                     ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -811,7 +835,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__id)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -819,6 +843,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -829,7 +857,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__init)
-            opts="-q -h -V --join --home --json --quiet --help --version"
+            opts="-q -h -V --join --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -846,6 +874,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -854,7 +886,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__invite)
-            opts="-q -h -V --url --home --json --quiet --help --version"
+            opts="-q -h -V --url --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -871,6 +903,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -879,7 +915,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys)
-            opts="-q -h -V --home --json --quiet --help --version list new install use remove help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version list new install use remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -887,6 +923,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -995,7 +1035,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__install)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1003,6 +1043,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1013,7 +1057,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__list)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1021,6 +1065,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1031,7 +1079,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__new)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1039,6 +1087,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1049,7 +1101,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__remove)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1057,6 +1109,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1067,7 +1123,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__keys__subcmd__use)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1075,6 +1131,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1085,7 +1145,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__log)
-            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --expect-run --success --min-duration --max-runs --per --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --help --version"
+            opts="-n -f -q -h -V --lines --follow --exec --expect-from --within --expect-run --success --min-duration --max-runs --per --node --token --token-file --author --grep --cursor --from --retries --keep-going --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1205,6 +1265,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1213,7 +1277,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__peers)
-            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --expect-up --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1248,6 +1312,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1256,7 +1324,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__run)
-            opts="-q -h -V --name --tail --start --client --timeout --spool --spool-limit --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --name --tail --start --client --timeout --spool --spool-limit --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1323,6 +1391,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1331,7 +1403,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__send)
-            opts="-q -h -V --wait --client --client-file --timeout --key --spool --spool-limit --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --wait --client --client-file --timeout --key --spool --spool-limit --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1399,6 +1471,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1407,7 +1483,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__serve)
-            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --help --version"
+            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1523,6 +1599,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1531,7 +1611,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__spool)
-            opts="-q -h -V --home --json --quiet --help --version list flush help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version list flush help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1539,6 +1619,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1549,7 +1633,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__spool__subcmd__flush)
-            opts="-q -h -V --all --timeout --spool --spool-limit --home --json --quiet --help --version"
+            opts="-q -h -V --all --timeout --spool --spool-limit --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1575,6 +1659,10 @@ _dshare() {
                     ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1641,7 +1729,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__spool__subcmd__list)
-            opts="-q -h -V --spool --spool-limit --home --json --quiet --help --version"
+            opts="-q -h -V --spool --spool-limit --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1662,6 +1750,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1670,7 +1762,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__testnet)
-            opts="-q -h -V --nodes --dir --home --json --quiet --help --version"
+            opts="-q -h -V --nodes --dir --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1691,6 +1783,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1699,7 +1795,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__verify)
-            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --help --version"
+            opts="-q -h -V --head --peers --node --token --token-file --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1734,6 +1830,10 @@ _dshare() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1742,7 +1842,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__web)
-            opts="-q -h -V --home --json --quiet --help --version"
+            opts="-q -h -V --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1750,6 +1850,10 @@ _dshare() {
             case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dshare_global_optspecs
-    string join \n home= json q/quiet h/help V/version
+    string join \n home= json q/quiet log-format= h/help V/version
 end
 
 function __fish_dshare_needs_command
@@ -25,8 +25,10 @@ function __fish_dshare_using_subcommand
 end
 
 complete -c dshare -n "__fish_dshare_needs_command" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_needs_command" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_needs_command" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_needs_command" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_needs_command" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_needs_command" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_needs_command" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_needs_command" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'
@@ -63,10 +65,12 @@ complete -c dshare -n "__fish_dshare_using_subcommand serve" -l retries -d 'Time
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l author -d 'Only messages from this author: an id or a prefix of one (repeatable)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l grep -d 'Only messages whose body contains TEXT (plain substring, case-sensitive)' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l print-config -d 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand serve" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l wait -d 'Wait until `all` peers that are up (at least one), or N of them, have stored the message' -r -f -a "all\t''"
@@ -80,8 +84,10 @@ complete -c dshare -n "__fish_dshare_using_subcommand send" -l node -d 'Talk to 
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand send" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand send" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand send" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand send" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s n -l lines -d 'Only the last N messages' -r -f
@@ -102,11 +108,13 @@ complete -c dshare -n "__fish_dshare_using_subcommand log" -l from -d 'Where a n
 start\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l retries -d 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand log" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s f -l follow -d 'Keep printing messages as they arrive'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l success -d 'With --expect-run: the last run must have succeeded (exit 0)'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l keep-going -d 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand log" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand log" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l expect-up -d 'Exit 1, naming the peers that are down, unless at least N peers are up (a watchdog for cron or CI)' -r -f
@@ -114,8 +122,10 @@ complete -c dshare -n "__fish_dshare_using_subcommand peers" -l node -d 'Talk to
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand peers" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand peers" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l head -d 'A chain hash printed earlier by `verify`: fail unless the box still contains it (catches lines cut from the end)' -r -f
@@ -123,9 +133,11 @@ complete -c dshare -n "__fish_dshare_using_subcommand verify" -l node -d 'Talk t
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l peers -d 'Also compare this node\'s digest with each peer\'s: in sync, behind, ahead or diverged (exit 1 unless every peer that is up is in sync)'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand verify" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l name -d 'The job\'s name in the report [default: the command\'s file name]' -r -f
@@ -138,14 +150,18 @@ complete -c dshare -n "__fish_dshare_using_subcommand run" -l node -d 'Talk to t
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l token -d 'The node\'s client token (default: the home\'s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l token-file -d 'Read the node\'s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand run" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l start -d 'Also report when the command starts, with the same run id'
 complete -c dshare -n "__fish_dshare_using_subcommand run" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand run" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand run" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dshare -n "__fish_dshare_using_subcommand run" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen_subcommand_from list flush help" -f -a "list" -d 'List the requests that wait, oldest first'
@@ -154,17 +170,21 @@ complete -c dshare -n "__fish_dshare_using_subcommand spool; and not __fish_seen
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l timeout -d 'How long each delivery may take' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l spool -d 'The spool directory [default: <cache dir>/dshare/spool]' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l spool-limit -d 'Largest the spool may grow; a request that would pass it is refused' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l all -d 'Try every request now, whatever its backoff'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the requests that wait, oldest first'
@@ -174,35 +194,47 @@ complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l min-free -d 'Un
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l max-behind -d 'Unhealthy when a peer holds more than N messages this node lacks' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l timeout -d 'How long to wait for each answer of the node, e.g. 5s, 500ms' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dshare -n "__fish_dshare_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -l url -d 'The address to put in the invite [default: the running node\'s advertised address]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand invite" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand invite" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand invite" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand invite" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand web" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand web" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand web" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand web" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand web" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand web" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand web" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand init" -l join -d 'Join the network of an invite printed by `dshare invite` instead of making a new one' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand init" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand init" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand init" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand init" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand init" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand init" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand init" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand id" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand id" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand id" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand id" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand id" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand id" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand id" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
@@ -211,18 +243,24 @@ complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_see
 complete -c dshare -n "__fish_dshare_using_subcommand client; and not __fish_seen_subcommand_from add list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l url -d 'The node address to put in the line [default: the running node\'s advertised address]' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from help" -f -a "add" -d 'Issue a key for NAME and print its line for `dshare send --client` (DSHARE_CLIENT)'
@@ -230,8 +268,10 @@ complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_su
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke NAME\'s key; the running node refuses it within a second'
 complete -c dshare -n "__fish_dshare_using_subcommand client; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -f -a "list" -d 'List the network keys by id; the first one seals, all of them open'
@@ -241,28 +281,38 @@ complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -f -a "remove" -d 'Stop holding a key (by id or key); the key in use cannot be removed'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and not __fish_seen_subcommand_from list new install use remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from install" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from use" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the network keys by id; the first one seals, all of them open'
@@ -274,8 +324,10 @@ complete -c dshare -n "__fish_dshare_using_subcommand keys; and __fish_seen_subc
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l nodes -d 'How many nodes to start' -r -f
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l dir -d 'Put the homes in DIR (created if needed, kept at the end) instead of a temporary directory that is removed at the end' -r -F
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l home -d 'The node\'s home directory: box, keys, token, address [default: <data dir>/dshare]' -r -F
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l log-format -d 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers' -r -f -a "text\t''
+json\t''"
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -l json -d 'Print data as JSON, one object per line'
-complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success'
+complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s q -l quiet -d 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s h -l help -d 'Print help'
 complete -c dshare -n "__fish_dshare_using_subcommand testnet" -s V -l version -d 'Print version'
 complete -c dshare -n "__fish_dshare_using_subcommand help; and not __fish_seen_subcommand_from serve send log peers verify run spool doctor invite web init id client keys testnet help" -f -a "serve" -d 'Run a node: serve the box to this machine\'s clients and to peers'

@@ -32,12 +32,40 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Print nothing on success
+    /// Print nothing on success, and no notes on stderr (warnings and errors still print)
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// How diagnostics on stderr are written: text for people, or json (one object per
+    /// line with ts, level, msg and fields such as peer) for log shippers
+    #[arg(
+        long,
+        global = true,
+        env = "DSHARE_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`: the command line's names for [`crate::diag::Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl From<LogFormat> for crate::diag::Format {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => crate::diag::Format::Text,
+            LogFormat::Json => crate::diag::Format::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,7 +46,8 @@ pub fn failure(message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
-/// Prints `err` with its context chain on stderr and returns the code to exit with.
+/// Prints `err` with its context chain on stderr (as `--log-format` says) and returns
+/// the code to exit with.
 /// A closed stdout (`dshare log | head`) is not an error.
 pub fn report(err: &anyhow::Error) -> Code {
     let broken_pipe = err.chain().any(|cause| {
@@ -57,7 +58,7 @@ pub fn report(err: &anyhow::Error) -> Code {
     if broken_pipe {
         return Code::Success;
     }
-    eprintln!("dshare: error: {err:#}");
+    crate::error!("{err:#}");
     err.chain()
         .find_map(|cause| cause.downcast_ref::<Exit>())
         .map_or(Code::Trouble, |exit| exit.code)

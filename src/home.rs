@@ -170,8 +170,8 @@ impl Home {
             let to = self.dir.join(format!("{name}.torn-{stamp}"));
             fs::rename(&from, &to)
                 .with_context(|| format!("cannot move {} aside", from.display()))?;
-            eprintln!(
-                "dshare: {} was left by an interrupted `dshare init` (no identity key was written); moved it to {} and finishing the home",
+            crate::note!(
+                "{} was left by an interrupted `dshare init` (no identity key was written); moved it to {} and finishing the home",
                 from.display(),
                 to.display()
             );
@@ -395,8 +395,8 @@ impl Home {
             fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o777 & !allowed != 0)
         };
         if loose(&self.dir, 0o700) {
-            eprintln!(
-                "dshare: warning: {} is accessible to other users; run `chmod 700 {}`",
+            crate::warning!(
+                "{} is accessible to other users; run `chmod 700 {}`",
                 self.dir.display(),
                 self.dir.display()
             );
@@ -404,8 +404,8 @@ impl Home {
         for name in [IDENTITY, NETWORK, TOKEN, "network.keys", "clients.json"] {
             let p = self.dir.join(name);
             if loose(&p, 0o600) {
-                eprintln!(
-                    "dshare: warning: {} is readable by other users; run `chmod 600 {}`",
+                crate::warning!(
+                    "{} is readable by other users; run `chmod 600 {}`",
                     p.display(),
                     p.display()
                 );

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod diag;
 pub mod exit;
 pub mod hex;
 pub mod home;

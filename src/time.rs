@@ -49,6 +49,13 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
+/// [`utc`] with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ`: log lines from one second
+/// stay in order for a reader that sorts them.
+pub fn utc_millis(ms: u64) -> String {
+    let whole = utc(ms);
+    format!("{}.{:03}Z", whole.trim_end_matches('Z'), ms % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +65,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_764_495_935_123), "2025-11-30T09:45:35Z");
+        assert_eq!(utc_millis(1_764_495_935_123), "2025-11-30T09:45:35.123Z");
+        assert_eq!(utc_millis(5), "1970-01-01T00:00:00.005Z");
     }
 }

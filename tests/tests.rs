@@ -12,6 +12,7 @@ mod cli;
 mod cookbook;
 mod cron_bugs;
 mod cron_run;
+mod diagnostics;
 mod doctor;
 mod durability;
 mod format_spec;

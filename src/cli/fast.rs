@@ -16,16 +16,18 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Cli, Command, NodeArgs, SendArgs, SpoolArgs};
+use super::{Cli, Command, LogFormat, NodeArgs, SendArgs, SpoolArgs};
 
-/// Variables that would change what `send` does; when one is set, clap decides.
-const SEND_ENV: [&str; 6] = [
+/// Variables that would change what `send` does (or how it reports); when one is set,
+/// clap decides.
+const SEND_ENV: [&str; 7] = [
     "DSHARE_NODE",
     "DSHARE_TOKEN",
     "DSHARE_TOKEN_FILE",
     "DSHARE_CLIENT",
     "DSHARE_CLIENT_FILE",
     "DSHARE_SPOOL",
+    "DSHARE_LOG_FORMAT",
 ];
 
 /// `send --timeout`'s default (only `--wait` uses it).
@@ -70,6 +72,7 @@ pub fn send(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> Option
         home,
         json,
         quiet,
+        log_format: LogFormat::Text,
         command: Command::Send(SendArgs {
             text,
             wait: None,
@@ -178,6 +181,8 @@ mod tests {
             &["--version"],
             &["-qj", "send", "x"],
             &["sen", "x"],
+            &["--log-format", "json", "send", "x"],
+            &["--log-format=json", "send", "x"],
         ] {
             assert!(super::send(&argv(words), real_env).is_none(), "{words:?}");
         }
@@ -188,6 +193,8 @@ mod tests {
         assert!(super::send(&argv(&["send", "x"]), with_node).is_none());
         let empty_home = |name: &str| (name == "DSHARE_HOME").then(OsString::new);
         assert!(super::send(&argv(&["send", "x"]), empty_home).is_none());
+        let json_logs = |name: &str| (name == "DSHARE_LOG_FORMAT").then(|| "json".into());
+        assert!(super::send(&argv(&["send", "x"]), json_logs).is_none());
     }
 
     #[test]
@@ -223,6 +230,7 @@ mod tests {
                 r#"home Some("home") None Some("DSHARE_HOME")"#,
                 r#"json Some("json") None None"#,
                 r#"quiet Some("quiet") Some('q') None"#,
+                r#"log_format Some("log-format") None Some("DSHARE_LOG_FORMAT")"#,
             ],
             "a global flag changed: teach src/cli/fast.rs about it"
         );

@@ -210,7 +210,7 @@ fn exec(home: &Home, args: &LogArgs, command: &str, filter: Filter, out: Output)
             c.path().display()
         ));
     }
-    let source = NodeSource::new(home, &args.node, args.follow, out.quiet)?;
+    let source = NodeSource::new(home, &args.node, args.follow)?;
     let hook = Hook {
         command: command.to_string(),
         retries: args.hook.retries,
@@ -220,15 +220,7 @@ fn exec(home: &Home, args: &LogArgs, command: &str, filter: Filter, out: Output)
             OnFailure::Stop
         },
     };
-    let mut runner = Runner::new(
-        source,
-        hook,
-        filter,
-        cursor,
-        &start,
-        Arc::clone(&guard),
-        out.quiet,
-    )?;
+    let mut runner = Runner::new(source, hook, filter, cursor, &start, Arc::clone(&guard))?;
     runner.run(args.follow, EXEC_WAIT)?;
     // Stopped by a signal after a hook had finished: the cursor is written, so end
     // as the signal asked, not as a follower that ran out of messages.

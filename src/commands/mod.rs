@@ -23,6 +23,14 @@ use crate::home::Home;
 
 /// Runs the parsed command line; `matches` tells where each value came from.
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
+    crate::diag::init(crate::diag::Settings {
+        format: cli.log_format.into(),
+        notes: if cli.quiet {
+            crate::diag::Notes::Silenced
+        } else {
+            crate::diag::Notes::Shown
+        },
+    });
     let home = Home::resolve(cli.home)?;
     let out = Output {
         json: cli.json,
@@ -79,7 +87,8 @@ fn print_data(out: Output, text: &str, json: impl FnOnce() -> serde_json::Value)
     }
 }
 
-/// The global output switches.
+/// The global switches for what goes to stdout: data as `--json`, or nothing on
+/// success with `-q`. Diagnostics on stderr follow [`crate::diag`] instead.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,
@@ -87,10 +96,9 @@ pub struct Output {
 }
 
 impl Output {
-    /// A line for people on stderr, unless `-q`.
+    /// A note for people on stderr, through [`crate::diag`] (so `-q` silences it and
+    /// `--log-format` shapes it).
     pub fn note(&self, text: impl AsRef<str>) {
-        if !self.quiet {
-            eprintln!("dshare: {}", text.as_ref());
-        }
+        crate::note!("{}", text.as_ref());
     }
 }

@@ -45,8 +45,8 @@ pub fn run(home: &Home, args: &PeersArgs, out: Output) -> Result<Code> {
         return Ok(Code::Success);
     }
     if answer.peers.is_empty() && !out.quiet {
-        eprintln!(
-            "dshare: no peers known; start the node with --peer URL, or join with `dshare init --join`"
+        crate::note!(
+            "no peers known; start the node with --peer URL, or join with `dshare init --join`"
         );
     }
     for p in &answer.peers {

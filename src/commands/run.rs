@@ -124,7 +124,7 @@ fn send_report(
                     run.id,
                     path.display()
                 )),
-                Err(e) => eprintln!("dshare: the report of run {} is lost: {why}; {e:#}", run.id),
+                Err(e) => crate::error!("the report of run {} is lost: {why}; {e:#}", run.id),
             }
         }
     }
@@ -142,13 +142,13 @@ pub fn flush_on_the_way(spool: &Spool, target: &Target, timeout: Duration, out: 
                 ));
             }
             for (entry, why) in &done.refused {
-                eprintln!(
-                    "dshare: a spooled request (key {}) was refused and moved aside: {why}",
+                crate::warning!(
+                    "a spooled request (key {}) was refused and moved aside: {why}",
                     entry.key
                 );
             }
         }
-        Err(e) => eprintln!("dshare: cannot flush the spool: {e:#}"),
+        Err(e) => crate::warning!("cannot flush the spool: {e:#}"),
     }
 }
 
@@ -215,11 +215,9 @@ fn supervise(command: &[OsString], tail_limit: usize) -> Finished {
     {
         Ok(c) => c,
         Err(e) => {
-            let why = format!(
-                "dshare: cannot start {}: {e}\n",
-                command[0].to_string_lossy()
-            );
-            eprint!("{why}");
+            let why = format!("cannot start {}: {e}", command[0].to_string_lossy());
+            crate::error!("{why}");
+            let why = format!("dshare: {why}\n");
             // The shell's numbers: 127 not found, 126 found but not runnable.
             let status = if e.kind() == std::io::ErrorKind::NotFound {
                 127
@@ -404,7 +402,7 @@ fn flush(args: &SpoolArgs, all: bool, timeout: Duration, out: Output) -> Result<
         }
     }
     for (entry, why) in &done.refused {
-        eprintln!("dshare: refused (key {}), moved aside: {why}", entry.key);
+        crate::warning!("refused (key {}), moved aside: {why}", entry.key);
     }
     if done.failed > 0 || !done.refused.is_empty() {
         return Err(exit::failure(format!(

@@ -113,12 +113,12 @@ pub fn run(
                     keyring.ids().join(", ")
                 ));
             }
-            Err(e) => eprintln!("dshare: warning: keeping the current network keys: {e:#}"),
+            Err(e) => crate::warning!("keeping the current network keys: {e:#}"),
         });
     }
     // Checked on every remote send too; the watcher only makes a reload show in the
     // log when no request comes.
-    let remote_keys = Arc::new(ClientKeys::load(home, out.quiet)?);
+    let remote_keys = Arc::new(ClientKeys::load(home)?);
     {
         let remote_keys = Arc::clone(&remote_keys);
         watch(home.clients_path(), move || remote_keys.refresh());
@@ -228,7 +228,6 @@ fn on_message(
         Some(cursor),
         &start,
         hooks::Guard::new(),
-        out.quiet,
     )?;
     out.note(format!(
         "--on-message hook on cursor {name:?}, after line {} of the box",
@@ -277,8 +276,8 @@ fn print_config(settings: &ServeSettings, home: &Home, out: Output) -> Result<Co
     }
     if !out.json && !out.quiet {
         let path = home.dir().join(crate::config::FILE_NAME);
-        eprintln!(
-            "dshare: config file {} ({}); a flag overrides its environment variable, which overrides the file",
+        crate::note!(
+            "config file {} ({}); a flag overrides its environment variable, which overrides the file",
             path.display(),
             if settings.file.is_some() {
                 "read"

@@ -316,6 +316,6 @@ impl Drop for Net {
 
 fn remove(dir: &Path) {
     if let Err(e) = fs::remove_dir_all(dir) {
-        eprintln!("dshare: cannot remove {}: {e}", dir.display());
+        crate::warning!("cannot remove {}: {e}", dir.display());
     }
 }

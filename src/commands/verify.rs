@@ -36,12 +36,7 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     if !out.json {
         // On stderr: the verdict on stdout stays the one scripts read.
         for w in &report.warnings {
-            eprintln!(
-                "dshare: warning: {}: line {}: {}",
-                path.display(),
-                w.line,
-                w.error
-            );
+            crate::warning!("{}: line {}: {}", path.display(), w.line, w.error);
         }
     }
     if args.peers {

@@ -235,7 +235,6 @@ pub struct Runner<S: Source> {
     pub cursor: Option<Cursor>,
     pub state: State,
     pub guard: Arc<Guard>,
-    pub quiet: bool,
     /// Progress on skipped messages not yet written to the cursor.
     dirty: bool,
 }
@@ -250,7 +249,6 @@ impl<S: Source> Runner<S> {
         cursor: Option<(Cursor, Option<State>)>,
         start: &Start,
         guard: Arc<Guard>,
-        quiet: bool,
     ) -> Result<Runner<S>> {
         let (cursor, saved) = match cursor {
             Some((c, s)) => (Some(c), s),
@@ -262,14 +260,12 @@ impl<S: Source> Runner<S> {
                 let state = initial_state(&mut source, start)?;
                 if let Some(c) = &cursor {
                     c.save(&state)?;
-                    if !quiet {
-                        eprintln!(
-                            "dshare: new cursor {:?} in {}, starting after line {} of the box",
-                            c.name,
-                            c.path().display(),
-                            state.position
-                        );
-                    }
+                    crate::note!(
+                        "new cursor {:?} in {}, starting after line {} of the box",
+                        c.name,
+                        c.path().display(),
+                        state.position
+                    );
                 }
                 state
             }
@@ -281,7 +277,6 @@ impl<S: Source> Runner<S> {
             cursor,
             state,
             guard,
-            quiet,
             dirty: false,
         })
     }
@@ -323,15 +318,13 @@ impl<S: Source> Runner<S> {
         if at.first().map(|m| m.id) == self.state.id {
             return Ok(p);
         }
-        if !self.quiet {
-            eprintln!(
-                "dshare: cursor{}: line {p} of this box is not the message the cursor recorded (the box was rebuilt, or this is another node); reading from the first line and skipping, by author and seq, every message already handled",
-                self.cursor
-                    .as_ref()
-                    .map(|c| format!(" {:?}", c.name))
-                    .unwrap_or_default()
-            );
-        }
+        crate::note!(
+            "cursor{}: line {p} of this box is not the message the cursor recorded (the box was rebuilt, or this is another node); reading from the first line and skipping, by author and seq, every message already handled",
+            self.cursor
+                .as_ref()
+                .map(|c| format!(" {:?}", c.name))
+                .unwrap_or_default()
+        );
         Ok(0)
     }
 
@@ -381,12 +374,12 @@ impl<S: Source> Runner<S> {
                             )));
                         }
                         OnFailure::Skip => {
-                            eprintln!("dshare: {what}; skipped it (--keep-going)");
+                            crate::warning!("{what}; skipped it (--keep-going)");
                             break;
                         }
                         OnFailure::Pause(pause) => {
-                            eprintln!(
-                                "dshare: {what}; trying it again in {}s (--keep-going skips failed messages instead)",
+                            crate::warning!(
+                                "{what}; trying it again in {}s (--keep-going skips failed messages instead)",
                                 pause.as_secs()
                             );
                             if !self.guard.sleep(pause) {
@@ -426,13 +419,11 @@ impl<S: Source> Runner<S> {
             if attempt == total {
                 return Tries::Failed(why);
             }
-            if !self.quiet {
-                eprintln!(
-                    "dshare: the hook failed for message {} ({why}); trying again in {}s ({attempt} of {total} tries)",
-                    describe(m),
-                    delay.as_secs()
-                );
-            }
+            crate::note!(
+                "the hook failed for message {} ({why}); trying again in {}s ({attempt} of {total} tries)",
+                describe(m),
+                delay.as_secs()
+            );
             if !self.guard.sleep(delay) {
                 return Tries::Stopped;
             }
@@ -508,7 +499,7 @@ impl Background {
                     match runner.run(true, Duration::from_secs(1)) {
                         Ok(()) => return,
                         Err(e) => {
-                            eprintln!("dshare: --on-message: {e:#}; trying again in 10s");
+                            crate::warning!("--on-message: {e:#}; trying again in 10s");
                             if !runner.guard.sleep(Duration::from_secs(10)) {
                                 return;
                             }
@@ -530,7 +521,7 @@ impl Background {
         if self.handle.is_finished() {
             let _ = self.handle.join();
         } else {
-            eprintln!("dshare: the --on-message hook is still running; not waiting for it");
+            crate::warning!("the --on-message hook is still running; not waiting for it");
         }
     }
 }

@@ -44,7 +44,6 @@ pub struct NodeSource {
     node: NodeArgs,
     client: Option<NodeClient>,
     patient: bool,
-    quiet: bool,
     /// Said once per outage, so a long one does not fill the log.
     down: bool,
 }
@@ -59,7 +58,7 @@ enum Failure {
 impl NodeSource {
     /// Checks what can be checked at once (the URL, a token to present), so a typo
     /// fails now rather than being waited on forever.
-    pub fn new(home: &Home, node: &NodeArgs, patient: bool, quiet: bool) -> Result<NodeSource> {
+    pub fn new(home: &Home, node: &NodeArgs, patient: bool) -> Result<NodeSource> {
         if let Some(url) = &node.node {
             crate::net::client::check_url(url)?;
         }
@@ -73,7 +72,6 @@ impl NodeSource {
             node: node.clone(),
             client: None,
             patient,
-            quiet,
             down: false,
         })
     }
@@ -134,8 +132,8 @@ impl Source for NodeSource {
             let asked = Instant::now();
             match self.try_since(after, limit, wait) {
                 Ok(messages) => {
-                    if self.down && !self.quiet {
-                        eprintln!("dshare: the node answers again");
+                    if self.down {
+                        crate::note!("the node answers again");
                     }
                     self.down = false;
                     // A node whose long-poll slots are all taken answers at once;
@@ -150,10 +148,9 @@ impl Source for NodeSource {
                     if !self.patient {
                         return Err(e);
                     }
-                    if !self.down && !self.quiet {
-                        eprintln!(
-                            "dshare: {e:#}\ndshare: waiting for the node; every message will still be handled"
-                        );
+                    if !self.down {
+                        crate::note!("{e:#}");
+                        crate::note!("waiting for the node; every message will still be handled");
                     }
                     self.down = true;
                     std::thread::sleep(pause);

@@ -23,11 +23,7 @@ pub fn read_messages(path: &Path) -> Result<Vec<Message>> {
             .and_then(parse_line)
         {
             Ok(l) => out.push(l.message),
-            Err(e) => eprintln!(
-                "dshare: warning: {} line {}: {e}; skipped",
-                path.display(),
-                i + 1
-            ),
+            Err(e) => crate::warning!("{} line {}: {e}; skipped", path.display(), i + 1),
         }
     }
     sort_conversation(&mut out);

@@ -525,8 +525,8 @@ fn quarantine_tail(
     f.sync_all()?;
     append.set_len(good_len)?;
     append.sync_all()?;
-    eprintln!(
-        "dshare: warning: line {line_no} of {} was incomplete or damaged ({why}); moved its {} bytes to {} and kept the {} lines before it. Peers will send the message again if it had reached them.",
+    crate::warning!(
+        "line {line_no} of {} was incomplete or damaged ({why}); moved its {} bytes to {} and kept the {} lines before it. Peers will send the message again if it had reached them.",
         path.display(),
         tail.len(),
         aside.display(),
@@ -553,8 +553,8 @@ fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
         HeadRecord::Recorded {
             lines: recorded, ..
         } if recorded > lines => {
-            eprintln!(
-                "dshare: warning: {} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {}; peers will send back what they hold.",
+            crate::warning!(
+                "{} holds {lines} lines but {} records {recorded}: lines were cut from the end of the box. Kept the record as {}; peers will send back what they hold.",
                 path.display(),
                 head.display(),
                 set_aside("cut"),
@@ -563,8 +563,8 @@ fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
         }
         HeadRecord::Recorded { .. } => false,
         HeadRecord::Unreadable(why) => {
-            eprintln!(
-                "dshare: warning: {} is unreadable ({why}), so whether lines were cut from the end of {} cannot be told: treated as a cut. Kept the file as {}; peers will send back what they hold.",
+            crate::warning!(
+                "{} is unreadable ({why}), so whether lines were cut from the end of {} cannot be told: treated as a cut. Kept the file as {}; peers will send back what they hold.",
                 head.display(),
                 path.display(),
                 set_aside("unreadable"),
@@ -572,8 +572,8 @@ fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
             true
         }
         HeadRecord::Missing if lines > 0 => {
-            eprintln!(
-                "dshare: warning: {} holds {lines} lines but {} records none, so whether lines were cut from its end cannot be told: treated as a cut; peers will send back what they hold.",
+            crate::warning!(
+                "{} holds {lines} lines but {} records none, so whether lines were cut from its end cannot be told: treated as a cut; peers will send back what they hold.",
                 path.display(),
                 head.display(),
             );

@@ -403,8 +403,8 @@ impl State {
         let undone = self.file.set_len(len).and_then(|()| self.file.sync_data());
         self.len = undone.is_ok().then_some(len);
         if let Err(e) = undone {
-            eprintln!(
-                "dshare: error: cannot roll back a failed write to {}: {e}; refusing further writes until restart",
+            crate::error!(
+                "cannot roll back a failed write to {}: {e}; refusing further writes until restart",
                 self.store.path().display()
             );
             self.broken = true;
@@ -418,7 +418,7 @@ impl State {
         if let Some(f) = &self.head
             && let Err(e) = f.write_all_at(text.as_bytes(), 0)
         {
-            eprintln!("dshare: warning: cannot update the box's head file: {e}");
+            crate::warning!("cannot update the box's head file: {e}");
         }
     }
 }
@@ -479,7 +479,7 @@ fn open_head(path: &Path) -> Option<File> {
     {
         Ok(f) => Some(f),
         Err(e) => {
-            eprintln!("dshare: warning: cannot open {}: {e}", path.display());
+            crate::warning!("cannot open {}: {e}", path.display());
             None
         }
     }

@@ -45,12 +45,11 @@ pub struct ClientKeys {
     /// The file's stamp when last read. Held while a changed file is read, so
     /// concurrent requests read it once.
     seen: Mutex<Option<Stamp>>,
-    quiet: bool,
 }
 
 impl ClientKeys {
     /// The keys in `home`'s file now; a malformed file stops the start.
-    pub fn load(home: &Home, quiet: bool) -> Result<ClientKeys> {
+    pub fn load(home: &Home) -> Result<ClientKeys> {
         let path = home.clients_path();
         let seen = Stamp::of(&path);
         let keys = Keyring::empty();
@@ -60,7 +59,6 @@ impl ClientKeys {
             path,
             keys,
             seen: Mutex::new(seen),
-            quiet,
         })
     }
 
@@ -85,11 +83,9 @@ impl ClientKeys {
         match secrets(&self.home) {
             Ok(keys) => {
                 self.keys.set(&keys);
-                if !self.quiet {
-                    eprintln!("dshare: client keys reloaded: {} held", keys.len());
-                }
+                crate::note!("client keys reloaded: {} held", keys.len());
             }
-            Err(e) => eprintln!("dshare: warning: keeping the current client keys: {e:#}"),
+            Err(e) => crate::warning!("keeping the current client keys: {e:#}"),
         }
     }
 }
@@ -111,7 +107,7 @@ mod tests {
     fn a_key_written_to_the_file_opens_at_once_and_a_removed_one_stops_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::resolve(Some(dir.path().to_path_buf())).unwrap();
-        let keys = ClientKeys::load(&home, true).unwrap();
+        let keys = ClientKeys::load(&home).unwrap();
         let (a, b) = (Secret::random(), Secret::random());
         let now = crate::time::now_ms;
         assert!(keys.current().open(b"aad", &sealed_by(&a), now()).is_err());
@@ -128,7 +124,7 @@ mod tests {
         let home = Home::resolve(Some(dir.path().to_path_buf())).unwrap();
         let a = Secret::random();
         home.write_clients(&[("a".into(), a.clone())]).unwrap();
-        let keys = ClientKeys::load(&home, true).unwrap();
+        let keys = ClientKeys::load(&home).unwrap();
         std::fs::write(home.clients_path(), "not json").unwrap();
         let now = crate::time::now_ms();
         assert!(keys.current().open(b"aad", &sealed_by(&a), now).is_ok());

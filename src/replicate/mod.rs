@@ -48,8 +48,18 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
 
-/// A batch for a peer's worker, and whether it goes to every peer (`sent_to_all`).
-pub type Batch = (Arc<Vec<Message>>, bool);
+/// How far a batch is pushed, which tells its receivers whether to forward it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spread {
+    /// This node's own messages, pushed to every peer it knows (`sent_to_all` on the
+    /// wire): the receivers need not forward them.
+    ToEveryPeer,
+    /// Pushed to a few peers, which forward them like any other.
+    Forwarded,
+}
+
+/// A batch for a peer's worker, and how far it is pushed.
+pub type Batch = (Arc<Vec<Message>>, Spread);
 
 /// A fork seen: an author signed two different messages with the same seq.
 #[derive(Debug, Clone, Serialize)]
@@ -148,8 +158,8 @@ impl Replicator {
                 // Nobody could hold what was lost: nothing to wait for.
                 rep.writer.store().end_recovery();
             } else {
-                eprintln!(
-                    "dshare: the end of the box was lost: new sends wait until the peers have been asked for it"
+                crate::warning!(
+                    "the end of the box was lost: new sends wait until the peers have been asked for it"
                 );
             }
         }
@@ -215,7 +225,7 @@ impl Replicator {
             // copying the peer table (no peer wrote them; a peer that turns out to be
             // this node is forgotten at its first hello).
             for outbox in workers.values() {
-                outbox.offer(&batch, true);
+                outbox.offer(&batch, Spread::ToEveryPeer);
             }
             return;
         }
@@ -251,7 +261,7 @@ impl Replicator {
         for url in targets {
             if let Some(outbox) = workers.get(&url) {
                 // A full queue means the peer is slow or gone: drop, pull repairs.
-                outbox.offer(&batch, false);
+                outbox.offer(&batch, Spread::Forwarded);
             }
         }
     }
@@ -387,8 +397,8 @@ impl Replicator {
         recovery.1 |= answered;
         if recovery.1 && self.peers.urls().iter().all(|u| recovery.0.contains(u)) {
             store.end_recovery();
-            eprintln!(
-                "dshare: the peers were asked for the lost end of the box: sends are accepted again"
+            crate::note!(
+                "the peers were asked for the lost end of the box: sends are accepted again"
             );
         }
     }
@@ -420,7 +430,7 @@ impl Replicator {
             p.last_error = Some(reason.clone());
         });
         if changed {
-            eprintln!("dshare: warning: exchange with peer {url} failed: {reason}");
+            crate::warning!(peer = url; "exchange with peer {url} failed: {reason}");
         }
     }
 
@@ -661,7 +671,9 @@ impl Replicator {
                 // for minutes only made the peer refuse it thousands of times.
                 let mut pause = Duration::from_millis(100);
                 while Instant::now() < deadline && !rep.stopping() {
-                    match worker::push(&rep, &url, &[&m], false).map(|o| o.into_iter().next()) {
+                    match worker::push(&rep, &url, &[&m], Spread::Forwarded)
+                        .map(|o| o.into_iter().next())
+                    {
                         Ok(Some(Outcome::Stored | Outcome::Duplicate)) => {
                             let _ = tx.send(url);
                             return;
@@ -706,7 +718,7 @@ impl Drop for WorkerGone<'_> {
     fn drop(&mut self) {
         let Self(rep, url) = *self;
         if thread::panicking() {
-            eprintln!("dshare: error: the worker for peer {url} failed; it is dropped");
+            crate::error!(peer = url; "the worker for peer {url} failed; it is dropped");
             if let Ok(mut workers) = rep.workers.lock() {
                 workers.remove(url);
             }

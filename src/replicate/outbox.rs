@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::message::Message;
 
-use super::Batch;
+use super::{Batch, Spread};
 
 /// Most bytes of messages waiting for one peer; past this, new ones are dropped for
 /// that peer and anti-entropy brings them instead. Batches are shared by every peer's
@@ -134,14 +134,14 @@ impl Outbox {
     /// Queues `batch` unless the peer is that far behind already (then it is dropped
     /// for this peer: the peer is slow or gone, and anti-entropy repairs). Never
     /// waits.
-    pub fn offer(&self, batch: &Arc<Vec<Message>>, to_all: bool) -> bool {
+    pub fn offer(&self, batch: &Arc<Vec<Message>>, spread: Spread) -> bool {
         let size = size(batch);
         let queued = &self.shared.unanswered;
         if queued.fetch_add(size, Ordering::SeqCst) + size > MAX_QUEUED_BYTES {
             queued.fetch_sub(size, Ordering::SeqCst);
             return false;
         }
-        if self.tx.send((Arc::clone(batch), to_all)).is_err() {
+        if self.tx.send((Arc::clone(batch), spread)).is_err() {
             queued.fetch_sub(size, Ordering::SeqCst);
             return false;
         }
@@ -197,7 +197,7 @@ mod tests {
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::{Duration, Instant};
 
-    use super::{MAX_QUEUED_BYTES, Pace, STALL, outbox};
+    use super::{MAX_QUEUED_BYTES, Pace, STALL, Spread, outbox};
     use crate::identity::Identity;
     use crate::message::{Draft, Message};
 
@@ -220,17 +220,21 @@ mod tests {
         let big = Arc::new(vec![message(&"x".repeat(60_000)); 100]);
         let small = Arc::new(vec![message("hi")]);
         let mut offered = 0;
-        while out.offer(&big, true) {
+        while out.offer(&big, Spread::ToEveryPeer) {
             offered += 1;
         }
         assert_eq!(offered, MAX_QUEUED_BYTES / (100 * 60_300));
-        assert!(out.offer(&small, false), "room for a small one");
+        assert!(out.offer(&small, Spread::Forwarded), "room for a small one");
         let taken = inbox.take(Duration::ZERO).unwrap();
         assert_eq!(taken.batches.len(), offered + 1);
-        assert!(taken.batches[0].1 && !taken.batches[offered].1);
-        assert!(!out.offer(&big, true), "still unanswered");
+        assert_eq!(taken.batches[0].1, Spread::ToEveryPeer);
+        assert_eq!(taken.batches[offered].1, Spread::Forwarded);
+        assert!(!out.offer(&big, Spread::ToEveryPeer), "still unanswered");
         drop(taken);
-        assert!(out.offer(&big, true), "room again once pushed");
+        assert!(
+            out.offer(&big, Spread::ToEveryPeer),
+            "room again once pushed"
+        );
         drop(out);
         assert_eq!(inbox.take(Duration::ZERO).unwrap().batches.len(), 1);
         assert_eq!(
@@ -244,10 +248,10 @@ mod tests {
         let pace = Arc::new(Pace::default());
         let (out, inbox) = outbox(Arc::clone(&pace));
         let batch = Arc::new(vec![message(&"x".repeat(60_000)); 20]);
-        out.offer(&batch, true);
+        out.offer(&batch, Spread::ToEveryPeer);
         assert!(!out.holds_back(), "never answered: does not count");
         inbox.take(Duration::ZERO).unwrap().answered();
-        out.offer(&batch, true);
+        out.offer(&batch, Spread::ToEveryPeer);
         assert!(out.holds_back(), "keeps pace and is over the window");
         // A sender waits until the peer answers.
         let taken = inbox.take(Duration::ZERO).unwrap();
@@ -261,7 +265,7 @@ mod tests {
         assert!(start.elapsed() < STALL);
         answer.join().unwrap();
         // A peer that stops answering holds senders back for STALL at most.
-        out.offer(&batch, true);
+        out.offer(&batch, Spread::ToEveryPeer);
         let start = Instant::now();
         pace.wait(Duration::from_secs(5), || out.holds_back());
         assert!(start.elapsed() < STALL + Duration::from_millis(200));

@@ -16,7 +16,7 @@ fn read_saved(path: &Path) -> Vec<String> {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            eprintln!("dshare: warning: cannot read {}: {e}", path.display());
+            crate::warning!("cannot read {}: {e}", path.display());
             return Vec::new();
         }
     };
@@ -25,13 +25,13 @@ fn read_saved(path: &Path) -> Vec<String> {
         Err(e) => {
             let aside = path.with_extension(format!("json.bad-{}", crate::time::now_ms()));
             match std::fs::rename(path, &aside) {
-                Ok(()) => eprintln!(
-                    "dshare: warning: {} is not a peer list ({e}); kept it as {} and started without it",
+                Ok(()) => crate::warning!(
+                    "{} is not a peer list ({e}); kept it as {} and started without it",
                     path.display(),
                     aside.display()
                 ),
-                Err(re) => eprintln!(
-                    "dshare: warning: {} is not a peer list ({e}) and cannot be moved aside: {re}",
+                Err(re) => crate::warning!(
+                    "{} is not a peer list ({e}) and cannot be moved aside: {re}",
                     path.display()
                 ),
             }
@@ -215,7 +215,7 @@ impl PeerTable {
             .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|()| std::fs::rename(&tmp, &self.path));
         if let Err(e) = written {
-            eprintln!("dshare: warning: cannot save {}: {e}", self.path.display());
+            crate::warning!("cannot save {}: {e}", self.path.display());
         }
     }
 }

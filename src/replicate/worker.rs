@@ -14,13 +14,13 @@ use crate::chain::Head;
 use crate::mbox::Outcome;
 use crate::message::Message;
 
-use super::Replicator;
 use super::outbox::Inbox;
 use super::protocol::{
     HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf,
     PushReply, RangeRequest,
 };
 use super::rounds::{self, LastRound};
+use super::{Replicator, Spread};
 
 /// Time between hellos to one peer, before jitter.
 pub const HELLO_EVERY: Duration = Duration::from_millis(1000);
@@ -55,16 +55,20 @@ pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
                 // every peer apart from those that may be forwarded.
                 let (mut to_all, mut others): (Vec<&Message>, Vec<&Message>) =
                     (Vec::new(), Vec::new());
-                for (batch, all) in &taken.batches {
-                    if *all { &mut to_all } else { &mut others }.extend(batch.iter());
+                for (batch, spread) in &taken.batches {
+                    match spread {
+                        Spread::ToEveryPeer => &mut to_all,
+                        Spread::Forwarded => &mut others,
+                    }
+                    .extend(batch.iter());
                 }
                 if rep.peers.is_down(url) {
                     continue;
                 }
-                let pushed = [(to_all, true), (others, false)]
+                let pushed = [(to_all, Spread::ToEveryPeer), (others, Spread::Forwarded)]
                     .into_iter()
                     .filter(|(messages, _)| !messages.is_empty())
-                    .try_for_each(|(messages, all)| push(rep, url, &messages, all).map(drop));
+                    .try_for_each(|(messages, spread)| push(rep, url, &messages, spread).map(drop));
                 match pushed {
                     Ok(()) => {
                         taken.answered();
@@ -90,13 +94,13 @@ fn jitter(base: Duration) -> Duration {
 
 /// Pushes `messages` in bounded requests. A peer that lacks an author's earlier
 /// messages answers `gap`; it is sent the missing run once, then the push goes on.
-/// `sent_to_all`: this node wrote them and pushes them to every peer it knows, so the
-/// peer need not forward them.
+/// [`Spread::ToEveryPeer`]: this node wrote them and pushes them to every peer it
+/// knows, so the peer need not forward them (`sent_to_all` on the wire).
 pub fn push(
     rep: &Replicator,
     url: &str,
     messages: &[&Message],
-    sent_to_all: bool,
+    spread: Spread,
 ) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(messages.len());
     for chunk in chunks(messages) {
@@ -105,7 +109,7 @@ pub fn push(
             "push",
             &PushOf {
                 messages: chunk,
-                sent_to_all,
+                sent_to_all: spread == Spread::ToEveryPeer,
             },
         )?;
         send_missing(rep, url, chunk, &reply.outcomes)?;
@@ -447,7 +451,7 @@ fn push_missing(
                 .unwrap_or(MAX_PAGE)
                 .min(MAX_PAGE);
             let run = store.range(&ours.author, have + 1, limit)?;
-            push(rep, url, &run.iter().collect::<Vec<_>>(), false)?;
+            push(rep, url, &run.iter().collect::<Vec<_>>(), Spread::Forwarded)?;
         }
     }
     Ok(())

@@ -344,7 +344,7 @@ fn serve_metrics(
 
 /// Routes a HEAD may ask for: the ones that only read. A HEAD elsewhere would act
 /// (a `HEAD /send?msg=` once stored its message) and gets 405 instead.
-const READ_ONLY_ROUTES: [&str; 5] = ["/", "/log", "/status", "/peers", "/metrics"];
+const READ_ONLY_ROUTES: [&str; 6] = ["/", "/page.js", "/log", "/status", "/peers", "/metrics"];
 
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {

@@ -478,6 +478,46 @@ impl ServeSettings {
     }
 }
 
+/// The settings a running node takes from the file on SIGHUP. Adding peers and
+/// changing the allow-list touch one table each and need no thread restarted; the
+/// others (addresses, pool sizes, timeouts, the hook and its cursor) are fixed when
+/// the node starts, and a reload only says they differ.
+pub const LIVE_KEYS: &[&str] = &["peers", "allow-author"];
+
+/// What a reload changes in a running node, worked out from the settings before and
+/// after; the allow-list is compared by the caller, since `<home>/authors.allow`
+/// adds to it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reload {
+    pub peers_added: Vec<String>,
+    /// In the old settings but not the new: a node keeps every peer it knows, so
+    /// these stay.
+    pub peers_kept: Vec<String>,
+    /// Keys whose value differs but takes effect only at the next start.
+    pub need_restart: Vec<&'static str>,
+}
+
+impl Reload {
+    pub fn plan(old: &ServeSettings, new: &ServeSettings) -> Reload {
+        let missing_from = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter().filter(|p| !b.contains(p)).cloned().collect()
+        };
+        Reload {
+            peers_added: missing_from(&new.peers.value, &old.peers.value),
+            peers_kept: missing_from(&old.peers.value, &new.peers.value),
+            need_restart: old
+                .rows()
+                .into_iter()
+                .zip(new.rows())
+                .filter(|((key, before, _), (_, after, _))| {
+                    before != after && !LIVE_KEYS.contains(key)
+                })
+                .map(|((key, ..), _)| key)
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,5 +581,40 @@ grep = "a \"quoted\"\tword"
         let err = file.number("workers", 1, 256).unwrap_err().to_string();
         assert!(err.contains("from 1 to 256"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(text: &str) -> ServeSettings {
+        let cli = crate::cli::Cli::parse_from(["dshare", "serve"]);
+        let crate::cli::Command::Serve(args) = cli.command else {
+            unreachable!()
+        };
+        let file = ConfigFile {
+            path: None,
+            entries: parse(text).unwrap(),
+        };
+        ServeSettings::resolve(&args, None, &file).unwrap()
+    }
+
+    #[test]
+    fn new_peers_are_added_and_restart_only_keys_are_named() {
+        let old = settings("peers = [\"http://a:1\", \"http://b:1\"]\nworkers = 8\n");
+        let new = settings(
+            "peers = [\"http://b:1\", \"http://c:1\"]\nworkers = 9\nallow-author = []\nlisten = \"127.0.0.1:1\"\n",
+        );
+        assert_eq!(
+            Reload::plan(&old, &new),
+            Reload {
+                peers_added: vec!["http://c:1".into()],
+                peers_kept: vec!["http://a:1".into()],
+                need_restart: vec!["listen", "workers"],
+            }
+        );
+        assert_eq!(Reload::plan(&new, &new), Reload::default());
     }
 }

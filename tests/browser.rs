@@ -1,16 +1,22 @@
 //! The browser page in a real headless Chromium: markup in a message is shown as text
-//! and never becomes an element, and the page's own form, typed into and clicked like
-//! a person would, stores a message.
+//! and never becomes an element; messages appear live, from this node and from a
+//! peer, without a navigation; the form sends with JavaScript (no reload, the text
+//! kept on failure) and without it (a plain GET and a redirect); the token leaves the
+//! address once the cookie holds it; and the page opens at the newest message with
+//! the form in view, on a laptop-sized and a phone-sized screen.
 //!
 //! Chromium is driven over the DevTools protocol on `--remote-debugging-pipe`: JSON
 //! messages ended by a NUL byte, read by the browser on fd 3 and written on fd 4. Two
 //! named pipes and `sh` give the browser those descriptors, so no extra crate and no
 //! debugging port are needed. Typing uses `Input.insertText` and clicking uses
-//! `Input.dispatchMouseEvent` at the Send button's position: the browser submits the
-//! form itself, as it would for a user. The page runs no JavaScript of its own.
+//! `Input.dispatchMouseEvent` at the Send button's position, as a user would.
+//! `Emulation.setScriptExecutionDisabled` turns JavaScript off for the tests of the
+//! page without its script.
 //!
 //! Without Chromium the tests fail when `CI` is set and are skipped (loudly) otherwise.
 //! `DSHARE_TEST_CHROMIUM` names the browser binary when it is not on `PATH`.
+//! `DSHARE_SCREENSHOTS=docs` makes `screenshots_of_a_busy_page` write the pictures
+//! in docs/ (they are otherwise written to the test's scratch directory).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -276,12 +282,54 @@ impl Browser {
         let result = self.page(
             "Runtime.evaluate",
             json!({
-                "expression": "JSON.stringify({scripts: document.getElementsByTagName('script').length, bodies: Array.from(document.querySelectorAll('#messages li pre'), p => p.textContent), path: location.pathname, text: document.body.innerText})",
+                "expression": "JSON.stringify({scripts: document.querySelectorAll('script:not([src=\"/page.js\"]), #messages script').length, bodies: Array.from(document.querySelectorAll('#messages li pre'), p => p.textContent), path: location.pathname, search: location.search, text: document.body.innerText, marker: window.dshareMarker || null, typed: document.querySelector('textarea')?.value, error: (e => !e || e.hidden ? null : e.textContent)(document.getElementById('error')), peers: Array.from(document.querySelectorAll('#peers li'), l => l.className + ' ' + l.textContent)})",
                 "returnByValue": true,
             }),
         );
         assert!(result.get("exceptionDetails").is_none(), "{result}");
         serde_json::from_str(result["result"]["value"].as_str().unwrap()).unwrap()
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.page(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+        );
+        assert!(result.get("exceptionDetails").is_none(), "{result}");
+        result["result"]["value"].clone()
+    }
+
+    /// Turns the page's JavaScript off, for the pages loaded from now on.
+    fn without_javascript(&mut self) {
+        self.page(
+            "Emulation.setScriptExecutionDisabled",
+            json!({"value": true}),
+        );
+    }
+
+    /// A screen of `width` × `height` CSS pixels; `mobile` as a phone.
+    fn screen(&mut self, width: u32, height: u32, mobile: bool) {
+        self.page(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": if mobile { 2 } else { 1 }, "mobile": mobile}),
+        );
+    }
+
+    /// A PNG of what the screen shows.
+    fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self.page("Page.captureScreenshot", json!({"format": "png"}));
+        base64_decode(shot["data"].as_str().unwrap())
+    }
+
+    /// Types `text` into the form's textarea and clicks Send.
+    fn type_and_send(&mut self, text: &str) {
+        let textarea = self.element("form textarea[name=msg]");
+        self.page("DOM.focus", json!({"nodeId": textarea}));
+        self.page("Input.insertText", json!({"text": text}));
+        let button = self.element("form button[type=submit]");
+        self.events.clear();
+        self.click(button);
     }
 
     /// Clicks the middle of the element, as a mouse would.
@@ -363,13 +411,29 @@ fn markup_in_a_message_is_shown_as_text_not_run() {
         html.contains("look: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;"),
         "{html}"
     );
-    assert!(!html.contains("<script"), "{html}");
-    assert!(!html.contains("<b>"), "{html}");
+    // One script element: the node's own, from its own origin, none inline.
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
     assert!(
-        head.to_ascii_lowercase()
-            .contains("content-security-policy: default-src 'none'"),
+        html.contains("<script src=\"/page.js\" defer></script>"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>"), "{html}");
+    let policy = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Security-Policy: "))
+        .unwrap_or_else(|| panic!("no policy: {head}"));
+    assert!(policy.starts_with("default-src 'none';"), "{policy}");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(!policy.contains("unsafe-eval"), "{policy}");
+    assert_eq!(policy.matches("unsafe-inline").count(), 1, "{policy}");
+    assert!(policy.contains("style-src 'unsafe-inline'"), "{policy}");
+    let (status, head, script) = get(&format!("{}/page.js", node.url));
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("Content-Type: text/javascript; charset=utf-8"),
         "{head}"
     );
+    assert!(!script.contains("innerHTML"), "the script writes markup");
 
     // What a browser makes of it: the literal text, and no element from the message.
     let mut browser = start_browser(&scratch, &binary);
@@ -418,6 +482,7 @@ fn the_page_form_sends_a_message_from_a_real_browser() {
     let author = ok(&home, &["id"]).trim().to_string();
 
     let mut browser = start_browser(&scratch, &binary);
+    browser.without_javascript();
     browser.open(&url);
     assert_eq!(browser.snapshot()["bodies"], json!(["before the browser"]));
 
@@ -449,6 +514,10 @@ fn the_page_form_sends_a_message_from_a_real_browser() {
     assert_eq!(
         dom["path"], "/",
         "the form did not come back to the page: {dom}"
+    );
+    assert_eq!(
+        dom["search"], "",
+        "the token stayed in the address although the cookie holds it: {dom}"
     );
     assert_eq!(dom["bodies"], json!(["before the browser", TYPED]), "{dom}");
     assert_eq!(dom["scripts"], 0, "{dom}");
@@ -488,10 +557,20 @@ fn a_page_on_another_port_cannot_send_through_the_cookie() {
     browser.open(&page_url(&node));
     // Then visits a page another local program serves; its image is a send.
     let forged = format!("{}/send?msg=forged&from=page", node.url);
+    // And its script posts, as the page's own script does: once as a simple request
+    // (no preflight, the cookie attached), once with a guessed form-key header (which
+    // needs a preflight the node never grants).
+    let posts = format!(
+        "<script>Promise.allSettled([fetch('{0}/send', {{method: 'POST', mode: 'no-cors', credentials: 'include', body: 'forged post'}}), fetch('{0}/send?format=json', {{method: 'POST', credentials: 'include', headers: {{'X-Dshare-Form-Key': '00'.repeat(32)}}, body: 'forged post'}})]).then(() => {{ document.title = 'posted'; }});</script>",
+        node.url
+    );
     let other = serve_other_page(format!(
-        "<!doctype html><p>hello</p><img src=\"{forged}\"><img src=\"{forged}&wait=1\">"
+        "<!doctype html><p>hello</p><img src=\"{forged}\"><img src=\"{forged}&wait=1\">{posts}"
     ));
     browser.open(&other);
+    wait_for("the other page's posts to end", DEADLINE, || {
+        (browser.eval("document.title") == "posted").then_some(())
+    });
     // The load event waits for the images: the node has answered them by now.
     assert_eq!(
         json_lines(&ok(&home, &["log", "--json"]))
@@ -511,6 +590,7 @@ fn the_page_form_sends_on_the_cookie_alone() {
     let home = scratch.home("a");
     let node = Node::start(&home, &[]);
     let mut browser = start_browser(&scratch, &binary);
+    browser.without_javascript();
     browser.open(&page_url(&node));
     // The page again without the token in its address: the cookie and the form key
     // carry the send.
@@ -531,4 +611,246 @@ fn the_page_form_sends_on_the_cookie_alone() {
     assert_eq!(dom["path"], "/", "{dom}");
     assert_eq!(dom["bodies"], json!([TYPED]), "{dom}");
     browser.close();
+}
+
+/// Polls the page until `check` finds what it wants in a snapshot; returns it and
+/// how long it took.
+fn wait_on_page(
+    browser: &mut Browser,
+    what: &str,
+    within: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let dom = browser.snapshot();
+        if check(&dom) {
+            return (dom, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < within,
+            "{what}: not on the page after {within:?}: {dom}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shows(dom: &Value, body: &str) -> bool {
+    dom["bodies"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|v| v == body))
+}
+
+/// A second node joined to the network of `first`'s node, with it as its peer.
+fn join(scratch: &Scratch, first: &Node, name: &str) -> Node {
+    let home = scratch.home(name);
+    let invite = ok(&first.home, &["invite"]).trim().to_string();
+    ok(&home, &["init", "--join", &invite]);
+    let node = Node::start(&home, &[]);
+    crate::util::wait_peer_up(&home, &first.url);
+    node
+}
+
+#[test]
+fn messages_appear_live_from_this_node_and_a_peer_without_a_reload() {
+    let Some(binary) = chromium() else { return };
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    ok(&home, &["send", "before the browser"]);
+    let peer = join(&scratch, &node, "b");
+    let mut browser = start_browser(&scratch, &binary);
+    browser.open(&page_url(&node));
+    // Survives only as long as the page is not loaded again.
+    browser.eval("window.dshareMarker = 'same page'");
+
+    let (dom, _) = wait_on_page(
+        &mut browser,
+        "the token out of the address",
+        DEADLINE,
+        |d| d["search"] == "",
+    );
+    assert_eq!(dom["path"], "/", "{dom}");
+
+    ok(&home, &["send", "sent with dshare send"]);
+    let (dom, took) = wait_on_page(&mut browser, "a local send", DEADLINE, |d| {
+        shows(d, "sent with dshare send")
+    });
+    eprintln!("dshare send on the page after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}: {dom}");
+    assert_eq!(
+        dom["marker"], "same page",
+        "the page was loaded again: {dom}"
+    );
+
+    ok(&peer.home, &["send", SCRIPT_BODY]);
+    let (dom, took) = wait_on_page(&mut browser, "a message from the peer", DEADLINE, |d| {
+        shows(d, SCRIPT_BODY)
+    });
+    eprintln!("a peer's message on the page after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}: {dom}");
+    assert_eq!(
+        dom["marker"], "same page",
+        "the page was loaded again: {dom}"
+    );
+    assert_eq!(
+        dom["bodies"],
+        json!(["before the browser", "sent with dshare send", SCRIPT_BODY]),
+        "{dom}"
+    );
+    assert_eq!(
+        dom["scripts"], 0,
+        "a message became a script element: {dom}"
+    );
+    assert!(
+        !browser
+            .events
+            .iter()
+            .any(|e| e["method"] == "Page.javascriptDialogOpening"),
+        "the message's script ran"
+    );
+    let peer_id = ok(&peer.home, &["id"]).trim()[..8].to_string();
+    wait_on_page(&mut browser, "the peer listed as up", DEADLINE, |d| {
+        d["peers"].as_array().is_some_and(|p| {
+            p.iter()
+                .any(|v| v.as_str() == Some(&format!("up {peer_id}")))
+        })
+    });
+    browser.close();
+}
+
+#[test]
+fn the_script_sends_without_a_reload_and_keeps_the_text_on_failure() {
+    let Some(binary) = chromium() else { return };
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    let mut browser = start_browser(&scratch, &binary);
+    browser.open(&page_url(&node));
+    // The page without the token anywhere: the cookie and the form key's header
+    // carry the script's POST.
+    browser.open(&format!("{}/", node.url));
+    assert_eq!(
+        browser.eval("document.querySelector('input[name=token]')"),
+        Value::Null
+    );
+    browser.eval("window.dshareMarker = 'same page'");
+
+    browser.type_and_send(TYPED);
+    // The long-poll may show the message before the send's own answer clears the box.
+    let (dom, _) = wait_on_page(&mut browser, "the typed message", DEADLINE, |d| {
+        shows(d, TYPED) && d["typed"] == ""
+    });
+    assert_eq!(
+        dom["marker"], "same page",
+        "the page was loaded again: {dom}"
+    );
+    assert_eq!(dom["typed"], "", "the sent text stayed in the box: {dom}");
+    assert_eq!(dom["error"], Value::Null, "{dom}");
+    let stored = json_lines(&ok(&home, &["log", "--json"]));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["body"], TYPED);
+
+    // Too long to store: the node refuses it, the page says why and keeps the text.
+    let too_long = "x".repeat(64 * 1024 + 1);
+    browser.type_and_send(&too_long);
+    let (dom, _) = wait_on_page(&mut browser, "the refusal", DEADLINE, |d| {
+        d["error"].is_string()
+    });
+    let error = dom["error"].as_str().unwrap();
+    assert!(error.starts_with("Not sent: message refused"), "{error}");
+    assert_eq!(dom["typed"], too_long.as_str(), "the text was lost");
+    assert_eq!(dom["marker"], "same page", "the page was loaded again");
+    assert_eq!(json_lines(&ok(&home, &["log", "--json"])).len(), 1);
+    browser.close();
+}
+
+/// Messages of two authors, one long and one of several lines, enough to fill more
+/// than a screen.
+fn fill(node: &Node, peer: &Node) {
+    let lines = [
+        "deploy of web-7 finished: 42 hosts, 0 failures",
+        "backup window moved to 02:00 UTC",
+        "disk on db-2 at 91%\nrotating logs now\n  - /var/log/postgres\n  - /var/log/nginx",
+        "ack",
+        "a long one, to show how it wraps: the certificate for the staging load balancer expires on Friday; the renewal job is scheduled but the DNS challenge needs the new API key, which is in the vault under ops/dns",
+        "<b>markup</b> stays as text",
+    ];
+    for round in 0..3 {
+        for (i, line) in lines.iter().enumerate() {
+            let from = if (i + round) % 2 == 0 { node } else { peer };
+            let (status, body) = from.get("/send", &[("msg", line)]);
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let total = 3 * lines.len();
+    wait_for("the peer's messages on the node", DEADLINE, || {
+        (json_lines(&ok(&node.home, &["log", "--json"])).len() == total).then_some(())
+    });
+}
+
+/// Whether the newest message and the Send button are both in view.
+const NEWEST_AND_FORM_IN_VIEW: &str = "(() => { const last = document.querySelector('#messages li:last-child').getBoundingClientRect(); const send = document.querySelector('form button').getBoundingClientRect(); return last.top >= 0 && last.bottom <= innerHeight && send.top >= 0 && send.bottom <= innerHeight && document.documentElement.scrollWidth <= innerWidth; })()";
+
+#[test]
+fn screenshots_of_a_busy_page() {
+    let Some(binary) = chromium() else { return };
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    let peer = join(&scratch, &node, "b");
+    fill(&node, &peer);
+    let out = std::env::var_os("DSHARE_SCREENSHOTS")
+        .map_or_else(|| scratch.dir.path().to_path_buf(), PathBuf::from);
+    let mut browser = start_browser(&scratch, &binary);
+    for (name, width, height, mobile) in [
+        ("page-laptop.png", 1280, 800, false),
+        ("page-phone.png", 390, 844, true),
+    ] {
+        browser.screen(width, height, mobile);
+        browser.open(&page_url(&node));
+        wait_on_page(&mut browser, "the peer listed as up", DEADLINE, |d| {
+            d["peers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|v| v.as_str().unwrap().starts_with("up ")))
+        });
+        assert_eq!(
+            browser.eval(NEWEST_AND_FORM_IN_VIEW),
+            true,
+            "{name}: the newest message or the form is out of view"
+        );
+        let png = browser.screenshot();
+        assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+        fs::write(out.join(name), png).unwrap();
+    }
+    // The same without JavaScript: the page still opens at the newest message.
+    browser.without_javascript();
+    browser.screen(390, 844, true);
+    browser.open(&format!("{}/", node.url));
+    assert_eq!(
+        browser.eval(NEWEST_AND_FORM_IN_VIEW),
+        true,
+        "without JavaScript: the newest message or the form is out of view"
+    );
+    browser.close();
+}
+
+/// Standard base64, as DevTools sends screenshots.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for chunk in text.trim_end_matches('=').as_bytes().chunks(4) {
+        let bits = chunk.iter().enumerate().fold(0u32, |acc, (i, &c)| {
+            acc | u32::from(value(c)) << (18 - 6 * i)
+        });
+        out.extend_from_slice(&bits.to_be_bytes()[1..chunk.len()]);
+    }
+    out
 }

@@ -25,6 +25,7 @@ mod network;
 mod package;
 mod privacy;
 mod props;
+mod reload;
 mod scripting;
 mod single_node;
 mod tamper;

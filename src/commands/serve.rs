@@ -1,20 +1,23 @@
-//! `dshare serve`: run a node until SIGINT or SIGTERM.
+//! `dshare serve`: run a node until SIGINT or SIGTERM; SIGHUP re-reads the config
+//! file for the settings that can change live ([`crate::config::LIVE_KEYS`]).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::ServeArgs;
-use crate::config::{ConfigFile, ServeSettings};
+use crate::config::{ConfigFile, Reload, ServeSettings};
 use crate::exit::Code;
 use crate::home::Home;
 use crate::hooks;
 use crate::mbox::{Store, Writer};
+use crate::message::AuthorId;
 use crate::net::client_api::ClientApi;
 use crate::net::client_keys::ClientKeys;
 use crate::net::http::{self, Handler, Request, Response, Server};
@@ -38,6 +41,7 @@ pub fn run(
     if args.print_config {
         return print_config(&settings, home, out);
     }
+    let cli_args = args;
     let args = &settings;
     let hookless = args.on_message.value.is_none();
     if hookless
@@ -52,7 +56,8 @@ pub fn run(
         );
     }
     // Registered first, so a stop request during start-up is not lost.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
     if !home.exists() {
         home.init(None)?;
         out.note(format!("created a new network in {}", home.dir().display()));
@@ -69,7 +74,7 @@ pub fn run(
             allowed.len()
         ));
     }
-    let writer = Writer::start(store, append, tracker, identity, allowed);
+    let writer = Writer::start(store, append, tracker, identity, allowed.clone());
     let on_message = on_message(home, args, &writer, out)?;
     let fd_limit = raise_descriptor_limit();
     let limits = http::Limits {
@@ -180,7 +185,24 @@ pub fn run(
         home.box_path().display()
     ));
     let on_message = on_message.map(hooks::Background::start);
-    signals.forever().next();
+    let mut live = Live {
+        settings: settings.clone(),
+        allowed,
+    };
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            break;
+        }
+        match reload(home, cli_args, matches, &live) {
+            Ok(next) => {
+                apply(&live, &next, &writer, &replicator, out);
+                live = next;
+            }
+            Err(e) => out.note(format!(
+                "config not reloaded, the running settings stay: {e:#}"
+            )),
+        }
+    }
     out.note("stopping");
     if let Some(hook) = on_message {
         hook.stop(HOOK_GRACE);
@@ -193,6 +215,75 @@ pub fn run(
     }
     let _ = std::fs::remove_file(home.addr_path());
     Ok(Code::Success)
+}
+
+/// The settings a running node works with, changed by a SIGHUP.
+struct Live {
+    settings: ServeSettings,
+    /// The allow-list in force: the `allow-author` setting plus `authors.allow`.
+    allowed: HashSet<AuthorId>,
+}
+
+/// Reads the config file and `authors.allow` again, merged with the same flags and
+/// environment as at start (which still win over the file). Checks everything
+/// before anything is applied, so a broken file changes nothing.
+fn reload(
+    home: &Home,
+    args: &ServeArgs,
+    matches: Option<&clap::ArgMatches>,
+    live: &Live,
+) -> Result<Live> {
+    let settings = ServeSettings::resolve(args, matches, &ConfigFile::load(home.dir())?)?;
+    for url in Reload::plan(&live.settings, &settings).peers_added {
+        crate::net::client::check_url(&url)?;
+    }
+    let allowed = home.allowed_authors(&settings.allow_authors.value)?;
+    Ok(Live { settings, allowed })
+}
+
+/// Applies the live part of `next` and says what changed and what did not.
+fn apply(live: &Live, next: &Live, writer: &Writer, replicator: &Replicator, out: Output) {
+    let plan = Reload::plan(&live.settings, &next.settings);
+    let mut said = Vec::new();
+    let added: Vec<&String> = plan
+        .peers_added
+        .iter()
+        .filter(|url| replicator.peers.add(url))
+        .collect();
+    if !added.is_empty() {
+        said.push(format!(
+            "peers added: {}",
+            added
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !plan.peers_kept.is_empty() {
+        said.push(format!(
+            "peers no longer listed stay known (a node keeps its peers): {}",
+            plan.peers_kept.join(", ")
+        ));
+    }
+    if next.allowed != live.allowed {
+        writer.set_allowed(next.allowed.clone());
+        said.push(if next.allowed.is_empty() {
+            "allow-list off: messages from every author of the network are accepted".into()
+        } else {
+            format!("allow-list now {} authors", next.allowed.len())
+        });
+    }
+    if !plan.need_restart.is_empty() {
+        said.push(format!(
+            "changed but only applied at the next start: {}",
+            plan.need_restart.join(", ")
+        ));
+    }
+    if said.is_empty() {
+        said.push("nothing to change".into());
+    }
+    out.note(format!("config reloaded: {}", said.join("; ")));
 }
 
 /// The `--on-message` hook's runner, on its cursor (default name `on-message`), if
@@ -354,7 +445,7 @@ fn serve_metrics(
 
 /// Routes a HEAD may ask for: the ones that only read. A HEAD elsewhere would act
 /// (a `HEAD /send?msg=` once stored its message) and gets 405 instead.
-const READ_ONLY_ROUTES: [&str; 5] = ["/", "/log", "/status", "/peers", "/metrics"];
+const READ_ONLY_ROUTES: [&str; 6] = ["/", "/page.js", "/log", "/status", "/peers", "/metrics"];
 
 impl Handler for Node {
     fn handle(&self, req: &Request) -> Response {

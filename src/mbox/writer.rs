@@ -136,6 +136,12 @@ impl Writer {
         }
     }
 
+    /// Replaces the author allow-list (a config reload); it applies from the next
+    /// commit on. Messages refused before come back through anti-entropy.
+    pub fn set_allowed(&self, allowed: HashSet<AuthorId>) {
+        self.state.lock().expect("writer state lock").allowed = allowed;
+    }
+
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }

@@ -88,6 +88,9 @@ impl ClientApi {
         if req.path == "/c/send" {
             return self.remote_send(req);
         }
+        if req.path == "/page.js" && !req.post {
+            return page::script();
+        }
         let by_query = req.param("token");
         let by_header = req
             .header("authorization")
@@ -124,16 +127,29 @@ impl ClientApi {
         // form key that only this node's page holds.
         if credential == Credential::Cookie
             && req.path == "/send"
-            && !self.form_key_matches(req.param(page::FORM_KEY))
+            && !self.form_key_matches(if req.post {
+                req.header(page::FORM_KEY_HEADER)
+            } else {
+                req.param(page::FORM_KEY)
+            })
         {
             return Response::text(
                 403,
                 "a send with the page's cookie must come from the page's own form (its form key is missing or wrong); nothing was stored. Reload the page, or pass ?token=",
             );
         }
+        // The token in the address is needed only until the browser shows the cookie
+        // holds it; from then on the page and its form leave it out of the address.
+        let token_only_in_url = by_query.is_some()
+            && by_cookie
+                .and_then(Secret::from_hex)
+                .is_none_or(|t| t != self.token);
         let mut response = match (req.post, req.path.as_str()) {
-            (false, "/") => self.page(by_query.is_some()),
-            (_, "/send") => self.send(req, by_query.is_some()),
+            (false, "/") if by_query.is_some() && !token_only_in_url => {
+                Response::text(303, "the cookie holds the token").with("Location", "/")
+            }
+            (false, "/") => self.page(token_only_in_url),
+            (_, "/send") => self.send(req, token_only_in_url),
             (false, "/log") => self.log(req),
             (false, "/status") => self.status(),
             (false, "/peers") => self.peers(),
@@ -143,7 +159,7 @@ impl ClientApi {
             }
             _ => Response::text(
                 404,
-                "no such path; the client API has /, /send, /log, /status, /peers and /metrics",
+                "no such path; the client API has /, /page.js, /send, /log, /status, /peers and /metrics",
             ),
         };
         if by_query.is_some() {
@@ -167,10 +183,17 @@ impl ClientApi {
 
     fn page(&self, token_in_url: bool) -> Response {
         match self.writer.store().last(Some(page::SHOWN)) {
-            Ok((messages, _)) => {
+            Ok((messages, next)) => {
                 let token = token_in_url.then(|| self.token.expose_hex());
                 let form_key = page::form_key(&self.token).expose_hex();
-                page::render(&messages, &self.author, token.as_deref(), &form_key)
+                page::render(&page::View {
+                    messages: &messages,
+                    next,
+                    peers: &self.replicator.peers.views(),
+                    me: &self.author,
+                    token: token.as_deref(),
+                    form_key: &form_key,
+                })
             }
             Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
         }
@@ -591,8 +614,9 @@ enum Credential {
     Cookie,
 }
 
-/// Whether the cookie may stand for the token. Never for a POST: a browser attaches
-/// cookies to another site's form posts but cannot add a header to one. Never when
+/// Whether the cookie may stand for the token. Never for a POST without the page's
+/// form-key header: a browser attaches cookies to another site's form posts but
+/// cannot add a header to one (the key itself is checked later). Never when
 /// the browser says the request comes from another origin's page (`same-site` is
 /// another port of the same host, or a sibling subdomain); only for this origin's
 /// pages (`same-origin`), the user's own navigation (`none`), or a client that does
@@ -600,7 +624,8 @@ enum Credential {
 /// guards `/send`.
 fn cookie_allowed(req: &Request) -> bool {
     let site = req.header("sec-fetch-site").map(str::to_ascii_lowercase);
-    !req.post && matches!(site.as_deref(), None | Some("same-origin" | "none"))
+    let by_page_script = req.path == "/send" && req.header(page::FORM_KEY_HEADER).is_some();
+    (!req.post || by_page_script) && matches!(site.as_deref(), None | Some("same-origin" | "none"))
 }
 
 fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {

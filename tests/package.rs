@@ -188,12 +188,22 @@ fn the_debian_package_installs_runs_as_its_user_and_keeps_the_home_on_purge() {
     let mut words = exec.split_whitespace();
     let program = words.next().unwrap();
     assert_eq!(program, "/usr/bin/dshare");
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "dshare", "--", "env", "-i", "PATH=/usr/bin:/bin"]);
-    for (k, v) in settings.iter().filter(|(k, _)| k == "Environment") {
-        assert_eq!(k, "Environment");
+    // setpriv runs the node in its own process (runuser would fork and wait, and a
+    // kill of runuser would leave the node running as the dshare user).
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=dshare",
+        "--regid=dshare",
+        "--init-groups",
+        "--",
+        "env",
+        "-i",
+        "PATH=/usr/bin:/bin",
+    ]);
+    for (_, v) in settings.iter().filter(|(k, _)| k == "Environment") {
         cmd.arg(v);
     }
+    // env(1) then execs the node: the pid spawned is the node's.
     cmd.arg("DSHARE_LISTEN=127.0.0.1:0")
         .arg(program)
         .args(words)
@@ -218,7 +228,12 @@ fn the_debian_package_installs_runs_as_its_user_and_keeps_the_home_on_purge() {
     assert!(log.contains("hello from the package"), "{log}");
     let (status, _, _) = get(&format!("{url}/status"));
     assert_eq!(status, 401, "the client API without the token");
+    crate::util::signal(node.0.id(), "TERM");
     drop(node);
+    assert!(
+        !sh("pgrep", &["-u", "dshare"]).status.success(),
+        "a process of the dshare user outlived the node"
+    );
 
     // Removing keeps the home; purging keeps it too unless asked.
     must("dpkg", &["-r", "dshare"]);

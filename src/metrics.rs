@@ -175,19 +175,23 @@ pub struct Metrics {
     pub hook_failures: Counter,
 }
 
-pub static METRICS: Metrics = Metrics {
-    stored: [const { Counter::new() }; 3],
-    refused: [const { Counter::new() }; 7],
-    commits: Counter::new(),
-    fsync: Histogram::new(),
-    send: Histogram::new(),
-    repair_rounds: Counter::new(),
-    repair_bytes: Counter::new(),
-    hook_runs: Counter::new(),
-    hook_failures: Counter::new(),
-};
+pub static METRICS: Metrics = Metrics::new();
 
 impl Metrics {
+    pub const fn new() -> Metrics {
+        Metrics {
+            stored: [const { Counter::new() }; 3],
+            refused: [const { Counter::new() }; 7],
+            commits: Counter::new(),
+            fsync: Histogram::new(),
+            send: Histogram::new(),
+            repair_rounds: Counter::new(),
+            repair_bytes: Counter::new(),
+            hook_runs: Counter::new(),
+            hook_failures: Counter::new(),
+        }
+    }
+
     pub fn stored(&self, origin: Origin, n: u64) {
         let i = Origin::ALL.iter().position(|&o| o == origin).unwrap_or(0);
         self.stored[i].add(n);
@@ -439,17 +443,7 @@ mod tests {
     use super::*;
 
     fn fresh() -> Metrics {
-        Metrics {
-            stored: [const { Counter::new() }; 3],
-            refused: [const { Counter::new() }; 7],
-            commits: Counter::new(),
-            fsync: Histogram::new(),
-            send: Histogram::new(),
-            repair_rounds: Counter::new(),
-            repair_bytes: Counter::new(),
-            hook_runs: Counter::new(),
-            hook_failures: Counter::new(),
-        }
+        Metrics::new()
     }
 
     #[test]

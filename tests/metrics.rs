@@ -106,6 +106,39 @@ fn metrics_pass_promtool_and_count_what_the_node_did() {
     );
 }
 
+/// A node that joins late catches up by repair: the repair counters, the pull origin
+/// and the peer gauges move.
+#[test]
+fn a_catch_up_moves_the_repair_counters_and_the_peer_gauges() {
+    let s = Scratch::new();
+    let a = Node::start(&s.home("a"), &[]);
+    for i in 0..20 {
+        ok(&a.home, &["send", &format!("before b joined {i}")]);
+    }
+    let invite = ok(&a.home, &["invite"]);
+    ok(&s.home("b"), &["init", "--join", invite.trim()]);
+    let b = Node::start(&s.home("b"), &[]);
+    let text = wait_for("b to pull what a holds", DEADLINE, || {
+        let (_, text) = scrape(&b);
+        (sample(&text, "dshare_messages") == Some(20.0)).then_some(text)
+    });
+    assert_eq!(
+        sample(&text, "dshare_messages_stored_total{origin=\"pull\"}"),
+        Some(20.0),
+        "{text}"
+    );
+    assert!(sample(&text, "dshare_repair_rounds_total").unwrap() >= 1.0);
+    let bytes = sample(&text, "dshare_repair_bytes_total").unwrap();
+    assert!(bytes >= 20.0 * 20.0, "{bytes} bytes for 20 messages");
+    // Behind is what the last exchange found: 20 before the pull, 0 at the next one.
+    wait_for("b to count a up and nothing behind", DEADLINE, || {
+        let (_, text) = scrape(&b);
+        let up = sample(&text, "dshare_peers{state=\"up\"}") == Some(1.0);
+        let behind = sample(&text, "dshare_peer_behind_max_messages") == Some(0.0);
+        (up && behind).then_some(())
+    });
+}
+
 #[test]
 fn cookbook_alert_rules_pass_promtool() {
     if !have("promtool") {

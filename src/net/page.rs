@@ -240,20 +240,8 @@ mod tests {
     #[test]
     fn a_peer_address_is_escaped_and_no_peers_says_so() {
         assert!(super::peer_items(&[]).contains("no peers"));
-        let peer = crate::replicate::peers::PeerView {
-            url: "http://x/\"><script>".into(),
-            id: None,
-            state: "down".into(),
-            last_seen: None,
-            rtt_ms: None,
-            in_sync: false,
-            behind: 0,
-            ahead: 0,
-            diverged: false,
-            refuses_ours: None,
-            clock_offset_ms: None,
-            last_error: None,
-        };
+        let mut peer = crate::replicate::peers::PeerView::new("http://x/\"><script>");
+        peer.state = "down".into();
         let items = super::peer_items(&[peer]);
         assert!(!items.contains("<script>"), "{items}");
         assert!(items.contains("class=\"down\""), "{items}");

@@ -70,7 +70,8 @@ pub struct PeerView {
 }
 
 impl PeerView {
-    fn new(url: &str) -> PeerView {
+    /// A peer known by its address only, before any exchange.
+    pub fn new(url: &str) -> PeerView {
         PeerView {
             url: url.to_string(),
             id: None,

@@ -483,6 +483,10 @@ fn compare(rep: &Replicator, heads: &[Head]) -> (u64, u64, bool) {
     (behind, ahead, diverged)
 }
 
+/// Bytes of a message besides its body, as it travels (hex id, author, signature,
+/// JSON keys): what the repair byte counter adds per message.
+const MESSAGE_OVERHEAD: usize = 300;
+
 /// Pulls every author's missing run from the peer, page by page, checking each
 /// message before offering it to the store.
 fn pull(rep: &Replicator, url: &str, heads: &[Head], behind: u64) -> Result<()> {
@@ -497,6 +501,7 @@ fn pull(rep: &Replicator, url: &str, heads: &[Head], behind: u64) -> Result<()> 
         bar.set_message(url.to_string());
         bar
     });
+    crate::metrics::METRICS.repair_rounds.inc();
     for h in heads {
         pull_author(rep, url, h, bar.as_ref())?;
     }
@@ -526,6 +531,8 @@ fn pull_author(
         for page in fetched {
             let page = page?;
             let received = page.len();
+            let bytes: usize = page.iter().map(|m| m.body.len() + MESSAGE_OVERHEAD).sum();
+            crate::metrics::METRICS.repair_bytes.add(bytes as u64);
             let stored = rep.accept(page)?;
             if let Some(bar) = bar {
                 bar.inc(received as u64);

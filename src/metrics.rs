@@ -177,6 +177,12 @@ pub struct Metrics {
 
 pub static METRICS: Metrics = Metrics::new();
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
     pub const fn new() -> Metrics {
         Metrics {

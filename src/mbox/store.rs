@@ -825,6 +825,45 @@ mod tests {
         index
     }
 
+    /// What a checkpoint holds comes back as it was, in every order, and an index the
+    /// box's lines would not make (an entry moved) is refused.
+    #[test]
+    fn an_index_comes_back_from_its_checkpoint_and_a_moved_entry_is_refused() {
+        use super::super::checkpoint::{decode, encode, seal};
+        let t = template();
+        let mut index = index_of(&t, 5_000);
+        index.push(&line_like(&t, author(7_777), 1, 1), 5_000 * 500, 500);
+        let mut bytes = encode(&index, 1).unwrap();
+        seal(&mut bytes);
+        let (anchor, back) = decode(&bytes).unwrap();
+        assert_eq!(
+            (anchor.lines, anchor.offset, anchor.end()),
+            (5_001, 2_500_000, 2_500_500)
+        );
+        let locs = |i: &Index, order: Vec<Loc>| -> Vec<(u32, u64, Hash)> {
+            order
+                .iter()
+                .map(|&l| (l.author, l.seq(), i.entry(l).id))
+                .collect()
+        };
+        assert_eq!(
+            locs(&back, back.arrival.clone()),
+            locs(&index, index.arrival.clone())
+        );
+        assert_eq!(
+            locs(&back, back.order.iter().copied().collect()),
+            locs(&index, index.order.iter().copied().collect())
+        );
+        assert_eq!(
+            (back.heads(), back.chain, back.max_clock),
+            (index.heads(), index.chain, index.max_clock)
+        );
+        index.logs[3][0] = Entry::new(index.logs[3][0].id, index.logs[3][0].clock, 1, 500);
+        let mut moved = encode(&index, 1).unwrap();
+        seal(&mut moved);
+        assert!(decode(&moved).err().unwrap().contains("line order"));
+    }
+
     /// The quickest of three rounds of 500 messages from fresh authors, `clock` chosen
     /// by the round; the quickest, so a busy machine does not decide the test.
     fn quickest_round(index: &mut Index, t: &Message, clock: impl Fn(&Index) -> u64) -> Duration {

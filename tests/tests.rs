@@ -8,6 +8,7 @@ mod attack_http;
 mod attack_peers;
 mod attack_store;
 mod browser;
+mod checkpoint;
 mod cli;
 mod cookbook;
 mod cron_bugs;

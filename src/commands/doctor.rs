@@ -32,6 +32,9 @@ struct Verdict {
     peers: Option<PeersCheck>,
     forks: Option<usize>,
     disk: Option<DiskCheck>,
+    /// The last full `dshare verify` of the box, if one was recorded: the node starts
+    /// from its checkpoint, so that is what last proved the lines before it.
+    last_full_verify: Option<mbox::Audit>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -88,6 +91,7 @@ pub fn run(home: &Home, args: &DoctorArgs, out: Output) -> Result<Code> {
         peers: None,
         forks: None,
         disk: None,
+        last_full_verify: mbox::last_audit(&home.box_path()),
     };
     check_node(home, args, &mut v);
     check_box(home, &mut v)?;
@@ -372,6 +376,32 @@ fn parse_df(text: &str) -> Result<(String, u64, u64)> {
     Ok((words[cap + 1..].join(" "), total, available))
 }
 
+/// When the last full verify ran and what it found, for people.
+fn describe_audit(audit: Option<&mbox::Audit>, now_ms: u64) -> String {
+    let Some(a) = audit else {
+        return "none  no full verify recorded; `dshare verify` checks every line".into();
+    };
+    let verdict = if a.ok { "ok  " } else { "FAIL" };
+    format!(
+        "{verdict}  last full verify {} ago ({}): {}, {} lines",
+        human_age(now_ms.saturating_sub(a.at_ms)),
+        crate::time::utc(a.at_ms),
+        if a.ok { "intact" } else { "failed" },
+        a.lines
+    )
+}
+
+/// A duration in its largest whole unit.
+fn human_age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 /// Bytes in binary units, one decimal.
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -438,6 +468,10 @@ fn print_human(v: &Verdict) {
             }
         );
     }
+    println!(
+        "audit  {}",
+        describe_audit(v.last_full_verify.as_ref(), crate::time::now_ms())
+    );
     if let Some(d) = &v.disk {
         let state = if d.available_bytes < d.min_free_bytes {
             "FAIL"
@@ -487,6 +521,24 @@ mod tests {
         );
         assert!(parse_df("Filesystem\n").is_err());
         assert!(parse_df("header\nnot a df line\n").is_err());
+    }
+
+    #[test]
+    fn the_last_full_verify_reads_as_an_age() {
+        assert!(describe_audit(None, 0).starts_with("none"));
+        let a = mbox::Audit {
+            at_ms: 0,
+            ok: true,
+            lines: 7,
+            head: crate::chain::GENESIS,
+        };
+        let text = describe_audit(Some(&a), 2 * 3_600_000 + 5);
+        assert!(
+            text.contains("last full verify 2 h ago") && text.ends_with("intact, 7 lines"),
+            "{text}"
+        );
+        assert_eq!(human_age(59_999), "59 s");
+        assert_eq!(human_age(3 * 86_400_000), "3 days");
     }
 
     #[test]

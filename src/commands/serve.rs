@@ -210,6 +210,7 @@ pub fn run(
     replicator.shutdown();
     writer.store().release_waiters();
     server.stop();
+    writer.store().save_checkpoint();
     if let Some(metrics) = metrics_server {
         metrics.stop();
     }

@@ -33,6 +33,9 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
     let report = with_bar(&path, out, |progress| {
         mbox::verify_file_with_progress(&path, known, live, progress)
     })?;
+    if given.is_none() || live_home_box(&path) {
+        record(&path, &report);
+    }
     if !out.json {
         // On stderr: the verdict on stdout stays the one scripts read.
         for w in &report.warnings {
@@ -63,6 +66,31 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
         }
     }
     Ok(code(&report))
+}
+
+/// Whether `path` is the box of a dshare home (only those get a record: a copy of a
+/// box checked elsewhere gets no file written beside it).
+fn live_home_box(path: &std::path::Path) -> bool {
+    path.parent()
+        .and_then(|dir| Home::resolve(Some(dir.to_path_buf())).ok())
+        .is_some_and(|h| h.box_path() == *path && h.exists())
+}
+
+/// Notes that the whole box was checked, for `doctor`: a node starting from its
+/// checkpoint does not re-read the lines before it, so this is what proves them.
+fn record(path: &std::path::Path, report: &mbox::Report) {
+    let audit = mbox::Audit {
+        at_ms: crate::time::now_ms(),
+        ok: report.ok,
+        lines: report.messages,
+        head: report.head,
+    };
+    if let Err(e) = mbox::record_audit(path, &audit) {
+        crate::warning!(
+            "cannot record this verify in {}: {e}",
+            mbox::audit_path(path).display()
+        );
+    }
 }
 
 fn code(report: &mbox::Report) -> Code {

@@ -2,6 +2,8 @@
 //! (docs/FORMAT.md), the index that serves reads from it, and the one writer that
 //! appends to it with group commit.
 
+mod audit;
+mod checkpoint;
 mod combine;
 mod format;
 mod lines;
@@ -12,6 +14,8 @@ mod track;
 mod verify;
 mod writer;
 
+pub use audit::{Audit, audit_path, last_audit, record_audit};
+pub use checkpoint::checkpoint_path;
 pub use format::{Line, encode_line, parse_line};
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary, head_path};

@@ -77,7 +77,6 @@ impl<T: Copy> Blocks<T> {
     }
 
     /// Every element, in order.
-    #[cfg(test)]
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.blocks.iter().flatten()
     }

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
@@ -50,11 +50,18 @@ impl Entry {
         }
     }
 
-    fn offset(&self) -> u64 {
+    /// An entry read back from a checkpoint; `None` when the offset or the length is
+    /// beyond what an entry can hold (a damaged checkpoint).
+    pub(super) fn checked(id: Hash, clock: u64, offset: u64, len: u32) -> Option<Entry> {
+        (offset < 1 << OFFSET_BITS && u64::from(len) < 1 << (64 - OFFSET_BITS))
+            .then(|| Entry::new(id, clock, offset, len))
+    }
+
+    pub(super) fn offset(&self) -> u64 {
         self.at & ((1 << OFFSET_BITS) - 1)
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         usize::try_from(self.at >> OFFSET_BITS).expect("24 bits fit")
     }
 }
@@ -63,47 +70,47 @@ const _: () = assert!(std::mem::size_of::<Entry>() == 48 && std::mem::size_of::<
 
 /// The shortest line a box can hold: the keys, four 64-digit hex values and a
 /// 128-digit signature come to more than this, whatever the body.
-const MIN_LINE: u64 = 400;
+pub(super) const MIN_LINE: u64 = 400;
 
 /// A message named by its author's slot in the index and its seq: 12 bytes (the seq
 /// in two halves keeps the alignment at 4), two of them a message (conversation
 /// order and arrival order).
 #[derive(Debug, Clone, Copy)]
-struct Loc {
-    author: u32,
+pub(super) struct Loc {
+    pub author: u32,
     seq: [u32; 2],
 }
 
 impl Loc {
-    fn new(author: u32, seq: u64) -> Loc {
+    pub(super) fn new(author: u32, seq: u64) -> Loc {
         Loc {
             author,
             seq: [seq as u32, (seq >> 32) as u32],
         }
     }
 
-    fn seq(self) -> u64 {
+    pub(super) fn seq(self) -> u64 {
         u64::from(self.seq[0]) | u64::from(self.seq[1]) << 32
     }
 }
 
 #[derive(Default)]
-struct Index {
-    authors: Vec<AuthorId>,
-    logs: Vec<Vec<Entry>>,
-    slot: HashMap<AuthorId, u32>,
+pub(super) struct Index {
+    pub authors: Vec<AuthorId>,
+    pub logs: Vec<Vec<Entry>>,
+    pub slot: HashMap<AuthorId, u32>,
     /// Conversation order: (clock, author, seq), the same on every node. Not a `Vec`:
     /// a message that sorts early (a fresh author starts at clock 1) would move every
     /// later one.
-    order: Blocks<Loc>,
+    pub order: Blocks<Loc>,
     /// Arrival order: line order in this node's file.
-    arrival: Vec<Loc>,
-    chain: Hash,
-    max_clock: u64,
+    pub arrival: Vec<Loc>,
+    pub chain: Hash,
+    pub max_clock: u64,
 }
 
 impl Index {
-    fn entry(&self, loc: Loc) -> &Entry {
+    pub(super) fn entry(&self, loc: Loc) -> &Entry {
         entry(&self.logs, loc)
     }
 
@@ -144,12 +151,17 @@ impl Index {
     }
 }
 
-fn entry(logs: &[Vec<Entry>], loc: Loc) -> &Entry {
+pub(super) fn entry(logs: &[Vec<Entry>], loc: Loc) -> &Entry {
     &logs[loc.author as usize][(loc.seq() - 1) as usize]
 }
 
 /// (clock, author, seq): the order every node shows.
-fn conversation_cmp(logs: &[Vec<Entry>], authors: &[AuthorId], a: Loc, b: Loc) -> Ordering {
+pub(super) fn conversation_cmp(
+    logs: &[Vec<Entry>],
+    authors: &[AuthorId],
+    a: Loc,
+    b: Loc,
+) -> Ordering {
     let (ea, eb) = (entry(logs, a), entry(logs, b));
     ea.clock
         .cmp(&eb.clock)
@@ -192,6 +204,97 @@ pub struct Store {
     /// may now exist only on peers, and signing a new one before they are back would
     /// reuse their seqs, a fork of its own history. Cleared by the replicator.
     recovering: AtomicBool,
+    checkpoints: Checkpoints,
+}
+
+/// When the checkpoint was last written, and the background thread that writes the
+/// next one: a commit only asks for it, so a checkpoint never holds up a commit.
+struct Checkpoints {
+    /// Lines in the box at the last checkpoint written or used.
+    at_lines: AtomicU64,
+    at_time: Mutex<Instant>,
+    /// Set to ask the background thread for a checkpoint.
+    wanted: Mutex<bool>,
+    wake: Condvar,
+    /// Held while one is written: the background thread and the one at a stop.
+    writing: Mutex<()>,
+}
+
+impl Checkpoints {
+    fn new(at_lines: u64) -> Checkpoints {
+        Checkpoints {
+            at_lines: AtomicU64::new(at_lines),
+            at_time: Mutex::new(Instant::now()),
+            wanted: Mutex::new(false),
+            wake: Condvar::new(),
+            writing: Mutex::new(()),
+        }
+    }
+
+    fn request(&self) {
+        *self.wanted.lock().expect("checkpoint lock") = true;
+        self.wake.notify_one();
+    }
+
+    /// Whether a checkpoint is due now that the box holds `lines` lines.
+    fn due(&self, lines: u64) -> bool {
+        let since = self.at_time.lock().expect("checkpoint lock").elapsed();
+        super::checkpoint::due(lines, self.at_lines.load(AtomicOrdering::Relaxed), since)
+    }
+
+    /// The thread writes each requested checkpoint until the store closes. It holds the
+    /// store only weakly, so it never keeps one alive.
+    fn start(store: &Arc<Store>) {
+        let weak = Arc::downgrade(store);
+        let spawned = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || {
+                while let Some(store) = weak.upgrade() {
+                    let c = &store.checkpoints;
+                    let mut wanted = c.wanted.lock().expect("checkpoint lock");
+                    if !*wanted {
+                        wanted = c
+                            .wake
+                            .wait_timeout(wanted, Duration::from_secs(1))
+                            .expect("checkpoint lock")
+                            .0;
+                    }
+                    if store.closing.load(AtomicOrdering::Relaxed) {
+                        return;
+                    }
+                    if std::mem::take(&mut *wanted) {
+                        drop(wanted);
+                        store.save_checkpoint();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            crate::warning!(
+                "cannot start the checkpoint thread: {e}; checkpoints are written at a clean stop only"
+            );
+        }
+    }
+}
+
+/// The index and anchor of a usable checkpoint of the box, or an empty index (with
+/// the reason in the log) when there is none or it fails a check.
+fn start_from_checkpoint(
+    path: &Path,
+    file: &File,
+    size: u64,
+) -> (Index, Option<super::checkpoint::Anchor>) {
+    use super::checkpoint::{Found, checkpoint_path, load};
+    match load(path, file, size) {
+        Found::Usable(anchor, index) => (*index, Some(anchor)),
+        Found::Missing => (Index::default(), None),
+        Found::Refused(why) => {
+            crate::warning!(
+                "the checkpoint {} was not used: {why}; reading the whole box instead (a new checkpoint replaces it)",
+                checkpoint_path(path).display()
+            );
+            (Index::default(), None)
+        }
+    }
 }
 
 /// Called with each batch of newly stored messages; see [`Store::subscribe`].
@@ -217,15 +320,21 @@ impl Store {
             .custom_flags(crate::home::NO_FOLLOW)
             .open(path)
             .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
-        let mut index = Index::default();
+        let started = Instant::now();
+        let size = append.metadata().map_or(0, |m| m.len());
+        let (mut index, anchor) = start_from_checkpoint(path, &append, size);
         // Every line is at least MIN_LINE bytes, so this many slots are enough for the
         // whole box and the arrival list never moves while it is read (pages of it
         // that are not needed are never touched, and cost no memory).
-        let size = append.metadata().map_or(0, |m| m.len());
         let most = usize::try_from(size / MIN_LINE).unwrap_or(0);
-        index.arrival.reserve(most);
-        let mut tracker = Tracker::default();
-        let mut offset = 0u64;
+        index
+            .arrival
+            .reserve(most.saturating_sub(index.arrival.len()));
+        let mut tracker = super::checkpoint::tracker_of(&index);
+        let mut offset = anchor.map_or(0, |a| a.end());
+        (&append)
+            .seek(SeekFrom::Start(offset))
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let mut bad: Option<(u64, String)> = None;
         // Parsing a line and recomputing its id is independent of every other line:
         // a reader thread does that on every core, a block of lines at a time, while
@@ -278,6 +387,18 @@ impl Store {
         if let Some((line_no, why)) = bad {
             quarantine_tail(path, &mut append, offset, line_no, &why)?;
         }
+        let read = tracker.lines - anchor.map_or(0, |a| a.lines);
+        let took = started.elapsed().as_millis();
+        match anchor {
+            Some(a) => crate::note!(
+                "read {read} lines after the checkpoint at line {} in {took} ms",
+                a.lines
+            ),
+            None if read > 0 => {
+                crate::note!("read all {read} lines of the box in {took} ms (no usable checkpoint)")
+            }
+            None => {}
+        }
         let cut = keep_cut_evidence(path, tracker.lines);
         let reader = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let lines = tracker.lines;
@@ -292,8 +413,15 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
             recovering: AtomicBool::new(torn || cut),
+            checkpoints: Checkpoints::new(anchor.map_or(0, |a| a.lines)),
         };
-        Ok((Arc::new(store), append, tracker))
+        let store = Arc::new(store);
+        Checkpoints::start(&store);
+        if anchor.is_none() && lines > 0 {
+            // The next start should not pay for this one's full read.
+            store.checkpoints.request();
+        }
+        Ok((store, append, tracker))
     }
 
     pub fn path(&self) -> &Path {
@@ -326,7 +454,41 @@ impl Store {
         if self.waiting.load(AtomicOrdering::Relaxed) > 0 {
             self.grew.notify_all();
         }
+        let held = *lines;
         drop(lines);
+        if self.checkpoints.due(held) {
+            self.checkpoints.request();
+        }
+    }
+
+    /// Writes a checkpoint of the index as it is (at a line boundary: the index holds
+    /// only whole, durable lines), unless the last one is at the same line. Failures are
+    /// logged: the box is whole without a checkpoint, the next start just reads more.
+    pub fn save_checkpoint(&self) {
+        let c = &self.checkpoints;
+        let _writing = c.writing.lock().expect("checkpoint lock");
+        let bytes = {
+            let index = self.index.read().expect("index lock");
+            if index.arrival.len() as u64 == c.at_lines.load(AtomicOrdering::Relaxed) {
+                return;
+            }
+            super::checkpoint::encode(&index, crate::time::now_ms())
+                .map(|bytes| (bytes, index.arrival.len() as u64))
+        };
+        let Some((mut bytes, lines)) = bytes else {
+            return;
+        };
+        super::checkpoint::seal(&mut bytes);
+        match super::checkpoint::write(&self.path, &bytes) {
+            Ok(()) => {
+                c.at_lines.store(lines, AtomicOrdering::Relaxed);
+                *c.at_time.lock().expect("checkpoint lock") = Instant::now();
+            }
+            Err(e) => crate::warning!(
+                "cannot write the checkpoint {}: {e}; the next start reads the whole box",
+                super::checkpoint::checkpoint_path(&self.path).display()
+            ),
+        }
     }
 
     /// Calls `f` with every batch of newly stored messages, on the thread that
@@ -464,6 +626,7 @@ impl Store {
         let _held = self.lines.lock().expect("lines lock");
         self.closing.store(true, AtomicOrdering::Relaxed);
         self.grew.notify_all();
+        self.checkpoints.wake.notify_all();
     }
 
     fn read_entries(&self, entries: &[Entry]) -> Result<Vec<Message>> {
@@ -486,7 +649,7 @@ impl Store {
 /// The checks on one line of this node's own box that need no other line: a line
 /// feed at the end, UTF-8, the exact line format, the limits and the id. Signatures are
 /// not re-checked (the node checked them before it wrote the line).
-fn parse_own_line(raw: &[u8]) -> Result<Line, String> {
+pub(super) fn parse_own_line(raw: &[u8]) -> Result<Line, String> {
     let Some(text) = raw.strip_suffix(b"\n") else {
         return Err("line has no newline at the end (torn write)".to_string());
     };
@@ -660,6 +823,45 @@ mod tests {
             index.push(&line_like(t, author(a), seq, i + 2), i * 500, 500);
         }
         index
+    }
+
+    /// What a checkpoint holds comes back as it was, in every order, and an index the
+    /// box's lines would not make (an entry moved) is refused.
+    #[test]
+    fn an_index_comes_back_from_its_checkpoint_and_a_moved_entry_is_refused() {
+        use super::super::checkpoint::{decode, encode, seal};
+        let t = template();
+        let mut index = index_of(&t, 5_000);
+        index.push(&line_like(&t, author(7_777), 1, 1), 5_000 * 500, 500);
+        let mut bytes = encode(&index, 1).unwrap();
+        seal(&mut bytes);
+        let (anchor, back) = decode(&bytes).unwrap();
+        assert_eq!(
+            (anchor.lines, anchor.offset, anchor.end()),
+            (5_001, 2_500_000, 2_500_500)
+        );
+        let locs = |i: &Index, order: Vec<Loc>| -> Vec<(u32, u64, Hash)> {
+            order
+                .iter()
+                .map(|&l| (l.author, l.seq(), i.entry(l).id))
+                .collect()
+        };
+        assert_eq!(
+            locs(&back, back.arrival.clone()),
+            locs(&index, index.arrival.clone())
+        );
+        assert_eq!(
+            locs(&back, back.order.iter().copied().collect()),
+            locs(&index, index.order.iter().copied().collect())
+        );
+        assert_eq!(
+            (back.heads(), back.chain, back.max_clock),
+            (index.heads(), index.chain, index.max_clock)
+        );
+        index.logs[3][0] = Entry::new(index.logs[3][0].id, index.logs[3][0].clock, 1, 500);
+        let mut moved = encode(&index, 1).unwrap();
+        seal(&mut moved);
+        assert!(decode(&moved).err().unwrap().contains("line order"));
     }
 
     /// The quickest of three rounds of 500 messages from fresh authors, `clock` chosen

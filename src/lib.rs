@@ -25,6 +25,7 @@ pub mod mbox;
 pub mod message;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod par;
 pub mod replicate;
 pub mod runs;

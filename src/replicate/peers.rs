@@ -264,7 +264,10 @@ mod tests {
             (PeerState::Down, "down"),
             (PeerState::Unknown, "unknown"),
         ] {
-            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{word}\""));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{word}\"")
+            );
             assert_eq!(state.to_string(), word);
             let back: PeerState = serde_json::from_str(&format!("\"{word}\"")).unwrap();
             assert_eq!(back, state);

@@ -566,3 +566,31 @@ impl Watcher {
         let _ = self.thread.join();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::{Duration, Instant};
+
+    use super::{WATCH_PERIOD, Watcher};
+
+    #[test]
+    fn a_watcher_sees_a_change_and_stops_without_waiting_out_its_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watched");
+        let (seen, changes) = mpsc::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let watcher = Watcher::start(path.clone(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = seen.send(());
+        });
+        std::fs::write(&path, "x").unwrap();
+        changes.recv_timeout(Duration::from_secs(10)).unwrap();
+        let asked = Instant::now();
+        watcher.stop();
+        assert!(asked.elapsed() < WATCH_PERIOD, "{:?}", asked.elapsed());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,13 +1,15 @@
 //! dshare: a peer-to-peer, signed, encrypted broadcast channel for a set of machines.
 //!
 //! How the parts fit: the command line ([`cli`], [`commands`]) talks HTTP to a node
-//! started by `dshare serve`. The node ([`net`]) answers the client API (token) and
-//! the peer API (sealed with the network key) on tiny_http connection threads; every
-//! message that arrives goes through the box's one writer ([`mbox::Writer`], one
-//! group commit at a time), which appends it to the message box (a hash-chained,
-//! plain-text file) and fsyncs before anyone is told it is stored. [`replicate`] pushes new messages to peers and pulls
-//! what it lacks, so every node ends with the same conversation. [`message`],
-//! [`chain`] and [`seal`] are pure functions with their tests beside them.
+//! started by `dshare serve`, which [`node`] assembles from its parts, runs and stops
+//! (tests and benches start one in-process the same way). The node ([`net`]) answers
+//! the client API (token) and the peer API (sealed with the network key) on tiny_http
+//! connection threads; every message that arrives goes through the box's one writer
+//! ([`mbox::Writer`], one group commit at a time), which appends it to the message box
+//! (a hash-chained, plain-text file) and fsyncs before anyone is told it is stored.
+//! [`replicate`] pushes new messages to peers and pulls what it lacks, so every node
+//! ends with the same conversation. [`message`], [`chain`] and [`seal`] are pure
+//! functions with their tests beside them.
 
 pub mod chain;
 pub mod cli;
@@ -25,6 +27,7 @@ pub mod mbox;
 pub mod message;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod par;
 pub mod replicate;
 pub mod runs;

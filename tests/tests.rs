@@ -20,6 +20,7 @@ mod format_spec;
 mod generated;
 mod hostile;
 mod http_limits;
+mod in_process;
 mod json_shapes;
 mod metrics;
 mod network;

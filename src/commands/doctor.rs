@@ -17,6 +17,7 @@ use crate::net::client::NodeClient;
 
 use super::Output;
 use super::peers::PeersAnswer;
+use crate::replicate::peers::PeerState;
 
 /// The whole verdict; `--json` prints it as one object.
 #[derive(Debug, Serialize)]
@@ -193,7 +194,7 @@ fn check_peers(answer: &PeersAnswer, max_behind: u64, v: &mut Verdict) {
     let down: Vec<String> = answer
         .peers
         .iter()
-        .filter(|p| p.state == "down")
+        .filter(|p| p.state == PeerState::Down)
         .map(|p| p.url.clone())
         .collect();
     let furthest = up.iter().max_by_key(|p| p.behind);

@@ -126,7 +126,7 @@ pub fn relation(p: &PeerView) -> String {
         "diverged".into()
     } else if p.in_sync {
         "in sync".into()
-    } else if p.state != "up" {
+    } else if !p.is_up() {
         "unknown".into()
     } else if p.behind > 0 {
         format!("behind: peer has {} more", p.behind)

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::hex::Hash;
 use crate::mbox::{StoreError, Writer};
 use crate::message::{self, AuthorId};
+use crate::replicate::peers::PeerState;
 use crate::replicate::{Replicator, Want};
 use crate::secret::Secret;
 
@@ -527,10 +528,10 @@ impl ClientApi {
         let views = rep.peers.views();
         let mut peers = crate::metrics::PeerCounts::default();
         for v in &views {
-            match v.state.as_str() {
-                "up" => peers.up += 1,
-                "down" => peers.down += 1,
-                _ => peers.unknown += 1,
+            match v.state {
+                PeerState::Up => peers.up += 1,
+                PeerState::Down => peers.down += 1,
+                PeerState::Unknown => peers.unknown += 1,
             }
         }
         let snapshot = crate::metrics::Snapshot {

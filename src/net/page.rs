@@ -172,7 +172,7 @@ fn peer_items(peers: &[PeerView]) -> String {
                 .map_or_else(|| p.url.clone(), |id| id.short(8));
         items.push_str(&format!(
             "<li class=\"{state}\" title=\"{url} · {state}\">{name}</li>\n",
-            state = escape(&p.state),
+            state = escape(p.state.as_str()),
             url = escape(&p.url),
             name = escape(&name),
         ));
@@ -241,7 +241,7 @@ mod tests {
     fn a_peer_address_is_escaped_and_no_peers_says_so() {
         assert!(super::peer_items(&[]).contains("no peers"));
         let mut peer = crate::replicate::peers::PeerView::new("http://x/\"><script>");
-        peer.state = "down".into();
+        peer.state = crate::replicate::peers::PeerState::Down;
         let items = super::peer_items(&[peer]);
         assert!(!items.contains("<script>"), "{items}");
         assert!(items.contains("class=\"down\""), "{items}");

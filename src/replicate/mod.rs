@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 pub use client::{PeerClient, REFUSED_KEY, answer_aad, request_aad};
-use peers::PeerTable;
+use peers::{PeerState, PeerTable};
 use protocol::{
     HeadsPage, HeadsRequest, Hello, HelloReply, MAX_HEADS_PAGE, MAX_PAGE, MAX_PEERS_SHARED,
     Messages, NodeInfo, PushReply, RangeRequest,
@@ -423,7 +423,7 @@ impl Replicator {
         let mut changed = false;
         self.peers.update(url, |p| {
             if unreachable {
-                p.state = "down".into();
+                p.state = PeerState::Down;
             }
             p.in_sync = false;
             changed = p.last_error.as_deref() != Some(reason.as_str());

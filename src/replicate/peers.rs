@@ -40,13 +40,45 @@ fn read_saved(path: &Path) -> Vec<String> {
     }
 }
 
+/// What the last exchange with a peer said of it. Serialised as "up", "down" and
+/// "unknown", the words the peer JSON, `--json` output and the page have always used.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    /// The last exchange was answered, sealed with a network key.
+    Up,
+    /// The last exchange could not reach the peer.
+    Down,
+    /// No exchange yet (the node has just started, or the peer was just learned).
+    /// Also what a word from a newer node that this one does not know reads as.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl PeerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerState::Up => "up",
+            PeerState::Down => "down",
+            PeerState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for PeerState {
+    /// Pads, so `{:<7}` lines up columns as it did with the string.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A peer as `dshare peers` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PeerView {
     pub url: String,
     pub id: Option<AuthorId>,
-    /// "up", "down", or "unknown" before the first exchange.
-    pub state: String,
+    pub state: PeerState,
     /// Milliseconds since the Unix epoch of the last answer; `None` if never.
     pub last_seen: Option<u64>,
     pub rtt_ms: Option<f64>,
@@ -75,7 +107,7 @@ impl PeerView {
         PeerView {
             url: url.to_string(),
             id: None,
-            state: "unknown".into(),
+            state: PeerState::Unknown,
             last_seen: None,
             rtt_ms: None,
             in_sync: false,
@@ -89,7 +121,7 @@ impl PeerView {
     }
 
     pub fn is_up(&self) -> bool {
-        self.state == "up"
+        self.state == PeerState::Up
     }
 }
 
@@ -198,7 +230,7 @@ impl PeerTable {
             .lock()
             .expect("peers lock")
             .get(url)
-            .is_some_and(|p| p.state == "down")
+            .is_some_and(|p| p.state == PeerState::Down)
     }
 
     pub fn update(&self, url: &str, change: impl FnOnce(&mut PeerView)) {
@@ -218,5 +250,36 @@ impl PeerTable {
         if let Err(e) = written {
             crate::warning!("cannot save {}: {e}", self.path.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PeerState, PeerView};
+
+    #[test]
+    fn a_peer_state_is_the_same_word_on_the_wire_as_before() {
+        for (state, word) in [
+            (PeerState::Up, "up"),
+            (PeerState::Down, "down"),
+            (PeerState::Unknown, "unknown"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{word}\"")
+            );
+            assert_eq!(state.to_string(), word);
+            let back: PeerState = serde_json::from_str(&format!("\"{word}\"")).unwrap();
+            assert_eq!(back, state);
+        }
+        assert_eq!(format!("{:<7}|", PeerState::Up), "up     |");
+        let view = serde_json::to_value(PeerView::new("http://x")).unwrap();
+        assert_eq!(view["state"], "unknown");
+    }
+
+    #[test]
+    fn a_state_word_this_node_does_not_know_reads_as_unknown() {
+        let state: PeerState = serde_json::from_str("\"suspect\"").unwrap();
+        assert_eq!(state, PeerState::Unknown);
     }
 }

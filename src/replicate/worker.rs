@@ -15,6 +15,7 @@ use crate::mbox::Outcome;
 use crate::message::Message;
 
 use super::outbox::Inbox;
+use super::peers::PeerState;
 use super::protocol::{
     HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf,
     PushReply, RangeRequest,
@@ -299,7 +300,7 @@ fn exchange(
     };
     rep.peers.update(url, |p| {
         p.id = Some(reply.node.id);
-        p.state = "up".into();
+        p.state = PeerState::Up;
         p.last_seen = Some(crate::time::now_ms());
         p.rtt_ms = Some((rtt * 100.0).round() / 100.0);
         p.in_sync = reply.digest == ours;

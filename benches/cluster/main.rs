@@ -14,6 +14,7 @@
 //! The machine is shared and noisy: that is why every figure is a median and why each
 //! limit is measured in the same run rather than quoted.
 
+// The integration tests' helpers, shared rather than copied.
 #[path = "../../tests/util/mod.rs"]
 mod util;
 

@@ -527,7 +527,7 @@ fn the_hook_recipes_post_to_a_chat_write_a_file_and_run_once() {
     let got = webhook.wait_for(3);
     assert!(got[2].1.contains("] another"));
     // The shell running the recipe dies of the SIGTERM; dshare's own clean stop on
-    // SIGTERM is tested in scripting.rs.
+    // SIGTERM is tested in scripting/testnet.rs.
     stop(chat);
 
     // A file, from cron: the first run only records the position.

@@ -1,0 +1,193 @@
+//! Section `propagation`: a message reaching every node of networks of several sizes,
+//! with the bytes and CPU it costs.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::bare::private_net;
+use crate::client::{Conn, body};
+use crate::config::Config;
+use crate::harness::network;
+use crate::limits::{Limits, probe};
+use crate::table::{Goal, Table, ms, stats};
+use crate::util::encode;
+
+/// Bytes through the loopback interface so far, TCP/IP headers and ACKs included
+/// (on loopback every byte sent is also received, so this counts it once). The
+/// benchmark runs in a network namespace of its own when it can (see [`main`]), so
+/// only its own nodes' traffic is counted.
+pub(crate) fn loopback_bytes() -> f64 {
+    fs::read_to_string("/proc/net/dev")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.trim_start().strip_prefix("lo:"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|b| b.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat; readable
+/// until the process is reaped.
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
+    for &n in &c.nodes {
+        let nodes = network(&c.bin, &dir.join(format!("net{n}")), n);
+        // Anti-entropy alone: the network at rest, every node greeting every peer.
+        let idle_from = loopback_bytes();
+        let idle_t = Instant::now();
+        thread::sleep(Duration::from_secs(3));
+        let idle_rate = (loopback_bytes() - idle_from) / idle_t.elapsed().as_secs_f64();
+        let before = probe(dir, 100);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<(usize, usize, Instant)>();
+        let watchers: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(j, node)| {
+                let (url, token, stop, tx) = (
+                    node.url.clone(),
+                    node.token.clone(),
+                    Arc::clone(&stop),
+                    tx.clone(),
+                );
+                let mut conn = node.conn();
+                let mut since = node.messages(&mut conn);
+                thread::spawn(move || {
+                    let mut conn = Conn::connect(&url).expect("connect a watcher");
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = conn
+                            .get(&format!("/log?since={since}&wait=1&token={token}"))
+                            .expect("long-poll /log");
+                        let now = Instant::now();
+                        for line in r.body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                            let m: serde_json::Value =
+                                serde_json::from_slice(line).expect("a JSON message");
+                            let b = m["body"].as_str().unwrap_or_default();
+                            if let Some(rest) = b.strip_prefix("prop-")
+                                && let Some(i) = rest.split(' ').next().and_then(|s| s.parse().ok())
+                            {
+                                let _ = tx.send((j, i, now));
+                            }
+                        }
+                        since = r.next.unwrap_or(since);
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut sender = nodes[0].conn();
+        let busy_from = loopback_bytes();
+        let busy_t = Instant::now();
+        let warmup = 5;
+        let mut lat = Vec::new();
+        let mut lost = 0;
+        let mut seen: HashMap<usize, Vec<Option<Instant>>> = HashMap::new();
+        for i in 0..(warmup + c.samples) {
+            let t0 = Instant::now();
+            let r = sender
+                .get(&nodes[0].target(
+                    "/send",
+                    &format!("msg={}", encode(&body(&format!("prop-{i}")))),
+                ))
+                .expect("send");
+            assert_eq!(r.status, 200);
+            let deadline = t0 + Duration::from_secs(10);
+            let done = loop {
+                let entry = seen.entry(i).or_insert_with(|| vec![None; n]);
+                if entry.iter().all(Option::is_some) {
+                    break entry.iter().flatten().max().copied();
+                }
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok((j, k, at)) => {
+                        seen.entry(k).or_insert_with(|| vec![None; n])[j] = Some(at);
+                    }
+                    Err(_) => break None,
+                }
+            };
+            match done {
+                Some(at) if i >= warmup => lat.push(ms(at.duration_since(t0))),
+                Some(_) => {}
+                None => lost += 1,
+            }
+        }
+        // Less the rest rate, and less the benchmark's own requests and long-polls
+        // (about 1 kB per node per message, counted in `watch_bytes`).
+        let busy = loopback_bytes() - busy_from - idle_rate * busy_t.elapsed().as_secs_f64();
+        let mut after = probe(dir, 100);
+        after.extend(before);
+        let fsync = stats(after);
+        stop.store(true, Ordering::Relaxed);
+        for w in watchers {
+            let _ = w.join();
+        }
+        let fanout = 8;
+        let hops = if n - 1 <= fanout { 1.0 } else { 2.0 };
+        let goal = match n {
+            3 => Goal::AtMost(1.0),
+            30 => Goal::AtMost(50.0),
+            _ => Goal::None,
+        };
+        t.time(
+            "propagation",
+            format!("stored on all {n} nodes (GET /send at node 0 → last node's box){label}"),
+            stats(lat),
+            true,
+            goal,
+            n == 30,
+            Some((
+                l.sign_ms()
+                    + fsync.median
+                    + hops * (l.bare_lat.median + l.verify_ms() + fsync.median),
+                if hops > 1.0 {
+                    "sign + fsync, then 2 hops × (bare HTTP + verify + fsync)"
+                } else {
+                    "sign + fsync, then 1 hop × (bare HTTP + verify + fsync)"
+                },
+            )),
+        );
+        if lost > 0 {
+            t.notes.push(format!(
+                "propagation over {n} nodes{label}: {lost} message(s) not seen on every node within 10 s"
+            ));
+        }
+        if label.is_empty() && private_net() {
+            t.rate(
+                "scaling",
+                format!("loopback bytes per second per node, {n} nodes at rest (anti-entropy)"),
+                idle_rate / n as f64,
+                "B/s",
+                Goal::None,
+                None,
+            );
+            t.rate(
+                "scaling",
+                format!(
+                    "loopback bytes per message, {n} nodes, less the rest rate (includes the benchmark's send and {n} long-poll answers)"
+                ),
+                busy / (warmup + c.samples) as f64,
+                "B",
+                Goal::None,
+                None,
+            );
+        }
+    }
+}

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod durable;
 pub mod exit;
 pub mod hex;
 pub mod home;

@@ -4,9 +4,8 @@
 //! (the node refuses a seal older than a minute), client key included: its files are
 //! mode 0600 in a 0700 directory.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -333,23 +332,10 @@ fn read_dir_entries(dir: &Path) -> Result<Vec<(PathBuf, Entry)>> {
 /// Writes `bytes` to `path` through a fresh 0600 file, fsynced and renamed into
 /// place, so a crash leaves the old request or the new one, never half of one.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    // A name of this process's own: two senders may spool at once.
     let fresh = path.with_extension(format!("tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let _ = fs::remove_file(&fresh);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&fresh)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&fresh, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    crate::durable::replace(path, &fresh, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Removes a delivered request; one already removed (by a flush running at the same

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
@@ -146,23 +145,8 @@ impl Cursor {
         let tmp = self.path.with_file_name(format!("{}.tmp", self.name));
         let mut bytes = serde_json::to_vec(&state)?;
         bytes.push(b'\n');
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(crate::home::NO_FOLLOW)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)?;
-            if let Some(dir) = self.path.parent() {
-                File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().with_context(|| format!("cannot write the cursor {}", self.path.display()))
+        crate::durable::replace(&self.path, &tmp, &bytes)
+            .with_context(|| format!("cannot write the cursor {}", self.path.display()))
     }
 }
 

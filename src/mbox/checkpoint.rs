@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -500,22 +499,7 @@ pub(super) fn tracker_of(index: &Index) -> Tracker {
 /// new one, never a mix (and a half-written temporary file is overwritten next time).
 pub(super) fn write(box_path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = checkpoint_path(box_path);
-    let temp = path.with_extension("checkpoint.tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(crate::home::NO_FOLLOW)
-        .open(&temp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&temp, &path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::durable::replace(&path, &path.with_extension("checkpoint.tmp"), bytes)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! most comes after a crash: a node that stored a message and died before answering.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -232,17 +232,8 @@ impl Table {
             text.push_str(&format_line(sender, stored));
             lines += 1;
         }
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&fresh)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&fresh, path)?;
-            if let Some(dir) = path.parent() {
-                File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().with_context(|| format!("cannot write {}", path.display()))?;
+        crate::durable::replace(path, &fresh, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
@@ -284,6 +275,7 @@ fn parse_line(line: &str) -> Option<(Sender, Stored)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn sender(key: &str) -> Sender {
         ("token".into(), key.into())

@@ -195,50 +195,10 @@ fn a_box_edited_before_the_checkpoint_is_caught_by_verify_and_doctor_says_when()
     drop(node);
 }
 
-/// A box of `n` messages by one author, signed on every core, written into `home`.
+/// A box of `n` messages by one author, with its head file, written into `home`.
 fn write_generated_box(home: &Path, n: u64) {
-    use dshare::message::{self, Draft, Message};
-    let key = dshare::identity::Identity::generate();
-    let author = key.author();
-    let (mut prev, mut chain) = (None, dshare::chain::GENESIS);
-    let mut text = String::new();
-    let ts = dshare::time::now_ms();
-    let mut seq = 1;
-    while seq <= n {
-        let end = (seq + 16_384).min(n + 1);
-        let mut drafts = Vec::new();
-        let bodies: Vec<String> = (seq..end).map(|s| format!("generated {s}")).collect();
-        for (s, body) in (seq..end).zip(&bodies) {
-            let d = Draft {
-                author,
-                seq: s,
-                prev,
-                clock: s,
-                ts,
-                body,
-            };
-            prev = Some(message::sha256(&message::canonical(&d)));
-            drafts.push((d, prev.unwrap()));
-        }
-        let sigs = dshare::par::map(&drafts, |(d, _)| key.sign(&message::canonical(d)));
-        for ((d, id), sig) in drafts.into_iter().zip(sigs) {
-            let m = Message {
-                id,
-                author,
-                seq: d.seq,
-                prev: d.prev,
-                clock: d.clock,
-                ts,
-                body: d.body.to_string(),
-                sig,
-            };
-            chain = dshare::chain::step(&chain, &id);
-            text.push_str(&dshare::mbox::encode_line(&chain, &m));
-            text.push('\n');
-        }
-        seq = end;
-    }
-    fs::write(home.join("box.txt"), text).unwrap();
+    let chain =
+        crate::util::write_signed_box(&home.join("box.txt"), n, |s| format!("generated {s}"));
     fs::write(home.join("box.head"), format!("{n:020} {chain}\n")).unwrap();
 }
 

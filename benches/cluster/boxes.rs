@@ -4,60 +4,14 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use dshare::identity::Identity;
-use dshare::message::{self, Draft, Message};
-
 use crate::client::body;
 
-/// Writes a box of `n` messages by one new author into `path`, in blocks.
+/// Writes a box of `n` messages by one new author into `path` (64 bodies in turn).
 pub(crate) fn generate_box(path: &Path, n: usize) {
-    let key = Identity::generate();
-    let author = key.author();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).expect("box"));
-    let mut prev: Option<dshare::hex::Hash> = None;
-    let mut chain = dshare::chain::GENESIS;
-    let ts = dshare::time::now_ms();
     let bodies: Vec<String> = (0..64)
         .map(|i| body(&format!("generated {i:02}")))
         .collect();
-    let block = 16_384;
-    let mut seq = 1u64;
-    while (seq as usize) <= n {
-        let end = (seq as usize + block).min(n + 1) as u64;
-        let mut drafts = Vec::with_capacity(block);
-        for s in seq..end {
-            let d = Draft {
-                author,
-                seq: s,
-                prev,
-                clock: s,
-                ts,
-                body: &bodies[(s % 64) as usize],
-            };
-            let id = message::sha256(&message::canonical(&d));
-            prev = Some(id);
-            drafts.push((d, id));
-        }
-        let sigs = dshare::par::map(&drafts, |(d, _)| key.sign(&message::canonical(d)));
-        for ((d, id), sig) in drafts.into_iter().zip(sigs) {
-            let m = Message {
-                id,
-                author,
-                seq: d.seq,
-                prev: d.prev,
-                clock: d.clock,
-                ts,
-                body: d.body.to_string(),
-                sig,
-            };
-            chain = dshare::chain::step(&chain, &id);
-            out.write_all(dshare::mbox::encode_line(&chain, &m).as_bytes())
-                .expect("write");
-            out.write_all(b"\n").expect("write");
-        }
-        seq = end;
-    }
-    out.flush().expect("flush");
+    crate::util::write_signed_box(path, n as u64, |s| bodies[(s % 64) as usize].clone());
 }
 
 /// The first `lines` lines of `from`, written to `to`.

@@ -3,8 +3,8 @@
 use ed25519_dalek::{Signer, SigningKey};
 
 use crate::hex::Hex;
-use crate::message::{AuthorId, Signature};
 use crate::secret::Secret;
+use crate::signature::{AuthorId, Signature};
 
 /// The signing half stays in here; only the public key and signatures leave.
 pub struct Identity {

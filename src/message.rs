@@ -7,10 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::hex::{Hash, Hex};
 use crate::{identity, signature};
 
-/// An author is an ed25519 public key.
-pub type AuthorId = Hex<32>;
-/// An ed25519 signature.
-pub type Signature = Hex<64>;
+pub use crate::signature::{AuthorId, Signature};
 
 /// Largest body, in bytes of UTF-8. Large enough for a log excerpt or a release note,
 /// small enough that a sealed push of one message fits in a URL.

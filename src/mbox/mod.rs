@@ -6,6 +6,7 @@ mod audit;
 mod checkpoint;
 mod combine;
 mod format;
+mod head;
 mod lines;
 mod order;
 mod read;
@@ -17,11 +18,9 @@ mod writer;
 pub use audit::{Audit, audit_path, last_audit, record_audit};
 pub use checkpoint::checkpoint_path;
 pub use format::{Line, encode_line, parse_line};
+pub use head::{HeadRecord, head_path, read_head_file, read_head_record};
 pub use read::{read_messages, sort_conversation};
-pub use store::{Store, Summary, head_path};
+pub use store::{Store, Summary};
 pub use track::{LineError, Tracker};
-pub use verify::{
-    HeadRecord, LineReport, Report, read_head_file, read_head_record, verify_file,
-    verify_file_with_progress,
-};
+pub use verify::{LineReport, Report, verify_file, verify_file_with_progress};
 pub use writer::{Outcome, StoreError, Writer};

@@ -19,9 +19,9 @@ use crate::hex::Hash;
 use crate::message::{AuthorId, Message};
 
 use super::format::{Line, parse_line};
+use super::head::{HeadRecord, head_path};
 use super::order::Blocks;
 use super::track::Tracker;
-use super::verify::HeadRecord;
 
 /// Where a line is in the file, and what the index needs to know of it: 48 bytes a
 /// message (the id, the clock, and the line's offset and length packed in one word).
@@ -299,12 +299,6 @@ fn start_from_checkpoint(
 
 /// Called with each batch of newly stored messages; see [`Store::subscribe`].
 type Subscriber = Box<dyn Fn(&Arc<Vec<Message>>) + Send + Sync>;
-
-/// The file that records the last durable line count and chain hash, beside the box,
-/// so `verify` can tell when lines were cut from the end.
-pub fn head_path(box_path: &Path) -> PathBuf {
-    box_path.with_extension("head")
-}
 
 impl Store {
     /// Opens (or creates) the box at `path`, checking every line's format, id, chain
@@ -712,7 +706,7 @@ fn keep_cut_evidence(path: &Path, lines: u64) -> bool {
         let how = renamed.map_or_else(|e| e.to_string(), |()| "renamed".into());
         format!("{} ({how})", aside.display())
     };
-    match super::verify::read_head_record(&head) {
+    match super::head::read_head_record(&head) {
         HeadRecord::Recorded {
             lines: recorded, ..
         } if recorded > lines => {

@@ -19,7 +19,8 @@ use crate::message::{AuthorId, Draft, Message};
 
 use super::combine::Combiner;
 use super::format::{Line, encode_line};
-use super::store::{Store, head_path};
+use super::head::head_path;
+use super::store::Store;
 use super::track::{AuthorHead, Tracker};
 
 /// Most jobs in one commit, so one fsync never waits on an unbounded write.

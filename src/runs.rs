@@ -68,7 +68,7 @@ impl Run {
     /// The first line of the report: what happened, for people.
     pub fn headline(&self) -> String {
         let run = format!("on {} (run {})", self.host, self.id);
-        let took = crate::commands::span(self.duration_ms.unwrap_or(0));
+        let took = crate::time::span(self.duration_ms.unwrap_or(0));
         match (self.event, self.signal, self.status) {
             (Event::Start, _, _) => format!("run {}: started {run}", self.name),
             (Event::End, Some(sig), _) => format!(

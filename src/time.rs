@@ -1,4 +1,4 @@
-//! Wall-clock helpers: milliseconds since the Unix epoch and their UTC rendering.
+//! Wall-clock helpers: milliseconds since the Unix epoch, their UTC rendering, and durations for people.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -56,6 +56,22 @@ pub fn utc_millis(ms: u64) -> String {
     format!("{}.{:03}Z", whole.trim_end_matches('Z'), ms % 1000)
 }
 
+/// `1h 5m`, `12m 3s`, `45s`, `800ms`: a duration for people.
+pub fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) if s == 0 => format!("{ms}ms"),
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) if sec == 0 => format!("{m}m"),
+        (0, 0, _) => format!("{m}m {sec}s"),
+        (0, _, 0) => format!("{h}h"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ if h == 0 => format!("{d}d"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +83,16 @@ mod tests {
         assert_eq!(utc(1_764_495_935_123), "2025-11-30T09:45:35Z");
         assert_eq!(utc_millis(1_764_495_935_123), "2025-11-30T09:45:35.123Z");
         assert_eq!(utc_millis(5), "1970-01-01T00:00:00.005Z");
+    }
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(800), "800ms");
+        assert_eq!(span(45_000), "45s");
+        assert_eq!(span(726_000), "12m 6s");
+        assert_eq!(span(3_900_000), "1h 5m");
+        assert_eq!(span(90_000_000), "1d 1h");
+        assert_eq!(span(3_600_000), "1h");
+        assert_eq!(span(120_000), "2m");
     }
 }

@@ -15,6 +15,7 @@ use crate::mbox;
 use crate::message::Message;
 use crate::net::client::NodeClient;
 use crate::runs;
+use crate::time::span;
 
 use super::Output;
 
@@ -46,7 +47,7 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     let out = Shown { out, filter };
     let mut stdout = std::io::stdout().lock();
     if args.node.node.is_some() || home.node_running() {
-        let client = NodeClient::connect(home, &args.node)?;
+        let client = NodeClient::connect(home, &args.node.choice())?;
         // Without -n, the whole conversation: a plain `/log` answer is only the
         // node's last page.
         let (messages, mut next) = match args.lines {
@@ -210,7 +211,7 @@ fn exec(home: &Home, args: &LogArgs, command: &str, filter: Filter, out: Output)
             c.path().display()
         ));
     }
-    let source = NodeSource::new(home, &args.node, args.follow)?;
+    let source = NodeSource::new(home, &args.node.choice(), args.follow)?;
     let hook = Hook {
         command: command.to_string(),
         retries: args.hook.retries,
@@ -361,7 +362,7 @@ fn expect_run(
 /// Calls `visit` with messages from the newest back until it answers true.
 fn scan_back(home: &Home, args: &LogArgs, visit: &mut dyn FnMut(&Message) -> bool) -> Result<()> {
     if args.node.node.is_some() || home.node_running() {
-        let client = NodeClient::connect(home, &args.node)?;
+        let client = NodeClient::connect(home, &args.node.choice())?;
         let (_, mut end) = client.last(Some(0))?;
         while end > 0 {
             let start = end.saturating_sub(crate::net::client::LOG_PAGE);
@@ -393,7 +394,7 @@ fn scan_back(home: &Home, args: &LogArgs, visit: &mut dyn FnMut(&Message) -> boo
 mod checks {
     use crate::runs::Run;
 
-    use super::span;
+    use crate::time::span;
 
     pub struct Expect {
         pub within: Option<u64>,
@@ -532,7 +533,7 @@ fn latest_from_node(
     args: &LogArgs,
     wanted: &dyn Fn(&Message) -> bool,
 ) -> Result<Option<Message>> {
-    let client = NodeClient::connect(home, &args.node)?;
+    let client = NodeClient::connect(home, &args.node.choice())?;
     let (_, mut end) = client.last(Some(0))?;
     while end > 0 {
         let start = end.saturating_sub(crate::net::client::LOG_PAGE);
@@ -543,34 +544,4 @@ fn latest_from_node(
         end = start;
     }
     Ok(None)
-}
-
-/// `1h 5m`, `12m 3s`, `45s`, `800ms`: a duration for people.
-pub fn span(ms: u64) -> String {
-    let s = ms / 1000;
-    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (d, h, m) {
-        (0, 0, 0) if s == 0 => format!("{ms}ms"),
-        (0, 0, 0) => format!("{sec}s"),
-        (0, 0, _) if sec == 0 => format!("{m}m"),
-        (0, 0, _) => format!("{m}m {sec}s"),
-        (0, _, 0) => format!("{h}h"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ if h == 0 => format!("{d}d"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn spans_read_naturally() {
-        assert_eq!(super::span(800), "800ms");
-        assert_eq!(super::span(45_000), "45s");
-        assert_eq!(super::span(726_000), "12m 6s");
-        assert_eq!(super::span(3_900_000), "1h 5m");
-        assert_eq!(super::span(90_000_000), "1d 1h");
-        assert_eq!(super::span(3_600_000), "1h");
-        assert_eq!(super::span(120_000), "2m");
-    }
 }

@@ -13,7 +13,7 @@ mod serve;
 mod testnet;
 mod verify;
 
-pub use log::span;
+pub use crate::time::span;
 
 use anyhow::Result;
 
@@ -47,7 +47,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
         Command::Doctor(args) => doctor::run(&home, &args, out),
         Command::Invite(args) => {
             let url = match args.url {
-                Some(u) => crate::net::client::check_url(&u)?,
+                Some(u) => crate::node_url::NodeUrl::parse(&u)?.into(),
                 None => peers::advertised(&home)?,
             };
             let primary = home.keyring()?.swap_remove(0);

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{ServeSettings, Setting, Source};
+
 pub mod fast;
 
 /// Default listening address: loopback, so a new node exposes nothing until its
@@ -200,6 +202,45 @@ pub struct ServeArgs {
     pub print_config: bool,
 }
 
+impl ServeArgs {
+    /// The settings as the command line gives them: each value with its source (a
+    /// flag, the environment, or clap's default when neither gave it). `matches` is
+    /// serve's part of the parsed command line, which knows each value's source.
+    pub fn settings(&self, matches: Option<&clap::ArgMatches>) -> ServeSettings {
+        use clap::parser::ValueSource;
+        let at = |id: &str| -> Source {
+            match matches.and_then(|m| m.value_source(id)) {
+                Some(ValueSource::CommandLine) => Source::Flag,
+                Some(ValueSource::EnvVariable) => Source::Env,
+                _ => Source::Default,
+            }
+        };
+        fn setting<T>(value: T, source: Source) -> Setting<T> {
+            Setting { value, source }
+        }
+        ServeSettings {
+            listen: setting(self.listen.clone(), at("listen")),
+            advertise: setting(self.advertise.clone(), at("advertise")),
+            peers: setting(self.peers.clone(), at("peers")),
+            fanout: setting(self.fanout, at("fanout")),
+            workers: setting(self.workers, at("workers")),
+            io_timeout: setting(self.io_timeout, at("io_timeout")),
+            head_timeout: setting(self.head_timeout, at("head_timeout")),
+            max_connections: setting(self.max_connections, at("max_connections")),
+            metrics_listen: setting(self.metrics_listen.clone(), at("metrics_listen")),
+            allow_authors: setting(self.allow_authors.clone(), at("allow_authors")),
+            on_message: setting(self.on_message.clone(), at("on_message")),
+            cursor: setting(self.hook.cursor.clone(), at("cursor")),
+            from: setting(self.hook.from.clone(), at("from")),
+            authors: setting(self.filter.authors.clone(), at("authors")),
+            grep: setting(self.filter.grep.clone(), at("grep")),
+            retries: setting(self.hook.retries, at("retries")),
+            keep_going: setting(self.hook.keep_going, at("keep_going")),
+            file: None,
+        }
+    }
+}
+
 /// A hook's cursor and failure policy (`log --exec`, `serve --on-message`).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Hook options")]
@@ -268,6 +309,17 @@ pub struct NodeArgs {
     pub token_file: Option<std::path::PathBuf>,
 }
 
+impl NodeArgs {
+    /// The node these flags name, as the client takes it.
+    pub fn choice(&self) -> crate::net::client::NodeChoice {
+        crate::net::client::NodeChoice {
+            url: self.node.clone(),
+            token: self.token.clone(),
+            token_file: self.token_file.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// The message; words are joined with spaces. Read from stdin when absent or `-`
@@ -277,7 +329,7 @@ pub struct SendArgs {
     /// Wait until `all` peers that are up (at least one), or N of them, have stored
     /// the message
     #[arg(long, value_name = "all|N", value_parser = parse_want)]
-    pub wait: Option<crate::replicate::Want>,
+    pub wait: Option<crate::api::Want>,
 
     /// Send through a node with a client key line from `dshare client add` (sealed:
     /// nothing reusable crosses the wire). A line given here is visible to every
@@ -328,6 +380,12 @@ pub struct SpoolArgs {
     /// Largest the spool may grow; a request that would pass it is refused
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
     pub spool_limit: u64,
+}
+
+impl SpoolArgs {
+    pub fn open(&self) -> anyhow::Result<crate::spool::Spool> {
+        crate::spool::Spool::open(self.dir.as_deref(), self.spool_limit)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -535,14 +593,8 @@ pub struct InitArgs {
 }
 
 /// `all` or a positive count.
-fn parse_want(s: &str) -> Result<crate::replicate::Want, String> {
-    if s == "all" {
-        return Ok(crate::replicate::Want::All);
-    }
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(crate::replicate::Want::Count(n)),
-        _ => Err("expected `all` or a number of peers".into()),
-    }
+fn parse_want(s: &str) -> Result<crate::api::Want, String> {
+    s.parse().map_err(|e: crate::api::BadWant| e.to_string())
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or plain seconds.

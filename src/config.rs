@@ -14,11 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::ArgMatches;
-use clap::parser::ValueSource;
 use serde::Serialize;
-
-use crate::cli::ServeArgs;
 
 /// The file's name in the home.
 pub const FILE_NAME: &str = "config.toml";
@@ -297,27 +293,14 @@ pub struct ServeSettings {
     pub file: Option<PathBuf>,
 }
 
-/// Flag or environment variable, as clap saw it; `None` for a default or nothing.
-fn given(matches: Option<&ArgMatches>, id: &str) -> Option<Source> {
-    match matches?.value_source(id)? {
-        ValueSource::CommandLine => Some(Source::Flag),
-        ValueSource::EnvVariable => Some(Source::Env),
-        _ => None,
-    }
-}
-
 /// The command line's value if it was given there or in the environment, else the
 /// file's, else the command line's (which is then the default).
-fn choose<T>(given: Option<Source>, cli: T, file: Option<T>) -> Setting<T> {
-    match (given, file) {
-        (Some(source), _) => Setting { value: cli, source },
-        (None, Some(value)) => Setting {
+fn merge<T: Clone>(cli: &Setting<T>, file: Option<T>) -> Setting<T> {
+    match (cli.source, file) {
+        (Source::Flag | Source::Env, _) | (_, None) => cli.clone(),
+        (_, Some(value)) => Setting {
             value,
             source: Source::File,
-        },
-        (None, None) => Setting {
-            value: cli,
-            source: Source::Default,
         },
     }
 }
@@ -327,96 +310,36 @@ fn narrow<T: TryFrom<u64>>(n: Option<u64>) -> Option<T> {
 }
 
 impl ServeSettings {
-    /// Merges `args` (flags and environment, as parsed) with `file`. `matches` is
-    /// serve's part of the parsed command line, which knows each value's source.
-    pub fn resolve(
-        args: &ServeArgs,
-        matches: Option<&ArgMatches>,
-        file: &ConfigFile,
-    ) -> Result<ServeSettings> {
-        let m = matches;
+    /// Merges `cli` (flags and environment as parsed, each with its source: flag,
+    /// environment or default) with `file`.
+    pub fn resolve(cli: &ServeSettings, file: &ConfigFile) -> Result<ServeSettings> {
         Ok(ServeSettings {
-            listen: choose(
-                given(m, "listen"),
-                args.listen.clone(),
-                file.string("listen")?,
-            ),
-            advertise: choose(
-                given(m, "advertise"),
-                args.advertise.clone(),
-                file.string("advertise")?.map(Some),
-            ),
-            peers: choose(given(m, "peers"), args.peers.clone(), file.list("peers")?),
-            fanout: choose(
-                given(m, "fanout"),
-                args.fanout,
+            listen: merge(&cli.listen, file.string("listen")?),
+            advertise: merge(&cli.advertise, file.string("advertise")?.map(Some)),
+            peers: merge(&cli.peers, file.list("peers")?),
+            fanout: merge(
+                &cli.fanout,
                 narrow(file.number("fanout", 1, u64::from(u16::MAX))?),
             ),
-            workers: choose(
-                given(m, "workers"),
-                args.workers,
-                narrow(file.number("workers", 1, 256)?),
-            ),
-            io_timeout: choose(
-                given(m, "io_timeout"),
-                args.io_timeout,
-                file.number("io-timeout", 1, 3600)?,
-            ),
-            head_timeout: choose(
-                given(m, "head_timeout"),
-                args.head_timeout,
-                file.number("head-timeout", 1, 3600)?,
-            ),
-            max_connections: choose(
-                given(m, "max_connections"),
-                args.max_connections,
+            workers: merge(&cli.workers, narrow(file.number("workers", 1, 256)?)),
+            io_timeout: merge(&cli.io_timeout, file.number("io-timeout", 1, 3600)?),
+            head_timeout: merge(&cli.head_timeout, file.number("head-timeout", 1, 3600)?),
+            max_connections: merge(
+                &cli.max_connections,
                 narrow(file.number("max-connections", 16, 65536)?),
             ),
-            metrics_listen: choose(
-                given(m, "metrics_listen"),
-                args.metrics_listen.clone(),
+            metrics_listen: merge(
+                &cli.metrics_listen,
                 file.string("metrics-listen")?.map(Some),
             ),
-            allow_authors: choose(
-                given(m, "allow_authors"),
-                args.allow_authors.clone(),
-                file.list("allow-author")?,
-            ),
-            on_message: choose(
-                given(m, "on_message"),
-                args.on_message.clone(),
-                file.string("on-message")?.map(Some),
-            ),
-            cursor: choose(
-                given(m, "cursor"),
-                args.hook.cursor.clone(),
-                file.string("cursor")?.map(Some),
-            ),
-            from: choose(
-                given(m, "from"),
-                args.hook.from.clone(),
-                file.string("from")?.map(Some),
-            ),
-            authors: choose(
-                given(m, "authors"),
-                args.filter.authors.clone(),
-                file.list("author")?,
-            ),
-            grep: choose(
-                given(m, "grep"),
-                args.filter.grep.clone(),
-                file.string("grep")?.map(Some),
-            ),
-            retries: choose(
-                given(m, "retries"),
-                args.hook.retries,
-                narrow(file.number("retries", 0, 20)?),
-            ),
-            keep_going: choose(
-                given(m, "keep_going"),
-                args.hook.keep_going,
-                file.boolean("keep-going")?,
-            ),
+            allow_authors: merge(&cli.allow_authors, file.list("allow-author")?),
+            on_message: merge(&cli.on_message, file.string("on-message")?.map(Some)),
+            cursor: merge(&cli.cursor, file.string("cursor")?.map(Some)),
+            from: merge(&cli.from, file.string("from")?.map(Some)),
+            authors: merge(&cli.authors, file.list("author")?),
+            grep: merge(&cli.grep, file.string("grep")?.map(Some)),
+            retries: merge(&cli.retries, narrow(file.number("retries", 0, 20)?)),
+            keep_going: merge(&cli.keep_going, file.boolean("keep-going")?),
             file: file.path.clone(),
         })
     }
@@ -587,18 +510,72 @@ grep = "a \"quoted\"\tword"
 #[cfg(test)]
 mod reload_tests {
     use super::*;
-    use clap::Parser;
+
+    /// Defaults for every key (their values do not matter here, only that both sides
+    /// of a plan start from the same ones).
+    fn defaults() -> ServeSettings {
+        fn default<T>(value: T) -> Setting<T> {
+            Setting {
+                value,
+                source: Source::Default,
+            }
+        }
+        ServeSettings {
+            listen: default("127.0.0.1:7070".into()),
+            advertise: default(None),
+            peers: default(vec![]),
+            fanout: default(3),
+            workers: default(8),
+            io_timeout: default(10),
+            head_timeout: default(10),
+            max_connections: default(512),
+            metrics_listen: default(None),
+            allow_authors: default(vec![]),
+            on_message: default(None),
+            cursor: default(None),
+            from: default(None),
+            authors: default(vec![]),
+            grep: default(None),
+            retries: default(0),
+            keep_going: default(false),
+            file: None,
+        }
+    }
 
     fn settings(text: &str) -> ServeSettings {
-        let cli = crate::cli::Cli::parse_from(["dshare", "serve"]);
-        let crate::cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
         let file = ConfigFile {
             path: None,
             entries: parse(text).unwrap(),
         };
-        ServeSettings::resolve(&args, None, &file).unwrap()
+        ServeSettings::resolve(&defaults(), &file).unwrap()
+    }
+
+    #[test]
+    fn a_flag_or_variable_beats_the_file_which_beats_a_default() {
+        let mut cli = defaults();
+        cli.workers.source = Source::Flag;
+        cli.fanout.source = Source::Env;
+        let file = ConfigFile {
+            path: None,
+            entries: parse(
+                "workers = 3
+fanout = 9
+retries = 4
+",
+            )
+            .unwrap(),
+        };
+        let merged = ServeSettings::resolve(&cli, &file).unwrap();
+        assert_eq!(merged.workers, cli.workers);
+        assert_eq!(merged.fanout, cli.fanout);
+        assert_eq!(
+            merged.retries,
+            Setting {
+                value: 4,
+                source: Source::File
+            }
+        );
+        assert_eq!(merged.grep, cli.grep);
     }
 
     #[test]

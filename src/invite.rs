@@ -69,7 +69,7 @@ fn parse_line(line: &str, prefix: &str, what: &str, source: &str) -> Result<(Sec
     };
     let key = Secret::from_hex(key)
         .with_context(|| format!("the key in {what} is not 64 lowercase hex digits"))?;
-    let url = crate::net::client::check_url(url)?;
+    let url = crate::node_url::NodeUrl::parse(url)?.into();
     Ok((key, url))
 }
 

@@ -11,6 +11,7 @@
 //! ends with the same conversation. [`message`], [`chain`] and [`seal`] are pure
 //! functions with their tests beside them.
 
+pub mod api;
 pub mod chain;
 pub mod cli;
 pub mod clock;
@@ -29,6 +30,7 @@ pub mod message;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod node_url;
 pub mod par;
 pub mod replicate;
 pub mod runs;

@@ -24,6 +24,7 @@ use crate::net::client_api::ClientApi;
 use crate::net::client_keys::ClientKeys;
 use crate::net::http::{self, Handler, Request, Response, Server};
 use crate::net::peer_api::PeerApi;
+use crate::node_url::NodeUrl;
 use crate::replicate::protocol::NodeInfo;
 use crate::replicate::{Replicator, Settings};
 use crate::seal::{Keyring, ReplayGuard};
@@ -96,14 +97,14 @@ impl Node {
         let local = listener.local_addr()?;
         let url = local_url(local);
         let advertise = match &settings.advertise.value {
-            Some(u) => Some(crate::net::client::check_url(u)?),
+            Some(u) => Some(NodeUrl::parse(u)?.into()),
             None => (!local.ip().is_unspecified()).then(|| url.clone()),
         };
         let bootstrap = settings
             .peers
             .value
             .iter()
-            .map(|p| crate::net::client::check_url(p))
+            .map(|p| NodeUrl::parse(p).map(String::from))
             .collect::<Result<Vec<_>>>()?;
         let keyring = Arc::new(Keyring::from_secrets(&home.keyring()?));
         // Checked on every remote send too; the watcher only makes a reload show in
@@ -188,7 +189,7 @@ impl Node {
     /// nothing.
     pub fn reload(&mut self, settings: ServeSettings) -> Result<()> {
         for url in Reload::plan(&self.live.settings, &settings).peers_added {
-            crate::net::client::check_url(&url)?;
+            NodeUrl::parse(&url)?;
         }
         let next = Live {
             allowed: self.home.allowed_authors(&settings.allow_authors.value)?,

@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{NodeArgs, SpoolArgs};
+use crate::api::SendAnswer;
 use crate::home::Home;
-use crate::net::client::{self, NodeClient, Remote};
+use crate::net::client::{self, NodeChoice, NodeClient, Remote};
 
 /// The first wait before a request is tried again; it doubles with each failure.
 const FIRST_BACKOFF_MS: u64 = 30_000;
@@ -100,7 +100,7 @@ pub fn backoff_ms(attempts: u32) -> u64 {
 /// What became of one delivery.
 pub enum Delivery {
     /// The node answered: the message (or why it refused it, for good).
-    Answered(Result<serde_json::Value>),
+    Answered(Result<Box<SendAnswer>>),
     /// No node took it now; worth another try later.
     Retry(String),
 }
@@ -121,8 +121,8 @@ pub fn deliver(target: &Target, body: &str, key: &str, timeout: Duration) -> Del
                 Ok(h) => h,
                 Err(e) => return Delivery::Retry(format!("{e:#}")),
             };
-            let args = NodeArgs {
-                node: url.clone(),
+            let args = NodeChoice {
+                url: url.clone(),
                 token: token.clone(),
                 token_file: None,
             };
@@ -144,7 +144,7 @@ fn answered(status: u16, body: &str) -> Delivery {
     if matches!(status, 409 | 429 | 502 | 503 | 507) {
         return Delivery::Retry(format!("the node answered HTTP {status}: {}", body.trim()));
     }
-    Delivery::Answered(client::interpret_send(status, body))
+    Delivery::Answered(client::interpret_send(status, body).map(Box::new))
 }
 
 /// A spool directory and its size limit.
@@ -156,7 +156,7 @@ pub struct Spool {
 /// What a flush did.
 #[derive(Default)]
 pub struct Flushed {
-    pub delivered: Vec<(Entry, serde_json::Value)>,
+    pub delivered: Vec<(Entry, SendAnswer)>,
     pub refused: Vec<(Entry, String)>,
     /// Requests left in the spool, tried now or not.
     pub waiting: usize,
@@ -165,11 +165,11 @@ pub struct Flushed {
 }
 
 impl Spool {
-    /// `--spool DIR` (`DSHARE_SPOOL`), else `<cache dir>/dshare/spool`. Not created
-    /// until a request is kept.
-    pub fn open(args: &SpoolArgs) -> Result<Spool> {
-        let dir = match &args.dir {
-            Some(d) => d.clone(),
+    /// `dir` (`--spool DIR`, `DSHARE_SPOOL`), else `<cache dir>/dshare/spool`, holding
+    /// at most `limit` bytes. Not created until a request is kept.
+    pub fn open(dir: Option<&Path>, limit: u64) -> Result<Spool> {
+        let dir = match dir {
+            Some(d) => d.to_path_buf(),
             None => dirs::cache_dir()
                 .context(
                     "cannot find this user's cache directory; pass --spool DIR or set DSHARE_SPOOL",
@@ -177,10 +177,7 @@ impl Spool {
                 .join("dshare")
                 .join("spool"),
         };
-        Ok(Spool {
-            dir,
-            limit: args.spool_limit,
-        })
+        Ok(Spool { dir, limit })
     }
 
     pub fn dir(&self) -> &Path {
@@ -274,7 +271,7 @@ impl Spool {
             match deliver(&entry.target, &entry.body, &entry.key, timeout) {
                 Delivery::Answered(Ok(value)) => {
                     remove(&path)?;
-                    done.delivered.push((entry, value));
+                    done.delivered.push((entry, *value));
                 }
                 Delivery::Answered(Err(e)) => {
                     let why = format!("{e:#}");
@@ -361,11 +358,7 @@ mod tests {
     use super::*;
 
     fn spool(dir: &Path, limit: u64) -> Spool {
-        Spool::open(&SpoolArgs {
-            dir: Some(dir.to_path_buf()),
-            spool_limit: limit,
-        })
-        .unwrap()
+        Spool::open(Some(dir), limit).unwrap()
     }
 
     fn entry(key: &str) -> Entry {

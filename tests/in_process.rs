@@ -17,7 +17,7 @@ fn settings(home: &Path, args: &[&str]) -> ServeSettings {
     let Command::Serve(serve) = <Cli as clap::Parser>::parse_from(argv).command else {
         unreachable!("parsed as serve");
     };
-    ServeSettings::resolve(&serve, None, &ConfigFile::load(home).unwrap()).unwrap()
+    ServeSettings::resolve(&serve.settings(None), &ConfigFile::load(home).unwrap()).unwrap()
 }
 
 #[test]

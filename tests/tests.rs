@@ -22,6 +22,7 @@ mod hostile;
 mod http_limits;
 mod in_process;
 mod json_shapes;
+mod layers;
 mod metrics;
 mod network;
 mod package;

@@ -21,7 +21,7 @@ pub fn run(home: &Home, cmd: &ClientCommand, out: Output) -> Result<Code> {
                 bail!("a client named {name:?} exists; revoke it first or choose another name");
             }
             let url = match url {
-                Some(u) => crate::net::client::check_url(u)?,
+                Some(u) => crate::node_url::NodeUrl::parse(u)?.into(),
                 None => super::peers::advertised(home)?,
             };
             let key = Secret::random();

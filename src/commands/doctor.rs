@@ -9,15 +9,14 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, NodeArgs};
+use crate::cli::DoctorArgs;
 use crate::exit::Code;
 use crate::home::Home;
 use crate::mbox;
-use crate::net::client::NodeClient;
+use crate::net::client::{NodeChoice, NodeClient};
 
 use super::Output;
-use super::peers::PeersAnswer;
-use crate::replicate::peers::PeerState;
+use crate::api::{PeerState, PeersAnswer, Status, peers, status};
 
 /// The whole verdict; `--json` prints it as one object.
 #[derive(Debug, Serialize)]
@@ -120,14 +119,7 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
         ));
         return;
     }
-    let client = match NodeClient::connect(
-        home,
-        &NodeArgs {
-            node: None,
-            token: None,
-            token_file: None,
-        },
-    ) {
+    let client = match NodeClient::connect(home, &NodeChoice::default()) {
         Ok(c) => c.with_timeout(args.timeout),
         Err(e) => {
             v.problems
@@ -137,14 +129,14 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
     };
     v.node.url = Some(client.base().to_string());
     let status = client
-        .call("/status", &[], None)
-        .and_then(|a| answer_json::<serde_json::Value>(client.base(), &a));
+        .call(status::PATH, &[], None)
+        .and_then(|a| answer_json::<Status>(client.base(), &a));
     match status {
         Ok(s) => {
             v.node.answering = true;
-            v.node.messages = s["messages"].as_u64();
-            v.node.digest = s["digest"].as_str().map(str::to_string);
-            if s["recovering"] == true {
+            v.node.messages = Some(s.messages);
+            v.node.digest = Some(s.digest.to_hex());
+            if s.recovering {
                 v.warnings.push(
                     "the node lost the end of its box before it started and refuses new sends until a peer has sent it back"
                         .into(),
@@ -161,7 +153,7 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
         }
     }
     match client
-        .call("/peers", &[], None)
+        .call(peers::PATH, &[], None)
         .and_then(|a| answer_json::<PeersAnswer>(client.base(), &a))
     {
         Ok(answer) => check_peers(&answer, args.max_behind, v),

@@ -1,28 +1,20 @@
 //! `dshare peers`: the peers the node knows and how they are.
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 
+use crate::api::{PeerView, Status, peers, status};
 use crate::cli::{NodeArgs, PeersArgs};
 use crate::exit::Code;
 use crate::home::Home;
-use crate::net::client::NodeClient;
-use crate::replicate::peers::PeerView;
+use crate::net::client::{NodeChoice, NodeClient};
+
+pub use crate::api::PeersAnswer;
 
 use super::Output;
 
-/// The node's `/peers` answer.
-#[derive(Deserialize)]
-pub struct PeersAnswer {
-    pub peers: Vec<PeerView>,
-    pub forks: Vec<serde_json::Value>,
-    /// Messages from peers that failed a check and were not stored.
-    pub refused: u64,
-}
-
 pub fn fetch(home: &Home, node: &NodeArgs) -> Result<PeersAnswer> {
-    let client = NodeClient::connect(home, node)?;
-    let answer = client.call("/peers", &[], None)?;
+    let client = NodeClient::connect(home, &node.choice())?;
+    let answer = client.call(peers::PATH, &[], None)?;
     if answer.status != 200 {
         anyhow::bail!(
             "the node answered HTTP {}: {}",
@@ -140,18 +132,10 @@ pub fn relation(p: &PeerView) -> String {
 /// The running node's advertised address, for `invite`.
 pub fn advertised(home: &Home) -> Result<String> {
     crate::net::client::home_node_url(home, Some("pass --url URL"))?;
-    let client = NodeClient::connect(
-        home,
-        &NodeArgs {
-            node: None,
-            token: None,
-            token_file: None,
-        },
-    )?;
-    let answer = client.call("/status", &[], None)?;
-    let status: serde_json::Value =
-        serde_json::from_str(&answer.body).context("malformed /status answer")?;
-    status["url"].as_str().map(str::to_string).context(
+    let client = NodeClient::connect(home, &NodeChoice::default())?;
+    let answer = client.call(status::PATH, &[], None)?;
+    let status: Status = serde_json::from_str(&answer.body).context("malformed /status answer")?;
+    status.url.context(
         "this node has no address other machines can reach: restart it with --advertise http://HOST:PORT, or pass --url to invite",
     )
 }

@@ -35,7 +35,7 @@ const FORWARDED: [i32; 4] = [
 ];
 
 pub fn run(home: &Home, args: &RunArgs, out: Output) -> Result<Code> {
-    let spool = Spool::open(&args.spool)?;
+    let spool = args.spool.open()?;
     let target = target_of(home, args.client.as_deref(), &args.node);
     let started_ms = crate::time::now_ms();
     let mut report = Run {
@@ -342,7 +342,7 @@ pub fn spool(_home: &Home, cmd: &SpoolCommand, out: Output) -> Result<Code> {
 }
 
 fn list(args: &SpoolArgs, out: Output) -> Result<Code> {
-    let spool = Spool::open(args)?;
+    let spool = args.open()?;
     let waiting = spool.list()?;
     let refused = spool.refused()?;
     for (state, items) in [("waiting", &waiting), ("refused", &refused)] {
@@ -383,7 +383,7 @@ fn list(args: &SpoolArgs, out: Output) -> Result<Code> {
 }
 
 fn flush(args: &SpoolArgs, all: bool, timeout: Duration, out: Output) -> Result<Code> {
-    let spool = Spool::open(args)?;
+    let spool = args.open()?;
     let done = spool
         .flush(all, None, usize::MAX, timeout)
         .with_context(|| format!("cannot flush the spool {}", spool.dir().display()))?;
@@ -391,12 +391,12 @@ fn flush(args: &SpoolArgs, all: bool, timeout: Duration, out: Output) -> Result<
         if out.json {
             println!(
                 "{}",
-                serde_json::json!({"key": entry.key, "delivered": value["id"], "repeat": value["repeat"]})
+                serde_json::json!({"key": entry.key, "delivered": value.message.id, "repeat": value.repeat.then_some(true)})
             );
         } else if !out.quiet {
             println!(
                 "delivered {} (key {})",
-                value["id"].as_str().unwrap_or("?"),
+                value.message.id.to_hex(),
                 entry.key
             );
         }

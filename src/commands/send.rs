@@ -4,12 +4,12 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, Result, bail};
 
+use crate::api::{SendAnswer, Want};
 use crate::cli::SendArgs;
 use crate::exit::Code;
 use crate::home::Home;
 use crate::net::client::{NodeClient, Remote};
-use crate::replicate::Want;
-use crate::spool::{Entry, Spool, Target};
+use crate::spool::{Entry, Target};
 
 use super::Output;
 
@@ -29,7 +29,7 @@ pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
             Some(answer) => answer,
             None => return Ok(Code::Success),
         },
-        None => NodeClient::connect(home, &args.node)?
+        None => NodeClient::connect(home, &args.node.choice())?
             .allowing(args.timeout)
             .send(&body, wait, args.key.as_deref())?,
     };
@@ -39,7 +39,7 @@ pub fn run(home: &Home, args: &SendArgs, out: Output) -> Result<Code> {
     if out.json {
         println!("{}", serde_json::to_string(&answer)?);
     } else if !out.quiet {
-        println!("{}", answer["id"].as_str().unwrap_or_default());
+        println!("{}", answer.message.id.to_hex());
     }
     Ok(Code::Success)
 }
@@ -53,9 +53,9 @@ fn client_send(
     wait: Option<(Want, std::time::Duration)>,
     args: &SendArgs,
     out: Output,
-) -> Result<Option<serde_json::Value>> {
+) -> Result<Option<SendAnswer>> {
     crate::invite::parse_client(line)?;
-    let spool = Spool::open(&args.spool)?;
+    let spool = args.spool.open()?;
     let target = Target::Client {
         line: line.to_string(),
     };
@@ -97,12 +97,12 @@ const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Why an answer the node calls complete does not confirm the message: `--wait all`
 /// with no peer up is answered with nobody acked and nobody missing, and a CI step
 /// that fails "if the network does not confirm" must not pass on that.
-fn unconfirmed(want: Want, answer: &serde_json::Value) -> Option<String> {
-    let acked = answer["acked"].as_array().map_or(0, Vec::len);
+fn unconfirmed(want: Want, answer: &SendAnswer) -> Option<String> {
+    let acked = answer.acked.as_ref().map_or(0, Vec::len);
     (want == Want::All && acked == 0).then(|| {
         format!(
             "message {} is stored here, but no peer was up to confirm it (`--wait all` needs at least one); `dshare peers` shows the known peers",
-            answer["id"].as_str().unwrap_or("?")
+            answer.message.id.to_hex()
         )
     })
 }
@@ -138,8 +138,24 @@ mod tests {
 
     #[test]
     fn wait_all_is_confirmed_only_by_at_least_one_peer() {
-        let nobody = serde_json::json!({"id": "ab", "acked": [], "missing": []});
-        let one = serde_json::json!({"id": "ab", "acked": ["http://x:1"], "missing": []});
+        let key = crate::identity::Identity::generate();
+        let draft = crate::message::Draft {
+            author: key.author(),
+            seq: 1,
+            prev: None,
+            clock: 1,
+            ts: 1,
+            body: "x",
+        };
+        let nobody = SendAnswer {
+            acked: Some(vec![]),
+            missing: Some(vec![]),
+            ..SendAnswer::stored(crate::message::Message::sign(&draft, &key), false)
+        };
+        let one = SendAnswer {
+            acked: Some(vec!["http://x:1".into()]),
+            ..nobody.clone()
+        };
         assert!(
             unconfirmed(Want::All, &nobody)
                 .unwrap()

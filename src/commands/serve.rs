@@ -18,7 +18,8 @@ pub fn run(
     matches: Option<&clap::ArgMatches>,
 ) -> Result<Code> {
     // Flags and environment as at start still win over the file at a reload.
-    let resolve = || ServeSettings::resolve(args, matches, &ConfigFile::load(home.dir())?);
+    let cli = args.settings(matches);
+    let resolve = || ServeSettings::resolve(&cli, &ConfigFile::load(home.dir())?);
     let settings = resolve()?;
     if args.print_config {
         return print_config(&settings, home, out);

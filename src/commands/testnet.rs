@@ -12,10 +12,10 @@ use anyhow::{Context, Result, bail};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::cli::{NodeArgs, TestnetArgs};
+use crate::cli::TestnetArgs;
 use crate::exit::Code;
 use crate::home::Home;
-use crate::net::client::NodeClient;
+use crate::net::client::{NodeChoice, NodeClient};
 
 use super::Output;
 
@@ -250,14 +250,13 @@ impl Net {
 fn up_peers(m: &Member) -> Result<usize> {
     let client = NodeClient::connect(
         &m.home,
-        &NodeArgs {
-            node: Some(m.url.clone()),
-            token: None,
-            token_file: None,
+        &NodeChoice {
+            url: Some(m.url.clone()),
+            ..NodeChoice::default()
         },
     )?;
-    let answer = client.call("/peers", &[], None)?;
-    let peers: super::peers::PeersAnswer = serde_json::from_str(&answer.body)?;
+    let answer = client.call(crate::api::peers::PATH, &[], None)?;
+    let peers: crate::api::PeersAnswer = serde_json::from_str(&answer.body)?;
     Ok(peers.peers.iter().filter(|p| p.is_up()).count())
 }
 

@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-use crate::cli::NodeArgs;
 use crate::home::Home;
 use crate::mbox::Store;
 use crate::message::Message;
-use crate::net::client::NodeClient;
+use crate::net::client::{NodeChoice, NodeClient};
 
 /// A box, read by position.
 pub trait Source {
@@ -41,7 +40,7 @@ const MAX_RECONNECT: Duration = Duration::from_secs(2);
 /// cron) that is an error, which cron reports.
 pub struct NodeSource {
     home: Home,
-    node: NodeArgs,
+    node: NodeChoice,
     client: Option<NodeClient>,
     patient: bool,
     /// Said once per outage, so a long one does not fill the log.
@@ -58,9 +57,9 @@ enum Failure {
 impl NodeSource {
     /// Checks what can be checked at once (the URL, a token to present), so a typo
     /// fails now rather than being waited on forever.
-    pub fn new(home: &Home, node: &NodeArgs, patient: bool) -> Result<NodeSource> {
-        if let Some(url) = &node.node {
-            crate::net::client::check_url(url)?;
+    pub fn new(home: &Home, node: &NodeChoice, patient: bool) -> Result<NodeSource> {
+        if let Some(url) = &node.url {
+            crate::node_url::NodeUrl::parse(url)?;
         }
         if node.token.is_none() {
             home.token().map_err(|e| {

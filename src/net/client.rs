@@ -1,16 +1,17 @@
 //! The HTTP client side: the calls the command line makes to a node's client API (one
-//! plain exchange each, see [`super::exchange`]), and sending through a remote node
-//! with a client key (a ureq agent).
+//! plain exchange each, see [`super::exchange`]; the types are [`crate::api`]'s), and
+//! sending through a remote node with a client key (a ureq agent).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::NodeArgs;
+use crate::api::send::{REMOTE_AAD, REMOTE_PATH};
+use crate::api::{LogQuery, RemoteAnswer, RemoteSend, SendAnswer, SendQuery, Want, log, send};
 use crate::exit;
 use crate::home::Home;
 use crate::message::Message;
-use crate::replicate::Want;
+use crate::node_url::NodeUrl;
 
 use super::{exchange, query};
 
@@ -36,6 +37,15 @@ fn agent(total: Duration) -> ureq::Agent {
         .into()
 }
 
+/// Which node to call and with what token: `--node`/`DSHARE_NODE`, `--token`,
+/// `--token-file` as the command line gave them (`None`: the home's).
+#[derive(Debug, Clone, Default)]
+pub struct NodeChoice {
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<std::path::PathBuf>,
+}
+
 /// A node's client API, as reached from the command line.
 pub struct NodeClient {
     base: String,
@@ -53,9 +63,9 @@ pub struct Answer {
 
 impl NodeClient {
     /// The node named by `--node`/`DSHARE_NODE`, else the one running on `home`.
-    pub fn connect(home: &Home, args: &NodeArgs) -> Result<NodeClient> {
-        let base = match &args.node {
-            Some(url) => check_url(url)?,
+    pub fn connect(home: &Home, args: &NodeChoice) -> Result<NodeClient> {
+        let base = match &args.url {
+            Some(url) => NodeUrl::parse(url)?.into(),
             None => home_node_url(home, Some("pass --node URL"))?,
         };
         let token = match (&args.token, &args.token_file) {
@@ -118,7 +128,7 @@ impl NodeClient {
         })?;
         let status = response.status;
         let next = response
-            .header("x-dshare-next")
+            .header(&log::NEXT_HEADER.to_ascii_lowercase())
             .and_then(|v| v.parse().ok());
         let cannot_read =
             |e: String| anyhow::anyhow!("cannot read the answer of {}: {e}", self.base);
@@ -135,7 +145,7 @@ impl NodeClient {
         body: &str,
         wait: Option<(Want, Duration)>,
         key: Option<&str>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<SendAnswer> {
         let answer = self.send_raw(body, wait, key)?;
         interpret_send(answer.status, &answer.body)
     }
@@ -148,28 +158,33 @@ impl NodeClient {
         wait: Option<(Want, Duration)>,
         key: Option<&str>,
     ) -> Result<Answer> {
-        let mut params = vec![("format", "json".to_string())];
-        if let Some(key) = key {
-            params.push(("key", key.to_string()));
-        }
-        if let Some((want, timeout)) = wait {
-            let want = match want {
-                Want::All => "all".to_string(),
-                Want::Count(n) => n.to_string(),
-            };
-            params.push(("wait", want));
-            params.push(("timeout_ms", timeout.as_millis().to_string()));
-        }
+        let query = SendQuery {
+            key: key.map(str::to_string),
+            wait,
+        };
+        self.call_with(send::PATH, &query.params(), Some(body.as_bytes()))
+    }
+
+    fn call_with(
+        &self,
+        path: &str,
+        params: &[(&'static str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer> {
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.call("/send", &params, Some(body.as_bytes()))
+        self.call(path, &params, body)
+    }
+
+    fn log(&self, query: LogQuery) -> Result<Answer> {
+        self.expect_ok(self.call_with(log::PATH, &query.params(), None)?)
     }
 
     /// The last `n` messages (or the node's default page), in conversation order,
     /// and the position to follow from.
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
-        let n = n.map(|n| n.to_string());
-        let params: Vec<(&str, &str)> = n.iter().map(|n| ("n", n.as_str())).collect();
-        let answer = self.expect_ok(self.call("/log", &params, None)?)?;
+        let answer = self.log(LogQuery::Last {
+            n: n.map(|n| n as u64),
+        })?;
         let messages = parse_lines(&answer.body)?;
         Ok((messages, answer.next.unwrap_or(0)))
     }
@@ -177,8 +192,11 @@ impl NodeClient {
     /// Up to `n` messages after the first `after` lines of the box, in arrival order,
     /// answered at once.
     pub fn page(&self, after: u64, n: u64) -> Result<Vec<Message>> {
-        let (a, n) = (after.to_string(), n.to_string());
-        let answer = self.expect_ok(self.call("/log", &[("since", &a), ("n", &n)], None)?)?;
+        let answer = self.log(LogQuery::Since {
+            after,
+            n: Some(n),
+            wait_s: None,
+        })?;
         parse_lines(&answer.body)
     }
 
@@ -204,8 +222,11 @@ impl NodeClient {
     /// Messages after the first `after` lines, waiting up to `wait_s` seconds for one;
     /// with the position to ask from next.
     pub fn since(&self, after: u64, wait_s: u64) -> Result<(Vec<Message>, u64)> {
-        let (a, w) = (after.to_string(), wait_s.to_string());
-        let answer = self.expect_ok(self.call("/log", &[("since", &a), ("wait", &w)], None)?)?;
+        let answer = self.log(LogQuery::Since {
+            after,
+            n: None,
+            wait_s: Some(wait_s),
+        })?;
         let messages = parse_lines(&answer.body)?;
         let next = answer.next.unwrap_or(after + messages.len() as u64);
         Ok((messages, next))
@@ -260,36 +281,20 @@ pub fn home_node_url(home: &Home, otherwise: Option<&str>) -> Result<String> {
     home.node_url()
 }
 
-/// Accepts `http://HOST:PORT` (with an optional trailing slash), refusing anything
-/// else with a message that shows the expected form.
-pub fn check_url(url: &str) -> Result<String> {
-    let trimmed = url.trim_end_matches('/');
-    let rest = trimmed.strip_prefix("http://").with_context(|| {
-        format!("{url:?} is not a node URL: expected http://HOST:PORT (for example http://127.0.0.1:7070)")
-    })?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
-        bail!("{url:?} is not a node URL: expected http://HOST:PORT with no path");
-    }
-    Ok(trimmed.to_string())
-}
-
 /// What `dshare send` makes of the node's answer (direct or remote): the stored message
 /// on 200; exit 1 naming the peers that lack it on 504 (`--wait` timed out); exit 1
 /// with the node's reason when it refused the message.
-pub fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
+pub fn interpret_send(status: u16, body: &str) -> Result<SendAnswer> {
     match status {
         200 | 504 => {
-            let value: serde_json::Value =
+            let answer: SendAnswer =
                 serde_json::from_str(body).context("the node's answer is not a message")?;
             if status == 504 {
-                let missing: Vec<&str> = value["missing"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                    .unwrap_or_default();
-                let acked = value["acked"].as_array().map_or(0, Vec::len);
+                let missing = answer.missing.clone().unwrap_or_default();
+                let acked = answer.acked.as_ref().map_or(0, Vec::len);
                 return Err(exit::failure(format!(
                     "message {} is stored here, but only {acked} peer(s) confirmed it in time; lacking it: {}",
-                    value["id"].as_str().unwrap_or("?"),
+                    answer.message.id.to_hex(),
                     if missing.is_empty() {
                         "(no other peer was up)".to_string()
                     } else {
@@ -297,7 +302,7 @@ pub fn interpret_send(status: u16, body: &str) -> Result<serde_json::Value> {
                     }
                 )));
             }
-            Ok(value)
+            Ok(answer)
         }
         401 => bail!("the node refused the client token: {}", body.trim()),
         400 | 413 | 414 => Err(exit::failure(format!(
@@ -340,7 +345,7 @@ pub fn remote_send(
     body: &str,
     wait: Option<(Want, Duration)>,
     key: Option<&str>,
-) -> Result<serde_json::Value> {
+) -> Result<SendAnswer> {
     match remote_exchange(line, body, wait, key, CALL_TIMEOUT)? {
         Remote::Answered(code, inner) => interpret_send(code, &inner),
         Remote::Unreachable(why) | Remote::Refused(why) => bail!(why),
@@ -367,15 +372,11 @@ pub fn remote_exchange(
     key: Option<&str>,
     timeout: Duration,
 ) -> Result<Remote> {
-    use crate::net::client_api::{REMOTE_AAD, RemoteSend};
     let (secret, base) = crate::invite::parse_client(line)?;
     let keyring = crate::seal::Keyring::new(&secret);
     let request = RemoteSend {
         body: body.to_string(),
-        wait: wait.map(|(w, _)| match w {
-            Want::All => "all".to_string(),
-            Want::Count(n) => n.to_string(),
-        }),
+        wait: wait.map(|(w, _)| w),
         timeout_ms: wait.map(|(_, t)| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         key: key.map(str::to_string),
     };
@@ -403,7 +404,7 @@ fn sealed_post(
 ) -> std::result::Result<(u16, String), SealedError> {
     let unreachable = SealedError::Unreachable;
     let mut response = agent(total)
-        .post(&format!("{base}/c/send"))
+        .post(&format!("{base}{REMOTE_PATH}"))
         .content_type("application/octet-stream")
         .send(blob)
         .map_err(|e| unreachable(format!("cannot reach the node at {base}: {e}")))?;
@@ -431,15 +432,7 @@ fn sealed_post(
             crate::time::now_ms(),
         )
         .map_err(|e| unreachable(format!("the answer of {base} does not open: {e}")))?;
-    let answer: serde_json::Value = serde_json::from_slice(&opened.plaintext)
+    let answer: RemoteAnswer = serde_json::from_slice(&opened.plaintext)
         .map_err(|_| unreachable(format!("the answer of {base} is malformed")))?;
-    let inner = match &answer["answer"] {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    let code = answer["status"]
-        .as_u64()
-        .and_then(|c| u16::try_from(c).ok())
-        .unwrap_or(500);
-    Ok((code, inner))
+    Ok((answer.status, answer.answer.text()))
 }

@@ -1,17 +1,19 @@
-//! The client API: what `dshare send`/`log`, scripts and browsers use. Every route
-//! needs the node's client token, from `?token=` or the cookie the page sets.
+//! The client API, server side: what `dshare send`/`log`, scripts and browsers use
+//! (its request and answer types are in [`crate::api`]). Every route needs the
+//! node's client token, from `?token=` or the cookie the page sets.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::hex::Hash;
+use crate::api::send::REMOTE_AAD;
+use crate::api::{
+    LogQuery, PeerState, PeersAnswer, RemoteAnswer, RemoteBody, RemoteSend, SendAnswer, Status,
+    Want, log, peers, send, status,
+};
 use crate::mbox::{StoreError, Writer};
 use crate::message::{self, AuthorId};
-use crate::replicate::peers::PeerState;
-use crate::replicate::{Replicator, Want};
+use crate::replicate::Replicator;
 use crate::secret::Secret;
 
 use super::http::{Request, Response};
@@ -24,20 +26,6 @@ pub const COOKIE: &str = "dshare_token";
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Most messages in one `/log` answer without `n`.
 const PAGE: usize = 1000;
-
-/// The associated data of a sealed remote send.
-pub const REMOTE_AAD: &[u8] = b"dshare/1 client /c/send";
-
-/// What a remote sender seals.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct RemoteSend {
-    pub body: String,
-    pub wait: Option<String>,
-    pub timeout_ms: Option<u64>,
-    /// An idempotency key: a repeat within the window stores nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-}
 
 /// The state the client API needs.
 pub struct ClientApi {
@@ -66,27 +54,9 @@ const MAX_LOCAL_WAIT: Duration = Duration::from_secs(600);
 /// The wait key of sends made with the node's client token.
 const TOKEN_KEY: &str = "token";
 
-/// The `/status` answer.
-#[derive(Serialize)]
-struct Status<'a> {
-    node: &'a AuthorId,
-    /// The address peers use to reach this node, if it has one.
-    url: Option<&'a str>,
-    version: &'static str,
-    messages: u64,
-    authors: u64,
-    head: Hash,
-    digest: Hash,
-    /// Group commits since start: each is one fsync covering one or more messages.
-    commits: u64,
-    /// The end of the box was lost before this start and is being fetched back from
-    /// peers; until then new sends are refused (503).
-    recovering: bool,
-}
-
 impl ClientApi {
     pub fn handle(&self, req: &Request) -> Response {
-        if req.path == "/c/send" {
+        if req.path == send::REMOTE_PATH {
             return self.remote_send(req);
         }
         if req.path == "/page.js" && !req.post {
@@ -127,7 +97,7 @@ impl ClientApi {
         // Sec-Fetch-Site cannot tell: a send on the cookie alone must also carry the
         // form key that only this node's page holds.
         if credential == Credential::Cookie
-            && req.path == "/send"
+            && req.path == send::PATH
             && !self.form_key_matches(if req.post {
                 req.header(page::FORM_KEY_HEADER)
             } else {
@@ -150,10 +120,10 @@ impl ClientApi {
                 Response::text(303, "the cookie holds the token").with("Location", "/")
             }
             (false, "/") => self.page(token_only_in_url),
-            (_, "/send") => self.send(req, token_only_in_url),
-            (false, "/log") => self.log(req),
-            (false, "/status") => self.status(),
-            (false, "/peers") => self.peers(),
+            (_, send::PATH) => self.send(req, token_only_in_url),
+            (false, log::PATH) => self.log(req),
+            (false, status::PATH) => self.status(),
+            (false, peers::PATH) => self.peers(),
             (false, "/metrics") => self.metrics(),
             (true, "/" | "/log" | "/status" | "/peers" | "/metrics") => {
                 Response::text(405, "use GET here")
@@ -235,10 +205,10 @@ impl ClientApi {
             return Response::text(303, "sent").with("Location", to);
         }
         if let Some(want) = req.param("wait") {
-            return self.wait(req, want, &stored, repeat);
+            return self.wait(req, want, stored, repeat);
         }
         if wants_json(req) {
-            Response::json(200, &answer_value(&stored, repeat))
+            Response::json(200, &SendAnswer::stored(stored, repeat))
         } else {
             Response::text(200, stored.id.to_hex())
         }
@@ -353,32 +323,34 @@ impl ClientApi {
         if self.remote_replay.check(&opened, now).is_err() {
             return forbidden();
         }
-        let (status, answer) = match serde_json::from_slice::<RemoteSend>(&opened.plaintext) {
-            Err(e) => (400, serde_json::json!(format!("malformed request: {e}"))),
+        let refused = |refusal: Response| RemoteAnswer {
+            status: refusal.status,
+            answer: RemoteBody::Refused(String::from_utf8_lossy(&refusal.body).trim().to_string()),
+        };
+        let sent = |(status, answer)| RemoteAnswer {
+            status,
+            answer: RemoteBody::Sent(Box::new(answer)),
+        };
+        let answer = match serde_json::from_slice::<RemoteSend>(&opened.plaintext) {
+            Err(e) => refused(Response::text(400, format!("malformed request: {e}"))),
             Ok(r) => match self.store(&r.body, r.key.map(|k| (remote_key(&req.body), k))) {
-                Err(refusal) => (
-                    refusal.status,
-                    serde_json::json!(String::from_utf8_lossy(&refusal.body).trim()),
-                ),
-                Ok((stored, repeat)) => match r.wait.as_deref() {
-                    None => (200, answer_value(&stored, repeat)),
+                Err(refusal) => refused(refusal),
+                Ok((stored, repeat)) => match r.wait {
+                    None => sent((200, SendAnswer::stored(stored, repeat))),
                     Some(want) => match self.confirmations(
                         want,
                         r.timeout_ms,
-                        &stored,
+                        stored,
                         repeat,
                         &remote_key(&req.body),
                     ) {
-                        Ok(pair) => pair,
-                        Err(refusal) => (
-                            refusal.status,
-                            serde_json::json!(String::from_utf8_lossy(&refusal.body).trim()),
-                        ),
+                        Ok(pair) => sent(pair),
+                        Err(refusal) => refused(refusal),
                     },
                 },
             },
         };
-        let plain = serde_json::json!({ "status": status, "answer": answer }).to_string();
+        let plain = serde_json::to_string(&answer).expect("answers serialize");
         let aad = crate::replicate::answer_aad(&opened.nonce);
         match self.remote_keys.current().seal_as(
             &req.body,
@@ -399,9 +371,12 @@ impl ClientApi {
         &self,
         req: &Request,
         want: &str,
-        stored: &crate::message::Message,
+        stored: crate::message::Message,
         repeat: bool,
     ) -> Response {
+        let Ok(want) = want.parse::<Want>() else {
+            return Response::text(400, "wait must be `all` or a number of peers");
+        };
         let timeout_ms = req.param("timeout_ms").and_then(|t| t.parse::<u64>().ok());
         match self.confirmations(want, timeout_ms, stored, repeat, TOKEN_KEY) {
             Ok((status, value)) => Response::json(status, &value),
@@ -415,24 +390,12 @@ impl ClientApi {
     /// the slots of `key` (429 when they are all taken: the message is stored).
     fn confirmations(
         &self,
-        want: &str,
+        want: Want,
         timeout_ms: Option<u64>,
-        stored: &crate::message::Message,
+        stored: crate::message::Message,
         repeat: bool,
         key: &str,
-    ) -> Result<(u16, serde_json::Value), Response> {
-        let want = match want {
-            "all" => Want::All,
-            n => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Want::Count(n),
-                _ => {
-                    return Err(Response::text(
-                        400,
-                        "wait must be `all` or a number of peers",
-                    ));
-                }
-            },
-        };
+    ) -> Result<(u16, SendAnswer), Response> {
         let (longest, key_cap) = if key == TOKEN_KEY {
             (MAX_LOCAL_WAIT, super::waits::MAX_WAITS)
         } else {
@@ -450,15 +413,17 @@ impl ClientApi {
             .with("Retry-After", "1"));
         };
         let (acked, missing) =
-            super::http::without_turn(|| self.replicator.confirm(stored, want, timeout));
+            super::http::without_turn(|| self.replicator.confirm(&stored, want, timeout));
         let enough = match want {
             Want::All => missing.is_empty(),
             Want::Count(n) => acked.len() >= n,
         };
-        let mut value = answer_value(stored, repeat);
-        value["acked"] = serde_json::json!(acked);
-        value["missing"] = serde_json::json!(missing);
-        Ok((if enough { 200 } else { 504 }, value))
+        let answer = SendAnswer {
+            acked: Some(acked),
+            missing: Some(missing),
+            ..SendAnswer::stored(stored, repeat)
+        };
+        Ok((if enough { 200 } else { 504 }, answer))
     }
 
     /// `/peers`: every known peer's state, the forks seen, and how many messages from
@@ -467,11 +432,11 @@ impl ClientApi {
         let rep = &self.replicator;
         Response::json(
             200,
-            &serde_json::json!({
-                "peers": rep.peers.views(),
-                "forks": *rep.forks.lock().expect("forks lock"),
-                "refused": rep.refused.load(Ordering::Relaxed),
-            }),
+            &PeersAnswer {
+                peers: rep.peers.views(),
+                forks: rep.forks.lock().expect("forks lock").clone(),
+                refused: rep.refused.load(Ordering::Relaxed),
+            },
         )
     }
 
@@ -481,16 +446,19 @@ impl ClientApi {
     /// continue.
     fn log(&self, req: &Request) -> Response {
         let store = self.writer.store();
-        let number = |name: &str| req.param(name).map(str::parse::<u64>).transpose();
-        let (n, since, wait) = match (number("n"), number("since"), number("wait")) {
-            (Ok(n), Ok(s), Ok(w)) => (n, s, w),
-            _ => return Response::text(400, "n, since and wait must be whole numbers"),
+        let query = match LogQuery::parse(|name| req.param(name)) {
+            Ok(query) => query,
+            Err(why) => return Response::text(400, why),
         };
-        let read = match since {
-            None => store.last(Some(
+        let read = match query {
+            LogQuery::Last { n } => store.last(Some(
                 n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(usize::MAX)),
             )),
-            Some(after) => {
+            LogQuery::Since {
+                after,
+                n,
+                wait_s: wait,
+            } => {
                 let wait = Duration::from_secs(wait.unwrap_or(0)).min(MAX_WAIT);
                 if !wait.is_zero() && self.waiting.fetch_add(1, Ordering::SeqCst) < self.max_waiting
                 {
@@ -514,7 +482,7 @@ impl ClientApi {
                     body.push(b'\n');
                 }
                 Response::new(200, "application/x-ndjson", body)
-                    .with("X-Dshare-Next", next.to_string())
+                    .with(log::NEXT_HEADER, next.to_string())
             }
             Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
         }
@@ -555,9 +523,9 @@ impl ClientApi {
         Response::json(
             200,
             &Status {
-                node: &self.author,
-                url: self.replicator.me.url.as_deref(),
-                version: env!("CARGO_PKG_VERSION"),
+                node: self.author,
+                url: self.replicator.me.url.clone(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
                 messages: s.messages,
                 authors: s.authors,
                 head: s.head,
@@ -580,16 +548,6 @@ pub fn store_error(e: &StoreError) -> Response {
         StoreError::Io(_) => Response::text(500, e.to_string()),
         StoreError::Clock(_) => Response::text(409, e.to_string()),
     }
-}
-
-/// A send's JSON answer: the message, and `"repeat": true` when an idempotency key
-/// named one stored before.
-fn answer_value(stored: &crate::message::Message, repeat: bool) -> serde_json::Value {
-    let mut value = serde_json::to_value(stored).expect("messages serialize");
-    if repeat {
-        value["repeat"] = serde_json::Value::Bool(true);
-    }
-    value
 }
 
 /// The wait key of a remote send: the id of the client key that sealed it (the

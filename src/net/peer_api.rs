@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::replicate::{Replicator, answer_aad, request_aad};
+use crate::replicate::{CLOCK_SKEW_STATUS, Replicator, answer_aad, request_aad};
 use crate::seal::ReplayGuard;
 
 use super::http::{Request, Response};
@@ -84,9 +84,6 @@ impl PeerApi {
         answer.unwrap_or_else(|e| Response::text(400, format!("malformed request: {e}")))
     }
 }
-
-/// Status of the answer to a sealed request whose timestamp is outside the window.
-pub const CLOCK_SKEW_STATUS: u16 = 409;
 
 fn clock_skew(rep: &Replicator, nonce: &[u8]) -> Response {
     let mut answer = seal_json(rep, nonce, &serde_json::json!({ "clock_skew": true }));

@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::PeerClocks;
-use crate::net::peer_api::CLOCK_SKEW_STATUS;
 use crate::seal::Keyring;
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -19,6 +18,10 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 /// How a failed exchange says that the peer could not open our request: the words
 /// `peers` shows and `doctor` looks for.
 pub const REFUSED_KEY: &str = "refused our network key";
+
+/// Status of the answer to a sealed request whose timestamp is outside the window
+/// (the peer API's server side answers it, this side reads it).
+pub const CLOCK_SKEW_STATUS: u16 = 409;
 
 /// Most bytes read from a peer's answer: a range page is capped near 1 MiB.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;

@@ -19,15 +19,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use client::{PeerClient, REFUSED_KEY, answer_aad, request_aad};
+pub use client::{CLOCK_SKEW_STATUS, PeerClient, REFUSED_KEY, answer_aad, request_aad};
 use peers::{PeerState, PeerTable};
 use protocol::{
     HeadsPage, HeadsRequest, Hello, HelloReply, MAX_HEADS_PAGE, MAX_PAGE, MAX_PEERS_SHARED,
     Messages, NodeInfo, PushReply, RangeRequest,
 };
 
+use crate::api::Want;
 use crate::hex::Hash;
 use crate::identity::Identity;
 use crate::mbox::{Outcome, StoreError, Writer};
@@ -62,21 +63,12 @@ pub enum Spread {
 pub type Batch = (Arc<Vec<Message>>, Spread);
 
 /// A fork seen: an author signed two different messages with the same seq.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fork {
     pub author: AuthorId,
     pub seq: u64,
     pub held: Option<Hash>,
     pub offered: Hash,
-}
-
-/// How many peers `send --wait` waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
-    /// Every peer that was up when the message was stored.
-    All,
-    /// This many peers.
-    Count(usize),
 }
 
 /// Settings from the command line.
@@ -283,7 +275,7 @@ impl Replicator {
     /// Heard of `url` (a hello's sender, a peer's list): if it is new and not this
     /// node, it waits to be probed, and is adopted only once it proves an id.
     pub fn heard_of(&self, url: &str) {
-        let Ok(url) = crate::net::client::check_url(url) else {
+        let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
             return;
         };
         if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Conn;
+use crate::client::connect;
 use crate::harness::wait;
 
 pub(crate) const BARE_ENV: &str = "DSHARE_BENCH_BARE_SERVER";
@@ -91,7 +91,7 @@ impl Bare {
             .expect("the bare server's address");
         let url = line.trim().to_string();
         wait("the bare server to answer", || {
-            Conn::connect(&url)
+            connect(&url)
                 .and_then(|mut c| c.get("/hello"))
                 .ok()
                 .filter(|r| r.status == 200)

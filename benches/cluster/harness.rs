@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::PATIENCE;
-use crate::client::Conn;
+use crate::client::{Conn, connect};
 use crate::table::ms;
 use crate::util::read_secret;
 
@@ -87,7 +87,7 @@ impl Node {
         });
         let target = format!("/status?token={}", node.token);
         wait("the node to answer", || {
-            Conn::connect(&node.url)
+            connect(&node.url)
                 .and_then(|mut c| c.get(&target))
                 .ok()
                 .filter(|r| r.status == 200)
@@ -107,7 +107,7 @@ impl Node {
     }
 
     pub(crate) fn conn(&self) -> Conn {
-        Conn::connect(&self.url).expect("connect to a node")
+        connect(&self.url).expect("connect to a node")
     }
 
     pub(crate) fn target(&self, path: &str, query: &str) -> String {
@@ -210,7 +210,7 @@ pub(crate) fn load(
             .map(|c| {
                 let (stop, ok, target) = (&stop, &ok, &target);
                 s.spawn(move || {
-                    let mut conn = Conn::connect(url).expect("connect");
+                    let mut conn = connect(url).expect("connect");
                     let mut lat = Vec::new();
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
@@ -242,7 +242,7 @@ pub(crate) fn load(
 
 /// One keep-alive client, `n` requests one after the other: each latency in ms.
 pub(crate) fn sequential(url: &str, n: usize, target: impl Fn(usize) -> String) -> Vec<f64> {
-    let mut conn = Conn::connect(url).expect("connect");
+    let mut conn = connect(url).expect("connect");
     (0..n)
         .map(|i| {
             let t = Instant::now();

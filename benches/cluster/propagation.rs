@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::bare::private_net;
-use crate::client::{Conn, body};
+use crate::client::{body, connect};
 use crate::config::Config;
 use crate::harness::network;
 use crate::limits::{Limits, probe};
@@ -72,7 +72,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
                 let mut conn = node.conn();
                 let mut since = node.messages(&mut conn);
                 thread::spawn(move || {
-                    let mut conn = Conn::connect(&url).expect("connect a watcher");
+                    let mut conn = connect(&url).expect("connect a watcher");
                     while !stop.load(Ordering::Relaxed) {
                         let r = conn
                             .get(&format!("/log?since={since}&wait=1&token={token}"))

@@ -65,19 +65,11 @@ fn help_lists_the_five_main_commands_first() {
 
 /// POSTs `body` to the node's `/send`, as `dshare send` does.
 fn post(node: &Node, body: &str) {
-    use std::io::{Read, Write};
-    let hostport = node.url.strip_prefix("http://").unwrap();
-    let mut stream = std::net::TcpStream::connect(hostport).unwrap();
-    write!(
-        stream,
-        "POST /send HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        node.token,
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let auth = format!("Authorization: Bearer {}", node.token);
+    let url = format!("{}/send", node.url);
+    let answer = crate::util::http::once(&url, "POST", &[&auth], Some(body.as_bytes()));
+    let answer = answer.expect("an answer");
+    assert_eq!(answer.status, 200, "{}", answer.head);
 }
 
 #[test]

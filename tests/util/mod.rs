@@ -3,11 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod testnet;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -319,18 +319,7 @@ pub fn read_secret(path: &Path) -> String {
         .to_string()
 }
 
-/// Percent-encodes every byte but the unreserved ones.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+pub use http::encode;
 
 /// A minimal HTTP/1.1 GET over a fresh connection: `(status, head, body)`. Written
 /// by hand so tests control every byte and see every header.
@@ -338,38 +327,17 @@ pub fn get(url: &str) -> (u16, String, String) {
     raw_request(url, &[])
 }
 
-/// GET with extra header lines.
+/// GET with extra header lines: `(status, head, body)`, status 0 when the node could
+/// not be reached or did not answer.
 pub fn raw_request(url: &str, headers: &[&str]) -> (u16, String, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (hostport, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let target = if target.is_empty() { "/" } else { target };
-    let Ok(mut stream) = TcpStream::connect(hostport) else {
-        return (0, String::new(), String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!("GET {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
+    match http::once(url, "GET", headers, None) {
+        Some(r) => (
+            r.status,
+            r.head,
+            String::from_utf8_lossy(&r.body).to_string(),
+        ),
+        None => (0, String::new(), String::new()),
     }
-    req.push_str("\r\n");
-    if stream.write_all(req.as_bytes()).is_err() {
-        return (0, String::new(), String::new());
-    }
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return (0, text, String::new());
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
 }
 
 /// The lines of the box file of `home`.
@@ -389,57 +357,16 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A hand-written HTTP/1.1 POST of raw bytes: `(status, body)`, a chunked answer
-/// decoded. Written by hand so tests control every byte.
+/// A POST of raw bytes: `(status, body)`.
 pub fn raw_post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (hostport, target) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = TcpStream::connect(hostport).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\
-         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        return (status, dechunk(&body));
-    }
-    (status, body)
-}
-
-/// Decodes a chunked HTTP body (tiny_http sends large answers that way).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size line");
-        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap().trim();
-        let size = usize::from_str_radix(size_text, 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 2 + size + 2..];
-    }
+    let r = http::once(
+        url,
+        "POST",
+        &["Content-Type: application/octet-stream"],
+        Some(body),
+    )
+    .expect("an HTTP answer");
+    (r.status, r.body)
 }
 
 /// The `box.torn-*` files beside a home's box.

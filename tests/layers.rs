@@ -89,6 +89,9 @@ fn the_reader_sees_grouped_relative_and_reexported_paths() {
         .iter()
         .map(|m| split(m))
         .collect();
+    assert!(is_public_use("pub(crate) use a::B;", 11));
+    assert!(is_public_use("pub use a::B;", 4));
+    assert!(!is_public_use("use a::B;", 0));
     let mut reexports = BTreeMap::new();
     reexports.insert(
         split("a"),
@@ -656,6 +659,15 @@ fn use_paths(
     found
 }
 
+/// Whether the `use` at `at` is `pub use` or `pub(…) use`.
+fn is_public_use(text: &str, at: usize) -> bool {
+    let before = text[..at].trim_end();
+    let restricted = before
+        .rsplit_once("pub(")
+        .is_some_and(|(_, rest)| rest.ends_with(')') && !rest.contains(['\n', ';', '{', '}']));
+    before.ends_with("pub") && !before.ends_with("_pub") || restricted
+}
+
 /// What a module re-exports: the name it gives (last segment) and the path it points at.
 fn reexported(module: &[String], directory: bool, text: &str) -> BTreeMap<String, ModPath> {
     // In a directory module a bare `pub use x::Y` names a child: dshare re-exports
@@ -663,12 +675,15 @@ fn reexported(module: &[String], directory: bool, text: &str) -> BTreeMap<String
     let bytes = text.as_bytes();
     let mut out = BTreeMap::new();
     let mut from = 0;
-    while let Some(offset) = text[from..].find("pub use ") {
+    while let Some(offset) = text[from..].find("use ") {
         let at = from + offset;
-        from = at + 8;
+        from = at + 4;
+        if !is_public_use(text, at) {
+            continue;
+        }
         let mut tokens = Tokens {
             text: bytes,
-            at: at + 7,
+            at: at + 3,
         };
         let mut paths = Vec::new();
         tokens.use_tree(&[], &mut paths);

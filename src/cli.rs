@@ -1,5 +1,9 @@
 //! The command-line surface: every command, flag and environment variable. Man pages
 //! and shell completions are generated from this (`dshare generate`).
+//!
+//! The layers below never see these types: a group of flags is handed down as the
+//! core's own value ([`NodeArgs::choice`], [`ServeArgs::settings`], [`SpoolArgs::open`]),
+//! so only `main`, `cli` and `commands` import the command line (tests/layers.rs).
 
 use std::path::PathBuf;
 

@@ -9,7 +9,10 @@
 //! (a hash-chained, plain-text file) and fsyncs before anyone is told it is stored.
 //! [`replicate`] pushes new messages to peers and pulls what it lacks, so every node
 //! ends with the same conversation. [`message`], [`chain`] and [`seal`] are pure
-//! functions with their tests beside them.
+//! functions with their tests beside them. The client API's requests and answers are
+//! typed once, in [`api`], for the node and the command line alike. Layers run one
+//! way: nothing below [`cli`] and [`commands`] imports them, and the module graph has
+//! no cycle (tests/layers.rs).
 
 pub mod api;
 pub mod chain;

@@ -16,7 +16,7 @@ use crate::mbox;
 use crate::net::client::{NodeChoice, NodeClient};
 
 use super::Output;
-use crate::api::{PeerState, PeersAnswer, Status, peers, status};
+use crate::api::{PeerState, PeersAnswer};
 
 /// The whole verdict; `--json` prints it as one object.
 #[derive(Debug, Serialize)]
@@ -128,10 +128,7 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
         }
     };
     v.node.url = Some(client.base().to_string());
-    let status = client
-        .call(status::PATH, &[], None)
-        .and_then(|a| answer_json::<Status>(client.base(), &a));
-    match status {
+    match client.status() {
         Ok(s) => {
             v.node.answering = true;
             v.node.messages = Some(s.messages);
@@ -152,29 +149,12 @@ fn check_node(home: &Home, args: &DoctorArgs, v: &mut Verdict) {
             return;
         }
     }
-    match client
-        .call(peers::PATH, &[], None)
-        .and_then(|a| answer_json::<PeersAnswer>(client.base(), &a))
-    {
+    match client.peers() {
         Ok(answer) => check_peers(&answer, args.max_behind, v),
         Err(e) => v
             .problems
             .push(format!("cannot read the node's peer table: {e:#}")),
     }
-}
-
-fn answer_json<T: serde::de::DeserializeOwned>(
-    base: &str,
-    answer: &crate::net::client::Answer,
-) -> Result<T> {
-    if answer.status != 200 {
-        bail!(
-            "{base} answered HTTP {}: {}",
-            answer.status,
-            answer.body.trim()
-        );
-    }
-    serde_json::from_str(&answer.body).with_context(|| format!("{base} sent a malformed answer"))
 }
 
 /// Peers: none up while some are known is a problem (the node is cut off); a single

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::api::{PeerView, Status, peers, status};
+use crate::api::PeerView;
 use crate::cli::{NodeArgs, PeersArgs};
 use crate::exit::Code;
 use crate::home::Home;
@@ -13,16 +13,7 @@ pub use crate::api::PeersAnswer;
 use super::Output;
 
 pub fn fetch(home: &Home, node: &NodeArgs) -> Result<PeersAnswer> {
-    let client = NodeClient::connect(home, &node.choice())?;
-    let answer = client.call(peers::PATH, &[], None)?;
-    if answer.status != 200 {
-        anyhow::bail!(
-            "the node answered HTTP {}: {}",
-            answer.status,
-            answer.body.trim()
-        );
-    }
-    serde_json::from_str(&answer.body).context("the node's peer list is malformed")
+    NodeClient::connect(home, &node.choice())?.peers()
 }
 
 pub fn run(home: &Home, args: &PeersArgs, out: Output) -> Result<Code> {
@@ -133,9 +124,7 @@ pub fn relation(p: &PeerView) -> String {
 pub fn advertised(home: &Home) -> Result<String> {
     crate::net::client::home_node_url(home, Some("pass --url URL"))?;
     let client = NodeClient::connect(home, &NodeChoice::default())?;
-    let answer = client.call(status::PATH, &[], None)?;
-    let status: Status = serde_json::from_str(&answer.body).context("malformed /status answer")?;
-    status.url.context(
+    client.status()?.url.context(
         "this node has no address other machines can reach: restart it with --advertise http://HOST:PORT, or pass --url to invite",
     )
 }

@@ -255,9 +255,7 @@ fn up_peers(m: &Member) -> Result<usize> {
             ..NodeChoice::default()
         },
     )?;
-    let answer = client.call(crate::api::peers::PATH, &[], None)?;
-    let peers: crate::api::PeersAnswer = serde_json::from_str(&answer.body)?;
-    Ok(peers.peers.iter().filter(|p| p.is_up()).count())
+    Ok(client.peers()?.peers.iter().filter(|p| p.is_up()).count())
 }
 
 /// One tick of a start-up wait: fails on a signal or when the deadline passed.

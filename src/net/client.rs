@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::api::send::{REMOTE_AAD, REMOTE_PATH};
-use crate::api::{LogQuery, RemoteAnswer, RemoteSend, SendAnswer, SendQuery, Want, log, send};
+use crate::api::{
+    LogQuery, PeersAnswer, RemoteAnswer, RemoteSend, SendAnswer, SendQuery, Status, Want, log,
+    peers, send, status,
+};
 use crate::exit;
 use crate::home::Home;
 use crate::message::Message;
@@ -230,6 +233,22 @@ impl NodeClient {
         let messages = parse_lines(&answer.body)?;
         let next = answer.next.unwrap_or(after + messages.len() as u64);
         Ok((messages, next))
+    }
+
+    /// `GET /status`: what the node is and what its box holds.
+    pub fn status(&self) -> Result<Status> {
+        self.get_json(status::PATH)
+    }
+
+    /// `GET /peers`: the node's peers, the forks it saw, what it refused.
+    pub fn peers(&self) -> Result<PeersAnswer> {
+        self.get_json(peers::PATH)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let answer = self.expect_ok(self.call(path, &[], None)?)?;
+        serde_json::from_str(&answer.body)
+            .with_context(|| format!("the node at {} sent a malformed {path} answer", self.base))
     }
 
     fn expect_ok(&self, answer: Answer) -> Result<Answer> {

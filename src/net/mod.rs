@@ -1,5 +1,5 @@
-//! The node's HTTP side: the server and its limits, the client API and page, and the
-//! HTTP client the command line uses to reach a node.
+//! The node's HTTP side: the server and its limits, the client API (its types are
+//! [`crate::api`]'s) and page, and the HTTP client the command line uses to reach a node.
 
 pub mod client;
 pub mod client_api;

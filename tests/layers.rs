@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::util::testnet::Testnet;
-use crate::util::{Scratch, ok, raw_request, wait_peer_up};
+use crate::util::{Node, Scratch, box_lines, ok, raw_request, wait_peer_up};
 
 /// A module's path from the crate root, `["mbox", "store"]`.
 type ModPath = Vec<String>;
@@ -198,6 +198,30 @@ fn typed_answers_print_the_bytes_they_always_did() {
         listed.join(",")
     );
     assert_eq!(peers, expected);
+}
+
+/// A `wait` that is not `all` or a positive count is refused before the message is
+/// stored, on `/send` as in a sealed remote send (whose request type cannot hold one).
+#[test]
+fn a_send_with_an_unreadable_wait_stores_nothing() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let answers: Vec<(u16, String)> = ["0", "-1", "some", ""]
+        .iter()
+        .map(|wait| node.get("/send", &[("msg", "hello"), ("wait", wait)]))
+        .collect();
+    assert_eq!(box_lines(&home).len(), 0, "stored: {:?}", box_lines(&home));
+    for (status, body) in answers {
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("nothing was stored"), "{body}");
+    }
+    let (status, _) = node.get(
+        "/send",
+        &[("msg", "hello"), ("wait", "1"), ("timeout_ms", "1")],
+    );
+    assert_eq!(status, 504, "no peer to confirm it, but stored");
+    assert_eq!(box_lines(&home).len(), 1);
 }
 
 /// The crate's modules and the arrows between them, each with the first place it was seen.

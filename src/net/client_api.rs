@@ -189,6 +189,13 @@ impl ClientApi {
                 None => return Response::text(400, "missing the msg parameter: /send?msg=TEXT"),
             }
         };
+        // Read before storing: a send whose wait is unreadable stores nothing.
+        let Ok(wait) = req.param("wait").map(str::parse::<Want>).transpose() else {
+            return Response::text(
+                400,
+                "wait must be `all` or a number of peers; nothing was stored",
+            );
+        };
         let keyed = req
             .param("key")
             .map(|k| (TOKEN_KEY.to_string(), k.to_string()));
@@ -204,7 +211,7 @@ impl ClientApi {
             };
             return Response::text(303, "sent").with("Location", to);
         }
-        if let Some(want) = req.param("wait") {
+        if let Some(want) = wait {
             return self.wait(req, want, stored, repeat);
         }
         if wants_json(req) {
@@ -370,13 +377,10 @@ impl ClientApi {
     fn wait(
         &self,
         req: &Request,
-        want: &str,
+        want: Want,
         stored: crate::message::Message,
         repeat: bool,
     ) -> Response {
-        let Ok(want) = want.parse::<Want>() else {
-            return Response::text(400, "wait must be `all` or a number of peers");
-        };
         let timeout_ms = req.param("timeout_ms").and_then(|t| t.parse::<u64>().ok());
         match self.confirmations(want, timeout_ms, stored, repeat, TOKEN_KEY) {
             Ok((status, value)) => Response::json(status, &value),

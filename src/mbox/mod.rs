@@ -1,14 +1,16 @@
 //! The message box: a plain-text, append-only, hash-chained file of messages
-//! (docs/FORMAT.md), the index that serves reads from it, and the one writer that
+//! (docs/FORMAT.md), the index on disk that serves reads from it, and the one writer that
 //! appends to it with group commit.
 
 mod audit;
 mod checkpoint;
 mod combine;
 mod format;
+mod index;
 mod lines;
 mod order;
 mod read;
+mod runs;
 mod store;
 mod track;
 mod verify;
@@ -17,6 +19,7 @@ mod writer;
 pub use audit::{Audit, audit_path, last_audit, record_audit};
 pub use checkpoint::checkpoint_path;
 pub use format::{Line, encode_line, parse_line};
+pub use index::index_path;
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary, head_path};
 pub use track::{LineError, Tracker};

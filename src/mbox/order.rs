@@ -33,7 +33,6 @@ impl<T> Default for Blocks<T> {
 }
 
 impl<T: Copy> Blocks<T> {
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

@@ -425,7 +425,7 @@ pub fn raw_post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
 }
 
 /// Decodes a chunked HTTP body (tiny_http sends large answers that way).
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+pub fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line_end = raw

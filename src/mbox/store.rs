@@ -30,6 +30,11 @@ use super::verify::HeadRecord;
 /// 128-digit signature come to more than this, whatever the body.
 pub(super) const MIN_LINE: u64 = 400;
 
+/// The longest line a record may name: a line of the largest message, every byte of
+/// its body escaped, is under 400 KiB; a damaged record must not make a read allocate
+/// gigabytes.
+const MAX_LINE: u32 = 1 << 24;
+
 /// What memory holds of the index: O(authors) plus the bounded overlay of the
 /// conversation order. Everything older is in `box.index` and the runs.
 pub(super) struct Index {
@@ -814,10 +819,10 @@ impl Store {
         let mut out = Vec::with_capacity(records.len());
         let mut buf = Vec::new();
         for r in records {
-            buf.resize(r.len as usize, 0);
-            if buf.is_empty() {
-                return Err(self.damage("a record of an empty line".into()));
+            if r.len == 0 || r.len > MAX_LINE {
+                return Err(self.damage(format!("a record of a {}-byte line", r.len)));
             }
+            buf.resize(r.len as usize, 0);
             self.reader
                 .read_exact_at(&mut buf, r.offset)
                 .with_context(|| format!("cannot read {}", self.path.display()))?;

@@ -396,6 +396,24 @@ fn a_missing_stale_foreign_or_damaged_index_is_detected_and_rebuilt() {
     assert!(node.stop().success());
     let node = start_saying(&home, "(no usable checkpoint)");
     assert_eq!(answers(&node), reference);
+    assert!(node.stop().success());
+
+    // A record claiming a 4 GiB line: refused as damage before anything is allocated
+    // for it (the node stays small and answers).
+    let mut huge = good.clone();
+    let at = (12_000 - 1) * 80 + 8;
+    huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    fs::write(&index, &huge).unwrap();
+    let node = start_saying(&home, "read 0 lines after the checkpoint");
+    let (status, body) = node.get("/log", &[("since", "11999"), ("n", "1")]);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("4294967295-byte line"), "{body}");
+    assert!(
+        rss_kib(node.pid()) < 200 * 1024,
+        "{} KiB",
+        rss_kib(node.pid())
+    );
+    assert_eq!(node.get("/status", &[]).0, 200);
 }
 
 #[test]

@@ -250,9 +250,11 @@ fn catch_up_the_last_100_000(c: &Config, t: &mut Table, source: &Path, home: &Pa
     // alone.
     let (b, _) = Node::start(&c.bin, &behind, &[]);
     stop_cleanly(b);
+    // The node holding everything comes back on another port: the one behind is told
+    // where (as a restarted peer is found again through its peers).
     let (a, _) = Node::start(&c.bin, home, &[]);
     let t0 = Instant::now();
-    let (b, _) = Node::start(&c.bin, &behind, &[]);
+    let (b, _) = Node::start(&c.bin, &behind, &["--peer", &a.url]);
     let mut conn = b.conn();
     crate::harness::wait("the node behind to catch up", || {
         (b.messages(&mut conn) >= c.big as u64).then_some(())

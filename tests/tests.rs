@@ -18,6 +18,7 @@ mod doctor;
 mod durability;
 mod format_spec;
 mod generated;
+mod history_index;
 mod hostile;
 mod http_limits;
 mod in_process;

@@ -1,5 +1,5 @@
 //! The message box: a plain-text, append-only, hash-chained file of messages
-//! (docs/FORMAT.md), the index that serves reads from it, and the one writer that
+//! (docs/FORMAT.md), the index on disk that serves reads from it, and the one writer that
 //! appends to it with group commit.
 
 mod audit;
@@ -7,9 +7,11 @@ mod checkpoint;
 mod combine;
 mod format;
 mod head;
+mod index;
 mod lines;
 mod order;
 mod read;
+mod runs;
 mod store;
 mod track;
 mod verify;
@@ -19,6 +21,7 @@ pub use audit::{Audit, audit_path, last_audit, record_audit};
 pub use checkpoint::checkpoint_path;
 pub use format::{Line, encode_line, parse_line};
 pub use head::{HeadRecord, head_path, read_head_file, read_head_record};
+pub use index::index_path;
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary};
 pub use track::{LineError, Tracker};

@@ -1,4 +1,5 @@
-//! A sorted list kept in fixed-size blocks: the conversation order of the index.
+//! A sorted list kept in fixed-size blocks: the in-memory overlay of the conversation
+//! order (the newest lines, before they are written as a run, see [`super::runs`]).
 //!
 //! A plain sorted `Vec` moves every later element on an insert, so each message that
 //! sorts early (any author may start at clock 1) cost O(n) under the index lock. Here an
@@ -33,7 +34,6 @@ impl<T> Default for Blocks<T> {
 }
 
 impl<T: Copy> Blocks<T> {
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

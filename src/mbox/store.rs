@@ -1,7 +1,9 @@
-//! Opening a box (scan, recover a torn tail) and the in-memory index that answers
-//! reads. Bodies stay on disk: the index holds ids, clocks and offsets only.
+//! Opening a box (scan, recover a torn tail) and the index that answers reads. Memory
+//! holds O(authors): each author's head and the line it is on, the chain head and the
+//! counts, and a bounded overlay of the newest lines' conversation order; everything
+//! older is found on disk through `box.index` ([`super::index`]) and the sorted runs
+//! ([`super::runs`]), read with `pread`. Bodies stay in the box.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -20,153 +22,141 @@ use crate::message::{AuthorId, Message};
 
 use super::format::{Line, parse_line};
 use super::head::{HeadRecord, head_path};
-use super::order::Blocks;
-use super::track::Tracker;
-
-/// Where a line is in the file, and what the index needs to know of it: 48 bytes a
-/// message (the id, the clock, and the line's offset and length packed in one word).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Entry {
-    pub id: Hash,
-    pub clock: u64,
-    /// Offset in the low [`OFFSET_BITS`] bits, line length above them.
-    at: u64,
-}
-
-/// Offsets up to 2^40 bytes (1 TiB of box); the 24 bits left hold the line's length,
-/// and a line of the largest message, every byte escaped, is under 400 KiB.
-const OFFSET_BITS: u32 = 40;
-
-impl Entry {
-    fn new(id: Hash, clock: u64, offset: u64, len: u32) -> Entry {
-        assert!(
-            offset < 1 << OFFSET_BITS && u64::from(len) < 1 << (64 - OFFSET_BITS),
-            "a box over 1 TiB, or a line over 16 MiB"
-        );
-        Entry {
-            id,
-            clock,
-            at: offset | u64::from(len) << OFFSET_BITS,
-        }
-    }
-
-    /// An entry read back from a checkpoint; `None` when the offset or the length is
-    /// beyond what an entry can hold (a damaged checkpoint).
-    pub(super) fn checked(id: Hash, clock: u64, offset: u64, len: u32) -> Option<Entry> {
-        (offset < 1 << OFFSET_BITS && u64::from(len) < 1 << (64 - OFFSET_BITS))
-            .then(|| Entry::new(id, clock, offset, len))
-    }
-
-    pub(super) fn offset(&self) -> u64 {
-        self.at & ((1 << OFFSET_BITS) - 1)
-    }
-
-    pub(super) fn len(&self) -> usize {
-        usize::try_from(self.at >> OFFSET_BITS).expect("24 bits fit")
-    }
-}
-
-const _: () = assert!(std::mem::size_of::<Entry>() == 48 && std::mem::size_of::<Loc>() == 12);
+use super::index::{AuthorState, IndexFile, Record, index_path};
+use super::runs::{Key, Order, Run, is_run_file};
+use super::track::{AuthorHead, Tracker};
 
 /// The shortest line a box can hold: the keys, four 64-digit hex values and a
 /// 128-digit signature come to more than this, whatever the body.
 pub(super) const MIN_LINE: u64 = 400;
 
-/// A message named by its author's slot in the index and its seq: 12 bytes (the seq
-/// in two halves keeps the alignment at 4), two of them a message (conversation
-/// order and arrival order).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Loc {
-    pub author: u32,
-    seq: [u32; 2],
-}
+/// The longest line a record may name: a line of the largest message, every byte of
+/// its body escaped, is under 400 KiB; a damaged record must not make a read allocate
+/// gigabytes.
+const MAX_LINE: u32 = 1 << 24;
 
-impl Loc {
-    pub(super) fn new(author: u32, seq: u64) -> Loc {
-        Loc {
-            author,
-            seq: [seq as u32, (seq >> 32) as u32],
-        }
-    }
-
-    pub(super) fn seq(self) -> u64 {
-        u64::from(self.seq[0]) | u64::from(self.seq[1]) << 32
-    }
-}
-
-#[derive(Default)]
+/// What memory holds of the index: O(authors) plus the bounded overlay of the
+/// conversation order. Everything older is in `box.index` and the runs.
 pub(super) struct Index {
-    pub authors: Vec<AuthorId>,
-    pub logs: Vec<Vec<Entry>>,
+    /// Each slot's author id; shared with readers that sort keys outside the lock
+    /// (copied only when a new author arrives while one holds it).
+    pub ids: Arc<Vec<AuthorId>>,
+    pub authors: Vec<AuthorState>,
     pub slot: HashMap<AuthorId, u32>,
-    /// Conversation order: (clock, author, seq), the same on every node. Not a `Vec`:
-    /// a message that sorts early (a fresh author starts at clock 1) would move every
-    /// later one.
-    pub order: Blocks<Loc>,
-    /// Arrival order: line order in this node's file.
-    pub arrival: Vec<Loc>,
+    pub order: Order,
+    pub file: Arc<IndexFile>,
+    pub lines: u64,
     pub chain: Hash,
     pub max_clock: u64,
+    /// Offset and length of line `lines`: a checkpoint's anchor.
+    pub last_line: (u64, u32),
 }
 
 impl Index {
-    pub(super) fn entry(&self, loc: Loc) -> &Entry {
-        entry(&self.logs, loc)
+    pub(super) fn empty(file: Arc<IndexFile>) -> Index {
+        Index {
+            ids: Arc::new(Vec::new()),
+            authors: Vec::new(),
+            slot: HashMap::new(),
+            order: Order::default(),
+            file,
+            lines: 0,
+            chain: chain::GENESIS,
+            max_clock: 0,
+            last_line: (0, 0),
+        }
     }
 
-    fn push(&mut self, line: &Line, offset: u64, len: u32) {
+    /// Takes `line` as the next line, appending its record to `records` (written by
+    /// the caller, one write a batch). Returns a problem met in the index files (the
+    /// record is still right, only slower to reach), for the caller to report.
+    fn push(
+        &mut self,
+        line: &Line,
+        offset: u64,
+        len: u32,
+        records: &mut Vec<u8>,
+    ) -> Option<String> {
         let m = &line.message;
-        let author = match self.slot.get(&m.author) {
+        let slot = match self.slot.get(&m.author) {
             Some(&s) => s,
             None => {
                 let s = u32::try_from(self.authors.len()).expect("fewer than 2^32 authors");
-                self.authors.push(m.author);
-                self.logs.push(Vec::new());
+                Arc::make_mut(&mut self.ids).push(m.author);
+                self.authors.push(AuthorState::first());
                 self.slot.insert(m.author, s);
                 s
             }
         };
-        self.logs[author as usize].push(Entry::new(m.id, m.clock, offset, len));
-        let loc = Loc::new(author, m.seq);
-        let (logs, authors) = (&self.logs, &self.authors);
-        self.order
-            .insert_by(loc, |&a, &b| conversation_cmp(logs, authors, a, b));
-        self.arrival.push(loc);
+        let number = self.lines + 1;
+        let head = AuthorHead {
+            seq: m.seq,
+            id: m.id,
+            clock: m.clock,
+        };
+        let (prev_line, skip_line, problem) =
+            self.authors[slot as usize].advance(&self.file, slot, head, number);
+        let record = Record {
+            offset,
+            len,
+            slot,
+            seq: m.seq,
+            clock: m.clock,
+            prev_line,
+            skip_line,
+            id: m.id,
+        };
+        record.encode(records);
+        let key = Key {
+            clock: m.clock,
+            slot,
+            line: number,
+        };
+        self.order.insert(key, &self.ids);
+        self.lines = number;
         self.chain = line.chain;
         self.max_clock = self.max_clock.max(m.clock);
+        self.last_line = (offset, len);
+        problem
     }
 
     fn heads(&self) -> Vec<Head> {
-        self.authors
+        self.ids
             .iter()
-            .zip(&self.logs)
-            .filter_map(|(author, log)| {
-                log.last().map(|e| Head {
-                    author: *author,
-                    seq: log.len() as u64,
-                    id: e.id,
-                })
+            .zip(&self.authors)
+            .map(|(author, a)| Head {
+                author: *author,
+                seq: a.head.seq,
+                id: a.head.id,
             })
             .collect()
     }
-}
 
-pub(super) fn entry(logs: &[Vec<Entry>], loc: Loc) -> &Entry {
-    &logs[loc.author as usize][(loc.seq() - 1) as usize]
-}
+    /// Where `author`'s history is: (slot, head seq, head line).
+    fn place_of(&self, author: &AuthorId) -> Option<(u32, AuthorHead, u64)> {
+        let &slot = self.slot.get(author)?;
+        let a = &self.authors[slot as usize];
+        Some((slot, a.head, a.line))
+    }
 
-/// (clock, author, seq): the order every node shows.
-pub(super) fn conversation_cmp(
-    logs: &[Vec<Entry>],
-    authors: &[AuthorId],
-    a: Loc,
-    b: Loc,
-) -> Ordering {
-    let (ea, eb) = (entry(logs, a), entry(logs, b));
-    ea.clock
-        .cmp(&eb.clock)
-        .then_with(|| authors[a.author as usize].cmp(&authors[b.author as usize]))
-        .then_with(|| a.seq().cmp(&b.seq()))
+    /// Writes the overlay as a run when it is full, merging runs on this thread when
+    /// `merge_now` (at start, before the checkpoint thread runs). Runs replaced by a
+    /// merge go to `retired`: the checkpoint on disk may still name them.
+    fn flush(
+        &mut self,
+        path: &Path,
+        merge_now: bool,
+        retired: &mut Vec<PathBuf>,
+    ) -> Result<bool, String> {
+        let flushed = self.order.flush_if_full(path)?;
+        if flushed && merge_now {
+            while let Some(inputs) = self.order.merge_plan() {
+                let merged = super::runs::merge(path, &inputs, &self.ids)?;
+                retired.extend(self.order.replace(merged).iter().map(|r| r.path.clone()));
+            }
+        }
+        Ok(flushed)
+    }
 }
 
 /// Counts and hashes that describe a box.
@@ -205,6 +195,12 @@ pub struct Store {
     /// reuse their seqs, a fork of its own history. Cleared by the replicator.
     recovering: AtomicBool,
     checkpoints: Checkpoints,
+    /// Run files replaced by a merge, removed once a checkpoint that does not name
+    /// them is written.
+    retired: Mutex<Vec<PathBuf>>,
+    /// Set once the index files were found not to match the box while serving: the
+    /// checkpoint is then removed, so the next start rebuilds them.
+    damaged: AtomicBool,
 }
 
 /// When the checkpoint was last written, and the background thread that writes the
@@ -264,7 +260,8 @@ impl Checkpoints {
                     }
                     if std::mem::take(&mut *wanted) {
                         drop(wanted);
-                        store.save_checkpoint();
+                        let merged = store.merge_runs();
+                        store.write_checkpoint(merged);
                     }
                 }
             });
@@ -276,25 +273,146 @@ impl Checkpoints {
     }
 }
 
-/// The index and anchor of a usable checkpoint of the box, or an empty index (with
-/// the reason in the log) when there is none or it fails a check.
+/// The index and anchor of a usable checkpoint of the box, or an empty index over
+/// emptied index files (with the reason in the log) when there is none or it fails a
+/// check. Run files the index does not name (written after the checkpoint, or half
+/// written) are removed either way.
 fn start_from_checkpoint(
     path: &Path,
     file: &File,
     size: u64,
-) -> (Index, Option<super::checkpoint::Anchor>) {
+    records: &Arc<IndexFile>,
+) -> Result<(Index, Option<super::checkpoint::Anchor>)> {
     use super::checkpoint::{Found, checkpoint_path, load};
-    match load(path, file, size) {
+    let (index, anchor) = match load(path, file, size, records) {
         Found::Usable(anchor, index) => (*index, Some(anchor)),
-        Found::Missing => (Index::default(), None),
+        Found::Missing => (Index::empty(Arc::clone(records)), None),
         Found::Refused(why) => {
             crate::warning!(
-                "the checkpoint {} was not used: {why}; reading the whole box instead (a new checkpoint replaces it)",
+                "the checkpoint {} was not used: {why}; reading the whole box instead and rebuilding its index (a new checkpoint replaces it)",
                 checkpoint_path(path).display()
             );
-            (Index::default(), None)
+            (Index::empty(Arc::clone(records)), None)
+        }
+    };
+    if anchor.is_none() {
+        records
+            .clear()
+            .with_context(|| format!("cannot empty {}", index_path(path).display()))?;
+    }
+    remove_stray_runs(path, &index.order.runs);
+    Ok((index, anchor))
+}
+
+/// Removes the run files beside the box that `keep` does not name.
+fn remove_stray_runs(path: &Path, keep: &[Arc<Run>]) {
+    let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+        return;
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_run_file(stem, name) && !keep.iter().any(|r| r.path == entry.path()) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Reads the lines after the checkpoint's anchor (all of them without one), checking
+/// each as [`Store::open`] says, and adds them to the index and its files. A bad last
+/// line is moved aside (returns `true`); a bad line with lines after it is an error.
+fn read_tail(
+    path: &Path,
+    mut append: File,
+    anchor: Option<super::checkpoint::Anchor>,
+    index: &mut Index,
+    tracker: &mut Tracker,
+    retired: &mut Vec<PathBuf>,
+) -> Result<(File, bool)> {
+    let mut offset = anchor.map_or(0, |a| a.end());
+    (&append)
+        .seek(SeekFrom::Start(offset))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bad: Option<(u64, String)> = None;
+    let index_trouble = |e: String| {
+        anyhow::anyhow!(
+            "cannot write the index of {} ({e}); remove {} and the box.order-* files beside it to have it rebuilt",
+            path.display(),
+            index_path(path).display()
+        )
+    };
+    // Parsing a line and recomputing its id is independent of every other line:
+    // a reader thread does that on every core, a block of lines at a time, while
+    // this thread runs the checks that link lines (chain hash, seq, prev, clock)
+    // in file order on the block before. One block in flight bounds the memory.
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Result<Line, String>)>>(1);
+        let file = &append;
+        let reader = s.spawn(move || {
+            super::lines::blocks(
+                file,
+                |lines| {
+                    let parsed = crate::par::map(lines, |raw| parse_own_line(raw));
+                    let sized = lines.iter().map(|raw| raw.len()).zip(parsed).collect();
+                    // The checker stopped (a corrupt box): stop reading.
+                    Ok(tx.send(sized).is_ok())
+                },
+                |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+            )
+        });
+        let mut records = Vec::new();
+        for block in rx {
+            let first = index.lines + 1;
+            records.clear();
+            for (size, parsed) in block {
+                if let Some((at, why)) = &bad {
+                    bail!(
+                        "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
+                        path.display(),
+                        at
+                    );
+                }
+                let line_no = tracker.lines + 1;
+                let checked = parsed.and_then(|line| {
+                    tracker.check(&line).map_err(|e| e.to_string())?;
+                    Ok(line)
+                });
+                match checked {
+                    Ok(line) => {
+                        tracker.advance(&line);
+                        let len = u32::try_from(size).context("a box line longer than 4 GiB")?;
+                        if let Some(problem) = index.push(&line, offset, len, &mut records) {
+                            crate::warning!(
+                                "the index of {} is damaged ({problem}); it is rebuilt at the next start",
+                                path.display()
+                            );
+                            let _ = std::fs::remove_file(super::checkpoint::checkpoint_path(path));
+                        }
+                        offset += size as u64;
+                    }
+                    Err(why) => bad = Some((line_no, why)),
+                }
+            }
+            index
+                .file
+                .write(first, &records)
+                .map_err(|e| index_trouble(e.to_string()))?;
+            index.flush(path, true, retired).map_err(index_trouble)?;
+        }
+        reader.join().expect("the box reader panicked")
+    })?;
+    let torn = bad.is_some();
+    if let Some((line_no, why)) = bad {
+        quarantine_tail(path, &mut append, offset, line_no, &why)?;
+    }
+    Ok((append, torn))
 }
 
 /// Called with each batch of newly stored messages; see [`Store::subscribe`].
@@ -307,7 +425,7 @@ impl Store {
     /// and stops the node. Signatures are not re-checked here: the node checked them
     /// before it wrote them, and `dshare verify` checks them all.
     pub fn open(path: &Path) -> Result<(Arc<Store>, File, Tracker)> {
-        let mut append = OpenOptions::new()
+        let append = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
@@ -316,71 +434,15 @@ impl Store {
             .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
         let started = Instant::now();
         let size = append.metadata().map_or(0, |m| m.len());
-        let (mut index, anchor) = start_from_checkpoint(path, &append, size);
-        // Every line is at least MIN_LINE bytes, so this many slots are enough for the
-        // whole box and the arrival list never moves while it is read (pages of it
-        // that are not needed are never touched, and cost no memory).
-        let most = usize::try_from(size / MIN_LINE).unwrap_or(0);
-        index
-            .arrival
-            .reserve(most.saturating_sub(index.arrival.len()));
+        let records = Arc::new(
+            IndexFile::open(path)
+                .with_context(|| format!("cannot open {}", index_path(path).display()))?,
+        );
+        let (mut index, anchor) = start_from_checkpoint(path, &append, size, &records)?;
         let mut tracker = super::checkpoint::tracker_of(&index);
-        let mut offset = anchor.map_or(0, |a| a.end());
-        (&append)
-            .seek(SeekFrom::Start(offset))
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut bad: Option<(u64, String)> = None;
-        // Parsing a line and recomputing its id is independent of every other line:
-        // a reader thread does that on every core, a block of lines at a time, while
-        // this thread runs the checks that link lines (chain hash, seq, prev, clock)
-        // in file order on the block before. One block in flight bounds the memory.
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Result<Line, String>)>>(1);
-            let file = &append;
-            let reader = s.spawn(move || {
-                super::lines::blocks(
-                    file,
-                    |lines| {
-                        let parsed = crate::par::map(lines, |raw| parse_own_line(raw));
-                        let sized = lines.iter().map(|raw| raw.len()).zip(parsed).collect();
-                        // The checker stopped (a corrupt box): stop reading.
-                        Ok(tx.send(sized).is_ok())
-                    },
-                    |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-                )
-            });
-            for block in rx {
-                for (size, parsed) in block {
-                    if let Some((at, why)) = &bad {
-                        bail!(
-                            "the message box {} is corrupt at line {}: {why}\n(lines follow it, so this is not a torn write; run `dshare verify` for details, and restore the box from a copy or remove it to refetch everything from peers)",
-                            path.display(),
-                            at
-                        );
-                    }
-                    let line_no = tracker.lines + 1;
-                    let checked = parsed.and_then(|line| {
-                        tracker.check(&line).map_err(|e| e.to_string())?;
-                        Ok(line)
-                    });
-                    match checked {
-                        Ok(line) => {
-                            tracker.advance(&line);
-                            let len =
-                                u32::try_from(size).context("a box line longer than 4 GiB")?;
-                            index.push(&line, offset, len);
-                            offset += size as u64;
-                        }
-                        Err(why) => bad = Some((line_no, why)),
-                    }
-                }
-            }
-            reader.join().expect("the box reader panicked")
-        })?;
-        let torn = bad.is_some();
-        if let Some((line_no, why)) = bad {
-            quarantine_tail(path, &mut append, offset, line_no, &why)?;
-        }
+        let mut retired = Vec::new();
+        let (append, torn) =
+            read_tail(path, append, anchor, &mut index, &mut tracker, &mut retired)?;
         let read = tracker.lines - anchor.map_or(0, |a| a.lines);
         let took = started.elapsed().as_millis();
         match anchor {
@@ -388,9 +450,9 @@ impl Store {
                 "read {read} lines after the checkpoint at line {} in {took} ms",
                 a.lines
             ),
-            None if read > 0 => {
-                crate::note!("read all {read} lines of the box in {took} ms (no usable checkpoint)")
-            }
+            None if read > 0 => crate::note!(
+                "read all {read} lines of the box in {took} ms and rebuilt its index (no usable checkpoint)"
+            ),
             None => {}
         }
         let cut = keep_cut_evidence(path, tracker.lines);
@@ -408,11 +470,13 @@ impl Store {
             commits: AtomicU64::new(0),
             recovering: AtomicBool::new(torn || cut),
             checkpoints: Checkpoints::new(anchor.map_or(0, |a| a.lines)),
+            retired: Mutex::new(retired),
+            damaged: AtomicBool::new(false),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
-        if anchor.is_none() && lines > 0 {
-            // The next start should not pay for this one's full read.
+        if lines > anchor.map_or(0, |a| a.lines) {
+            // The next start should not pay for this one's read.
             store.checkpoints.request();
         }
         Ok((store, append, tracker))
@@ -422,14 +486,31 @@ impl Store {
         &self.path
     }
 
-    /// Adds durable lines to the index, hands them to the subscribers, and wakes the
-    /// readers waiting for new lines. Called by the writer after fsync, never before.
+    /// Adds durable lines to the index (its records written to the page cache in one
+    /// write, not fsynced: the box is the truth), hands them to the subscribers, and
+    /// wakes the readers waiting for new lines. Called by the writer after fsync,
+    /// never before.
     pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
         self.commits.fetch_add(1, AtomicOrdering::Relaxed);
+        let mut flushed = false;
         let messages: Vec<Message> = {
             let mut index = self.index.write().expect("index lock");
+            let first = index.lines + 1;
+            let mut records = Vec::with_capacity(appended.len() * super::index::RECORD_BYTES);
             for (line, offset, len) in &appended {
-                index.push(line, *offset, *len);
+                if let Some(problem) = index.push(line, *offset, *len, &mut records) {
+                    self.mark_damaged(&problem);
+                }
+            }
+            if let Err(e) = index.file.write(first, &records) {
+                self.mark_damaged(&format!(
+                    "cannot write {}: {e}",
+                    index_path(&self.path).display()
+                ));
+            }
+            match index.flush(&self.path, false, &mut Vec::new()) {
+                Ok(f) => flushed = f,
+                Err(e) => self.mark_damaged(&format!("cannot write a run: {e}")),
             }
             appended
                 .into_iter()
@@ -450,8 +531,51 @@ impl Store {
         }
         let held = *lines;
         drop(lines);
-        if self.checkpoints.due(held) {
+        if flushed || self.checkpoints.due(held) {
             self.checkpoints.request();
+        }
+    }
+
+    /// The index files do not match the box (or cannot be written): say so once, and
+    /// remove the checkpoint so that the next start rebuilds them from the box.
+    fn mark_damaged(&self, why: &str) {
+        if self.damaged.swap(true, AtomicOrdering::SeqCst) {
+            return;
+        }
+        let _ = std::fs::remove_file(super::checkpoint::checkpoint_path(&self.path));
+        crate::error!(
+            "the index of {} is damaged or cannot be written ({why}); reads that need it fail until a restart rebuilds it from the box (the box itself is intact: `dshare verify`)",
+            self.path.display()
+        );
+    }
+
+    /// Merges the newest runs of the conversation order while the rule asks for it,
+    /// off the index lock (readers and commits go on). Returns whether it merged.
+    fn merge_runs(&self) -> bool {
+        let mut merged_any = false;
+        loop {
+            let (inputs, ids) = {
+                let index = self.index.read().expect("index lock");
+                match index.order.merge_plan() {
+                    Some(inputs) => (inputs, Arc::clone(&index.ids)),
+                    None => return merged_any,
+                }
+            };
+            match super::runs::merge(&self.path, &inputs, &ids) {
+                Ok(merged) => {
+                    let mut index = self.index.write().expect("index lock");
+                    let replaced = index.order.replace(merged);
+                    self.retired
+                        .lock()
+                        .expect("retired lock")
+                        .extend(replaced.iter().map(|r| r.path.clone()));
+                    merged_any = true;
+                }
+                Err(e) => {
+                    self.mark_damaged(&format!("cannot merge runs: {e}"));
+                    return merged_any;
+                }
+            }
         }
     }
 
@@ -459,29 +583,51 @@ impl Store {
     /// only whole, durable lines), unless the last one is at the same line. Failures are
     /// logged: the box is whole without a checkpoint, the next start just reads more.
     pub fn save_checkpoint(&self) {
+        self.write_checkpoint(false);
+    }
+
+    /// As [`Store::save_checkpoint`]; `even_if_same_line` after a merge, whose runs
+    /// the last checkpoint does not name. The index files it names are fsynced first,
+    /// so that a checkpoint is never ahead of them either.
+    fn write_checkpoint(&self, even_if_same_line: bool) {
         let c = &self.checkpoints;
         let _writing = c.writing.lock().expect("checkpoint lock");
-        let bytes = {
+        if self.damaged.load(AtomicOrdering::SeqCst) {
+            return;
+        }
+        let snapshot = {
             let index = self.index.read().expect("index lock");
-            if index.arrival.len() as u64 == c.at_lines.load(AtomicOrdering::Relaxed) {
+            if index.lines == c.at_lines.load(AtomicOrdering::Relaxed) && !even_if_same_line {
                 return;
             }
-            super::checkpoint::encode(&index, crate::time::now_ms())
-                .map(|bytes| (bytes, index.arrival.len() as u64))
+            let retired = std::mem::take(&mut *self.retired.lock().expect("retired lock"));
+            super::checkpoint::encode(&index, crate::time::now_ms()).map(|bytes| {
+                let files = (Arc::clone(&index.file), index.order.runs.clone());
+                (bytes, index.lines, files, retired)
+            })
         };
-        let Some((mut bytes, lines)) = bytes else {
+        let Some((mut bytes, lines, (records, runs), retired)) = snapshot else {
             return;
         };
+        let synced = records
+            .sync()
+            .and_then(|()| runs.iter().try_for_each(|r| r.sync()));
         super::checkpoint::seal(&mut bytes);
-        match super::checkpoint::write(&self.path, &bytes) {
+        match synced.and_then(|()| super::checkpoint::write(&self.path, &bytes)) {
             Ok(()) => {
                 c.at_lines.store(lines, AtomicOrdering::Relaxed);
                 *c.at_time.lock().expect("checkpoint lock") = Instant::now();
+                for path in retired {
+                    let _ = std::fs::remove_file(path);
+                }
             }
-            Err(e) => crate::warning!(
-                "cannot write the checkpoint {}: {e}; the next start reads the whole box",
-                super::checkpoint::checkpoint_path(&self.path).display()
-            ),
+            Err(e) => {
+                self.retired.lock().expect("retired lock").extend(retired);
+                crate::warning!(
+                    "cannot write the checkpoint {}: {e}; the next start reads more of the box",
+                    super::checkpoint::checkpoint_path(&self.path).display()
+                );
+            }
         }
     }
 
@@ -516,7 +662,7 @@ impl Store {
         let index = self.index.read().expect("index lock");
         let heads = index.heads();
         Summary {
-            messages: index.arrival.len() as u64,
+            messages: index.lines,
             authors: heads.len() as u64,
             head: index.chain,
             digest: chain::digest(&heads),
@@ -531,71 +677,103 @@ impl Store {
     /// The number of messages held from `author` (its highest seq).
     pub fn seq_of(&self, author: &AuthorId) -> u64 {
         let index = self.index.read().expect("index lock");
-        index
-            .slot
-            .get(author)
-            .map_or(0, |&s| index.logs[s as usize].len() as u64)
+        index.place_of(author).map_or(0, |(_, head, _)| head.seq)
     }
 
-    /// The id of `author`'s message `seq`, if held.
+    /// The id of `author`'s message `seq`, if held: the head from memory, an older
+    /// one from the index on disk.
     pub fn id_at(&self, author: &AuthorId, seq: u64) -> Option<Hash> {
-        let index = self.index.read().expect("index lock");
-        let &slot = index.slot.get(author)?;
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-        index.logs[slot as usize].get(i).map(|e| e.id)
+        let (slot, head, line, file) = {
+            let index = self.index.read().expect("index lock");
+            let (slot, head, line) = index.place_of(author)?;
+            (slot, head, line, Arc::clone(&index.file))
+        };
+        if seq == head.seq {
+            return Some(head.id);
+        }
+        if seq == 0 || seq > head.seq {
+            return None;
+        }
+        match super::index::find(&file, slot, head.seq, line, seq) {
+            Ok(r) => Some(r.id),
+            Err(e) => {
+                self.mark_damaged(&e);
+                None
+            }
+        }
     }
 
     /// The last `n` messages in conversation order (all when `n` is `None`), and the
     /// number of lines they were read at, so a follower can go on from there with
     /// [`Store::since`] without missing or repeating a message.
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
-        let (entries, lines): (Vec<Entry>, u64) = {
+        let (newest, runs, ids, file, lines, n) = {
             let index = self.index.read().expect("index lock");
-            let entries = index
-                .order
-                .last_n(n.unwrap_or(usize::MAX))
-                .map(|&l| *index.entry(l))
-                .collect();
-            (entries, index.arrival.len() as u64)
+            let n = n
+                .unwrap_or(usize::MAX)
+                .min(usize::try_from(index.lines).unwrap_or(usize::MAX));
+            let (newest, runs) = index.order.snapshot(n);
+            (
+                newest,
+                runs,
+                Arc::clone(&index.ids),
+                Arc::clone(&index.file),
+                index.lines,
+                n,
+            )
         };
-        Ok((self.read_entries(&entries)?, lines))
+        let records = super::runs::last_n(newest, &runs, n, &ids)
+            .and_then(|keys| {
+                keys.iter()
+                    .map(|k| {
+                        let r = file.read(k.line)?;
+                        if k.line > lines || r.slot != k.slot || r.clock != k.clock {
+                            return Err(format!(
+                                "the order names line {}, whose record differs",
+                                k.line
+                            ));
+                        }
+                        Ok(r)
+                    })
+                    .collect::<Result<Vec<Record>, String>>()
+            })
+            .map_err(|e| self.damage(e))?;
+        Ok((self.read_records(&records)?, lines))
     }
 
     /// Up to `limit` messages after the first `after` lines, in arrival order.
     pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Message>> {
-        let entries: Vec<Entry> = {
+        let (file, lines) = {
             let index = self.index.read().expect("index lock");
-            let start = usize::try_from(after)
-                .unwrap_or(usize::MAX)
-                .min(index.arrival.len());
-            index.arrival[start..]
-                .iter()
-                .take(limit)
-                .map(|&l| *index.entry(l))
-                .collect()
+            (Arc::clone(&index.file), index.lines)
         };
-        self.read_entries(&entries)
+        let count = lines.saturating_sub(after).min(limit as u64) as usize;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let records = file
+            .read_span(after + 1, count)
+            .map_err(|e| self.damage(e))?;
+        self.read_records(&records)
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.
     pub fn range(&self, author: &AuthorId, from: u64, limit: usize) -> Result<Vec<Message>> {
-        let entries: Vec<Entry> = {
+        let (slot, head, line, file) = {
             let index = self.index.read().expect("index lock");
-            match index.slot.get(author) {
-                None => Vec::new(),
-                Some(&s) => {
-                    let start = usize::try_from(from.max(1) - 1).unwrap_or(usize::MAX);
-                    let log = &index.logs[s as usize];
-                    log.get(start..)
-                        .unwrap_or(&[])
-                        .iter()
-                        .take(limit)
-                        .copied()
-                        .collect()
-                }
-            }
+            let Some((slot, head, line)) = index.place_of(author) else {
+                return Ok(Vec::new());
+            };
+            (slot, head, line, Arc::clone(&index.file))
         };
-        self.read_entries(&entries)
+        let from = from.max(1);
+        if limit == 0 || from > head.seq {
+            return Ok(Vec::new());
+        }
+        let to = head.seq.min(from.saturating_add(limit as u64 - 1));
+        let records = super::index::run_of(&file, slot, head.seq, line, from, to)
+            .map_err(|e| self.damage(e))?;
+        self.read_records(&records)
     }
 
     /// Waits until the box holds more than `lines` lines or `timeout` passes;
@@ -623,17 +801,35 @@ impl Store {
         self.checkpoints.wake.notify_all();
     }
 
-    fn read_entries(&self, entries: &[Entry]) -> Result<Vec<Message>> {
-        let mut out = Vec::with_capacity(entries.len());
+    /// Reports a mismatch found in the index files, as an error for the reader.
+    fn damage(&self, why: String) -> anyhow::Error {
+        self.mark_damaged(&why);
+        anyhow::anyhow!("the index of {} is damaged: {why}", self.path.display())
+    }
+
+    /// The messages on the lines `records` point at, each checked to be the one the
+    /// record names.
+    fn read_records(&self, records: &[Record]) -> Result<Vec<Message>> {
+        let mut out = Vec::with_capacity(records.len());
         let mut buf = Vec::new();
-        for e in entries {
-            buf.resize(e.len(), 0);
+        for r in records {
+            if r.len == 0 || r.len > MAX_LINE {
+                return Err(self.damage(format!("a record of a {}-byte line", r.len)));
+            }
+            buf.resize(r.len as usize, 0);
             self.reader
-                .read_exact_at(&mut buf, e.offset())
+                .read_exact_at(&mut buf, r.offset)
                 .with_context(|| format!("cannot read {}", self.path.display()))?;
             let text =
                 std::str::from_utf8(&buf[..buf.len() - 1]).context("box line is not UTF-8")?;
-            let line = parse_line(text).map_err(anyhow::Error::msg)?;
+            let line = parse_line(text)
+                .map_err(|e| self.damage(format!("a record points at no line ({e})")))?;
+            if line.message.id != r.id || line.message.seq != r.seq {
+                return Err(self.damage(format!(
+                    "the record at offset {} names another message",
+                    r.offset
+                )));
+            }
             out.push(line.message);
         }
         Ok(out)
@@ -749,7 +945,7 @@ mod tests {
     use sha2::Digest;
 
     /// One signed message, copied with other fields: the index never checks
-    /// signatures, and signing a million would take longer than the measurement.
+    /// signatures, and signing thousands would take longer than the test.
     fn line_like(template: &Message, author: AuthorId, seq: u64, clock: u64) -> Line {
         let mut m = template.clone();
         (m.author, m.seq, m.clock) = (author, seq, clock);
@@ -779,10 +975,58 @@ mod tests {
         Hex(bytes)
     }
 
+    /// A scratch box path whose index files are removed with the directory.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Dir {
+            let dir = std::env::temp_dir().join(format!("dshare-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+
+        fn index(&self) -> (PathBuf, Index) {
+            let boxp = self.0.join("box.txt");
+            let file = Arc::new(IndexFile::open(&boxp).unwrap());
+            (boxp, Index::empty(file))
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn push_all(index: &mut Index, path: &Path, lines: &[Line]) {
+        let first = index.lines + 1;
+        let mut records = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let at = index.lines * 500;
+            assert_eq!(index.push(line, at, 500, &mut records), None, "line {i}");
+        }
+        index.file.write(first, &records).unwrap();
+        index.flush(path, true, &mut Vec::new()).unwrap();
+    }
+
+    fn conversation(index: &Index, n: usize) -> Vec<(u64, AuthorId, u64)> {
+        let (newest, runs) = index.order.snapshot(n);
+        super::super::runs::last_n(newest, &runs, n, &index.ids)
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let r = index.file.read(k.line).unwrap();
+                (r.clock, index.ids[r.slot as usize], r.seq)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_conversation_order_is_clock_author_seq_whatever_the_arrival_order() {
         let t = template();
-        let mut index = Index::default();
+        let dir = Dir::new("order");
+        let (path, mut index) = dir.index();
         let arrivals = [
             (2, 1, 5),
             (1, 1, 3),
@@ -791,122 +1035,78 @@ mod tests {
             (1, 2, 4),
             (4, 1, 3),
         ];
-        for (i, &(a, seq, clock)) in arrivals.iter().enumerate() {
-            index.push(&line_like(&t, author(a), seq, clock), i as u64 * 500, 500);
-        }
-        let order: Vec<(u64, u64)> = index
-            .order
+        let lines: Vec<Line> = arrivals
             .iter()
-            .map(|&l| (index.entry(l).clock, l.seq()))
+            .map(|&(a, seq, clock)| line_like(&t, author(a), seq, clock))
             .collect();
-        assert_eq!(order, [(1, 1), (3, 1), (3, 1), (4, 2), (5, 1), (9, 2)]);
-        let authors: Vec<_> = index
-            .order
+        push_all(&mut index, &path, &lines);
+        let order: Vec<(u64, u64, u64)> = conversation(&index, 100)
             .iter()
-            .map(|&l| index.authors[l.author as usize])
+            .map(|&(clock, a, seq)| (clock, u64::from_be_bytes(a.0[..8].try_into().unwrap()), seq))
             .collect();
-        assert_eq!(authors[1], author(1), "clock ties go by author");
-        assert_eq!(authors[2], author(4));
+        assert_eq!(
+            order,
+            [
+                (1, 3, 1),
+                (3, 1, 1),
+                (3, 4, 1),
+                (4, 1, 2),
+                (5, 2, 1),
+                (9, 2, 2)
+            ],
+            "clock ties go by author"
+        );
     }
 
-    /// An index of `size` entries from 1,000 authors, clocks rising with arrival.
-    fn index_of(t: &Message, size: u64) -> Index {
-        let mut index = Index::default();
-        for i in 0..size {
-            let (a, seq) = (i % 1000, i / 1000 + 1);
-            index.push(&line_like(t, author(a), seq, i + 2), i * 500, 500);
+    /// Many more lines than the overlay holds, from 50 authors, one line in ten from
+    /// a new author at clock 1 (each sorts before everything held): the order on disk
+    /// and in memory reads back as a sort of all of them, each author's seqs are found
+    /// from its head, and the checkpoint of it all is O(authors + runs).
+    #[test]
+    fn an_index_larger_than_the_overlay_answers_as_a_sort_of_every_line() {
+        let t = template();
+        let dir = Dir::new("large");
+        let (path, mut index) = dir.index();
+        let mut lines = Vec::new();
+        let mut seqs = HashMap::new();
+        let total = super::super::runs::OVERLAY_MAX as u64 * 3 + 77;
+        for i in 0..total {
+            let (a, clock) = if i % 10 == 9 {
+                (1_000 + i, 1)
+            } else {
+                (i % 50, i + 2)
+            };
+            let seq = seqs.entry(a).and_modify(|s| *s += 1).or_insert(1u64);
+            lines.push(line_like(&t, author(a), *seq, clock));
         }
-        index
-    }
-
-    /// What a checkpoint holds comes back as it was, in every order, and an index the
-    /// box's lines would not make (an entry moved) is refused.
-    #[test]
-    fn an_index_comes_back_from_its_checkpoint_and_a_moved_entry_is_refused() {
-        use super::super::checkpoint::{decode, encode, seal};
-        let t = template();
-        let mut index = index_of(&t, 5_000);
-        index.push(&line_like(&t, author(7_777), 1, 1), 5_000 * 500, 500);
-        let mut bytes = encode(&index, 1).unwrap();
-        seal(&mut bytes);
-        let (anchor, back) = decode(&bytes).unwrap();
-        assert_eq!(
-            (anchor.lines, anchor.offset, anchor.end()),
-            (5_001, 2_500_000, 2_500_500)
-        );
-        let locs = |i: &Index, order: Vec<Loc>| -> Vec<(u32, u64, Hash)> {
-            order
-                .iter()
-                .map(|&l| (l.author, l.seq(), i.entry(l).id))
-                .collect()
-        };
-        assert_eq!(
-            locs(&back, back.arrival.clone()),
-            locs(&index, index.arrival.clone())
-        );
-        assert_eq!(
-            locs(&back, back.order.iter().copied().collect()),
-            locs(&index, index.order.iter().copied().collect())
-        );
-        assert_eq!(
-            (back.heads(), back.chain, back.max_clock),
-            (index.heads(), index.chain, index.max_clock)
-        );
-        index.logs[3][0] = Entry::new(index.logs[3][0].id, index.logs[3][0].clock, 1, 500);
-        let mut moved = encode(&index, 1).unwrap();
-        seal(&mut moved);
-        assert!(decode(&moved).err().unwrap().contains("line order"));
-    }
-
-    /// The quickest of three rounds of 500 messages from fresh authors, `clock` chosen
-    /// by the round; the quickest, so a busy machine does not decide the test.
-    fn quickest_round(index: &mut Index, t: &Message, clock: impl Fn(&Index) -> u64) -> Duration {
-        // Authors never used before in this index, whichever round this is.
-        let mut fresh = 1_000_000_000 + index.authors.len() as u64;
-        (0..3)
-            .map(|_| {
-                let started = Instant::now();
-                for _ in 0..500 {
-                    fresh += 1;
-                    let c = clock(index);
-                    index.push(&line_like(t, author(fresh), 1, c), 0, 500);
-                }
-                started.elapsed()
-            })
-            .min()
-            .expect("three rounds")
-    }
-
-    /// Any author may start at clock 1, so such a message sorts before everything
-    /// held: in a sorted `Vec` each moved every entry (O(n) under the index lock).
-    #[test]
-    fn messages_that_sort_first_cost_about_what_messages_that_sort_last_cost() {
-        let t = template();
-        let mut index = index_of(&t, 300_000);
-        let late = quickest_round(&mut index, &t, |index| index.max_clock + 1);
-        let early = quickest_round(&mut index, &t, |_| 1);
-        eprintln!(
-            "500 messages into a 300,000-entry index: {late:?} sorting last, {early:?} sorting first"
-        );
+        for chunk in lines.chunks(1000) {
+            push_all(&mut index, &path, chunk);
+        }
+        assert!(index.order.overlay.len() < super::super::runs::OVERLAY_MAX + 1000);
+        let mut expected: Vec<(u64, AuthorId, u64)> = lines
+            .iter()
+            .map(|l| (l.message.clock, l.message.author, l.message.seq))
+            .collect();
+        expected.sort();
+        for n in [1, 10, 1_000, expected.len()] {
+            let skip = expected.len() - n;
+            assert_eq!(conversation(&index, n), expected[skip..], "last {n}");
+        }
+        let (slot, head, line) = index.place_of(&author(7)).unwrap();
+        let run =
+            super::super::index::run_of(&index.file, slot, head.seq, line, 1, head.seq).unwrap();
+        let want: Vec<Hash> = lines
+            .iter()
+            .filter(|l| l.message.author == author(7))
+            .map(|l| l.message.id)
+            .collect();
+        assert_eq!(run.iter().map(|r| r.id).collect::<Vec<_>>(), want);
+        let bytes = super::super::checkpoint::encode(&index, 1).unwrap();
+        let authors = index.authors.len();
         assert!(
-            early < late * 10 + Duration::from_millis(20),
-            "sorting first: {early:?}, sorting last: {late:?}"
-        );
-    }
-
-    /// The measurement behind the conversation order's structure:
-    /// `cargo test --lib early_messages_into_a_million -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a measurement: builds a million-entry index"]
-    fn early_messages_into_a_million_entry_index() {
-        let t = template();
-        let started = Instant::now();
-        let mut index = index_of(&t, 1_000_000);
-        let built = started.elapsed();
-        let late = quickest_round(&mut index, &t, |index| index.max_clock + 1);
-        let early = quickest_round(&mut index, &t, |_| 1);
-        eprintln!(
-            "1,000,000 entries built in {built:?}; 500 messages from new authors: {late:?} sorting last, {early:?} sorting first (clock 1)"
+            bytes.len() < 200 + authors * 88 + index.order.runs.len() * 16,
+            "{} bytes for {authors} authors",
+            bytes.len()
         );
     }
 }

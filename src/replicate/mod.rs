@@ -7,6 +7,7 @@ mod client;
 mod outbox;
 pub mod peers;
 pub mod protocol;
+pub mod reconcile;
 mod rounds;
 mod worker;
 

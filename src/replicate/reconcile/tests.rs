@@ -336,7 +336,7 @@ proptest! {
             let (diff, _) = reconcile(&ours, &theirs, limits);
             assert_exact(&ours, &theirs, &diff);
             // Bounded: each answer settles at least one head or one split.
-            let n = (ours.len() + theirs.len()) as usize;
+            let n = ours.len() + theirs.len();
             prop_assert!(diff.rounds <= 4 * n + 8, "{} rounds for {n} heads", diff.rounds);
         }
     }

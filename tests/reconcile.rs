@@ -3,8 +3,11 @@
 //! (the heads pages it replaces cost some 160 KB), and a member that sends
 //! oversized or endless reconcile messages is refused within the bounds.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dshare::identity::Identity;
@@ -15,7 +18,9 @@ use dshare::seal::Keyring;
 use dshare::secret::Secret;
 use serde_json::{Value, json};
 
-use crate::util::{DEADLINE, Node, Scratch, ok, raw_post, raw_request, read_secret, wait_for};
+use crate::util::{
+    DEADLINE, Node, Scratch, json_lines, ok, raw_post, raw_request, read_secret, wait_for,
+};
 
 /// Most peer bytes (both nodes, every route, sealed bodies) the repair of one
 /// message among 1,000 authors may take, hellos included. The heads pages took
@@ -238,4 +243,193 @@ fn oversized_and_endless_reconcile_messages_are_refused_within_the_bounds() {
     );
     assert_eq!(status(&node)["digest"], before, "nothing changed");
     assert_eq!(status(&node)["messages"], 50);
+}
+
+/// A member played by the test that answers hellos with `reconcile: true` and a
+/// digest unlike anyone's, and reconcile requests with what `answer` says; it counts
+/// the requests of each op. One request per connection.
+struct LyingPeer {
+    url: String,
+    calls: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+type Answer = dyn Fn(&Value) -> Value + Send + Sync;
+
+impl LyingPeer {
+    fn start(ring: Keyring, answer: Arc<Answer>) -> LyingPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (calls2, stop2, url2) = (Arc::clone(&calls), Arc::clone(&stop), url.clone());
+        let id = Identity::generate();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Ok(stream) = stream {
+                    serve_one(stream, &ring, &id, &url2, answer.as_ref(), &calls2);
+                }
+            }
+        });
+        LyingPeer { url, calls, stop }
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| *o == op)
+            .count()
+    }
+}
+
+impl Drop for LyingPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+/// The sealed request on `stream`: its path and opened plaintext and nonce.
+fn read_request(stream: &mut TcpStream, ring: &Keyring) -> Option<(String, Vec<u8>, Vec<u8>)> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + length {
+                let path = head.split_whitespace().nth(1)?.to_string();
+                let blob = &raw[end + 4..end + 4 + length];
+                let opened = ring
+                    .open(&request_aad(&path), blob, dshare::time::now_ms())
+                    .ok()?;
+                return Some((path, opened.plaintext, opened.nonce.to_vec()));
+            }
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn serve_one(
+    mut stream: TcpStream,
+    ring: &Keyring,
+    id: &Identity,
+    url: &str,
+    answer: &Answer,
+    calls: &Mutex<Vec<String>>,
+) {
+    let Some((path, plaintext, nonce)) = read_request(&mut stream, ring) else {
+        return;
+    };
+    let op = path.trim_start_matches("/v1/").to_string();
+    calls.lock().unwrap().push(op.clone());
+    let request: Value = serde_json::from_slice(&plaintext).unwrap_or(Value::Null);
+    let me = id.author();
+    let reply = match op.as_str() {
+        "hello" => {
+            let proof = [b"dshare/1 hello proof\n".as_slice(), &nonce, &me.0].concat();
+            json!({
+                "node": {"id": me, "url": url},
+                "digest": format!("{:064x}", 7),
+                "peers": [],
+                "heads": null,
+                "proof": id.sign(&proof),
+                "reconcile": true,
+            })
+        }
+        "reconcile" => answer(&request),
+        "push" => {
+            let n = request["messages"].as_array().map_or(0, Vec::len);
+            json!({"outcomes": vec![json!({"status": "stored"}); n]})
+        }
+        _ => json!({"messages": []}),
+    };
+    let now = dshare::time::now_ms();
+    let body = ring.seal(&answer_aad(&nonce), reply.to_string().as_bytes(), now);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+}
+
+/// The repair path against a member whose reconcile answers never agree, then break
+/// the bounds: the first costs at most 64 round trips an exchange, the second ends
+/// the exchange at once and is reported; the peer stays up and the node serves.
+#[test]
+fn a_peer_whose_reconcile_answers_never_agree_or_break_the_bounds_costs_a_bounded_exchange() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let (shared, _) = authors_and_one_more(100);
+    write_box(&home, &shared);
+    let oversized = Arc::new(AtomicBool::new(false));
+    let answer: Arc<Answer> = {
+        let oversized = Arc::clone(&oversized);
+        Arc::new(move |_request| {
+            if oversized.load(Ordering::Relaxed) {
+                let heads: Vec<Value> = (0..=MAX_HEADS)
+                    .map(|i| json!({"author": format!("{:064x}", i + 1), "seq": 1, "id": format!("{:064x}", i)}))
+                    .collect();
+                json!({"ranges": [{"mode": {"heads": heads}}]})
+            } else {
+                json!({"ranges": [{"mode": {"fingerprint": "00112233445566778899aabbccddeeff"}}]})
+            }
+        })
+    };
+    let liar = LyingPeer::start(keyring_of(&home), answer);
+    let node = Node::start(&home, &["--peer", &liar.url]);
+
+    // Three hellos in, the count of reconcile requests is at most 64 a hello, and
+    // all of the first hellos' 64 were taken (the liar never lets one finish early).
+    wait_for("three exchanges with the liar", DEADLINE, || {
+        (liar.count("hello") >= 4).then_some(())
+    });
+    let (hellos, reconciles) = (liar.count("hello"), liar.count("reconcile"));
+    eprintln!("{hellos} hellos, {reconciles} reconcile requests");
+    assert!(
+        reconciles <= hellos * dshare::replicate::reconcile::MAX_ROUNDS,
+        "{reconciles} reconcile requests for {hellos} hellos"
+    );
+    assert!(reconciles >= 2 * dshare::replicate::reconcile::MAX_ROUNDS);
+
+    oversized.store(true, Ordering::Relaxed);
+    let before = liar.count("reconcile");
+    let row = wait_for("the oversized answer to be reported", DEADLINE, || {
+        json_lines(&ok(&home, &["--json", "peers"]))
+            .into_iter()
+            .find(|p| p["url"] == liar.url.as_str())
+            .filter(|p| {
+                p["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("reconcile"))
+            })
+    });
+    assert_eq!(row["state"], "up", "{row}");
+    let hellos = liar.count("hello");
+    wait_for("another exchange", DEADLINE, || {
+        (liar.count("hello") >= hellos + 2).then_some(())
+    });
+    let after = liar.count("reconcile") - before;
+    assert!(
+        after <= liar.count("hello") - hellos + 3,
+        "{after} reconcile requests once oversized"
+    );
+    ok(&home, &["send", "still serving"]);
+    assert_eq!(status(&node)["messages"], 101);
 }

@@ -277,17 +277,16 @@ fn exchange(
         return false;
     }
     // A peer that reconciles sends no heads: what differs is asked of it instead.
-    let fetched =
-        if reply.reconcile && reply.heads.is_none() && reply.digest != store.summary().digest {
-            super::reconcile_peer::peer_heads(&rep.client, url, store.heads()).map(Some)
-        } else {
-            let next = reply.heads_next;
-            reply
-                .heads
-                .take()
-                .map(|first| all_heads(rep, url, first, next))
-                .transpose()
-        };
+    let fetched = if reply.reconcile && reply.heads.is_none() && reply.digest != hello.digest {
+        super::reconcile_peer::peer_heads(&rep.client, url, store.heads()).map(Some)
+    } else {
+        let next = reply.heads_next;
+        reply
+            .heads
+            .take()
+            .map(|first| all_heads(rep, url, first, next))
+            .transpose()
+    };
     match fetched {
         Ok(heads) => reply.heads = heads,
         Err(e) => {

@@ -168,6 +168,7 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         from: me.clone(),
         digest: dshare::hex::Hex([2; 32]),
         peers: peers.clone(),
+        reconcile: true,
     };
     let reply = HelloReply {
         node: me,
@@ -176,6 +177,7 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         heads: None,
         heads_next: None,
         proof: None,
+        reconcile: true,
     };
     let head = Head {
         author: dshare::hex::Hex([4; 32]),

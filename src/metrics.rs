@@ -160,6 +160,9 @@ impl Refusal {
     }
 }
 
+/// The routes of the peer API, for the bytes counted on each.
+pub const PEER_ROUTES: [&str; 5] = ["hello", "heads", "range", "push", "reconcile"];
+
 /// Every counter and histogram the node keeps. Values known elsewhere (messages
 /// held, peers by state) are read when a scrape comes, into a [`Snapshot`].
 #[derive(Debug)]
@@ -171,6 +174,10 @@ pub struct Metrics {
     pub send: Histogram,
     pub repair_rounds: Counter,
     pub repair_bytes: Counter,
+    /// Sealed bytes the peer API received (requests) and sent (answers), by route
+    /// as in [`PEER_ROUTES`].
+    pub peer_bytes_in: [Counter; 5],
+    pub peer_bytes_out: [Counter; 5],
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
@@ -193,6 +200,8 @@ impl Metrics {
             send: Histogram::new(),
             repair_rounds: Counter::new(),
             repair_bytes: Counter::new(),
+            peer_bytes_in: [const { Counter::new() }; 5],
+            peer_bytes_out: [const { Counter::new() }; 5],
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -205,6 +214,16 @@ impl Metrics {
 
     pub fn refused(&self, why: Refusal) {
         self.refused[why.index()].inc();
+    }
+
+    /// Counts one peer-API exchange on `path` (`/v1/hello`…): what travels between
+    /// nodes, the figure repair is judged by. Other paths count nothing.
+    pub fn peer_bytes(&self, path: &str, received: usize, sent: usize) {
+        let route = path.strip_prefix("/v1/").unwrap_or_default();
+        if let Some(i) = PEER_ROUTES.iter().position(|&r| r == route) {
+            self.peer_bytes_in[i].add(received as u64);
+            self.peer_bytes_out[i].add(sent as u64);
+        }
     }
 }
 
@@ -364,6 +383,20 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
         "Bytes of messages pulled by repair.",
         m.repair_bytes.get() as f64,
     );
+    out.family(
+        "dshare_peer_bytes_total",
+        "counter",
+        "Sealed bytes of the peer API, by route, received (requests) and sent (answers).",
+    );
+    for (i, route) in PEER_ROUTES.iter().enumerate() {
+        for (direction, c) in [("in", &m.peer_bytes_in[i]), ("out", &m.peer_bytes_out[i])] {
+            out.sample(
+                "dshare_peer_bytes_total",
+                &[("route", route), ("direction", direction)],
+                c.get() as f64,
+            );
+        }
+    }
     out.single(
         "dshare_hook_runs_total",
         "counter",

@@ -29,6 +29,7 @@ mod network;
 mod package;
 mod privacy;
 mod props;
+mod reconcile;
 mod reload;
 mod scripting;
 mod single_node;

@@ -1,4 +1,5 @@
-//! The peer API, server side: `POST /v1/{hello,heads,range,push}` with a sealed body. A
+//! The peer API, server side: `POST /v1/{hello,heads,range,push,reconcile}` with a
+//! sealed body. A
 //! request that does not open with a network key this node holds gets a bare 403:
 //! an outsider learns nothing, not even which node this is.
 
@@ -18,7 +19,13 @@ pub struct PeerApi {
 }
 
 /// Every route of the peer API; anything else under `/v1/` is screened out unopened.
-const ROUTES: [&str; 4] = ["/v1/hello", "/v1/heads", "/v1/range", "/v1/push"];
+const ROUTES: [&str; 5] = [
+    "/v1/hello",
+    "/v1/heads",
+    "/v1/range",
+    "/v1/push",
+    "/v1/reconcile",
+];
 
 fn forbidden() -> Response {
     Response::new(403, "application/octet-stream", Vec::new())
@@ -36,6 +43,12 @@ impl PeerApi {
     }
 
     pub fn handle(&self, req: &Request) -> Response {
+        let answer = self.answer(req);
+        crate::metrics::METRICS.peer_bytes(&req.path, req.body.len(), answer.body.len());
+        answer
+    }
+
+    fn answer(&self, req: &Request) -> Response {
         if !req.post {
             return forbidden();
         }
@@ -78,6 +91,10 @@ impl PeerApi {
             "/v1/push" => parse(&opened.plaintext).map(|p| match rep.on_push(p) {
                 Ok(reply) => seal_json(rep, &opened.nonce, &reply),
                 Err(e) => super::client_api::store_error(&e),
+            }),
+            "/v1/reconcile" => parse(&opened.plaintext).map(|q| match rep.on_reconcile(&q) {
+                Ok(ranges) => seal_json(rep, &opened.nonce, &ranges),
+                Err(e) => Response::text(400, e.to_string()),
             }),
             _ => return forbidden(),
         };

@@ -7,6 +7,8 @@ mod client;
 mod outbox;
 pub mod peers;
 pub mod protocol;
+pub mod reconcile;
+mod reconcile_peer;
 mod rounds;
 mod worker;
 
@@ -540,7 +542,8 @@ impl Replicator {
         let summary = self.writer.store().summary();
         let mut peers = self.peers.proven_urls();
         peers.truncate(MAX_PEERS_SHARED);
-        let (heads, heads_next) = if hello.digest == summary.digest {
+        // A peer that reconciles asks for what differs itself: no heads for it.
+        let (heads, heads_next) = if hello.digest == summary.digest || hello.reconcile {
             (None, None)
         } else {
             let (page, next) =
@@ -557,6 +560,7 @@ impl Replicator {
                 self.identity
                     .sign(&protocol::proof_bytes(nonce, &self.me.id)),
             ),
+            reconcile: true,
         }
     }
 

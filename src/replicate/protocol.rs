@@ -33,6 +33,11 @@ pub struct Hello {
     pub from: NodeInfo,
     pub digest: Hash,
     pub peers: Vec<String>,
+    /// The sender finds differences with `/v1/reconcile`: a node that answers it
+    /// sends no heads back. Left out when false; a node that does not know the field
+    /// ignores it and sends heads as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,7 +56,15 @@ pub struct HelloReply {
     /// key of `node.id`, so the address it answered at may be bound to that id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<Signature>,
+    /// This node answers `/v1/reconcile` (see [`Reconcile`]); a node that does not
+    /// says nothing, and is asked for pages of heads instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
 }
+
+/// `/v1/reconcile`: the initiator's ranges, answered with the responder's (the
+/// messages, their checks and bounds are in [`super::reconcile`]).
+pub type Reconcile = super::reconcile::Ranges;
 
 /// What a hello answer's `proof` signs: the request's nonce (fresh, so the proof
 /// cannot be replayed from another exchange) and the id claimed.

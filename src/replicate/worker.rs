@@ -276,13 +276,22 @@ fn exchange(
         rep.failed(url, &e);
         return false;
     }
-    if let Some(first) = reply.heads.take() {
-        match all_heads(rep, url, first, reply.heads_next) {
-            Ok(heads) => reply.heads = Some(heads),
-            Err(e) => {
-                rep.failed(url, &e);
-                return false;
-            }
+    // A peer that reconciles sends no heads: what differs is asked of it instead.
+    let fetched = if reply.reconcile && reply.heads.is_none() && reply.digest != hello.digest {
+        super::reconcile_peer::peer_heads(&rep.client, url, store.heads()).map(Some)
+    } else {
+        let next = reply.heads_next;
+        reply
+            .heads
+            .take()
+            .map(|first| all_heads(rep, url, first, next))
+            .transpose()
+    };
+    match fetched {
+        Ok(heads) => reply.heads = heads,
+        Err(e) => {
+            rep.failed(url, &e);
+            return false;
         }
     }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
@@ -350,6 +359,7 @@ fn hello_of(rep: &Replicator) -> Hello {
         from: rep.me.clone(),
         digest: rep.writer.store().summary().digest,
         peers,
+        reconcile: true,
     }
 }
 

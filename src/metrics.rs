@@ -171,11 +171,20 @@ pub struct Metrics {
     pub send: Histogram,
     pub repair_rounds: Counter,
     pub repair_bytes: Counter,
+    /// Bytes of node-to-node traffic, both ways, each request and answer counted with
+    /// [`PEER_HTTP_HEAD`] for its HTTP head: a node's cost on the wire at rest.
+    pub peer_bytes_out: Counter,
+    pub peer_bytes_in: Counter,
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
 
 pub static METRICS: Metrics = Metrics::new();
+
+/// What the peer byte counters add for the HTTP head of one request or answer (a
+/// peer request's head is about 130 bytes, an answer's about 160): the bodies are
+/// counted exactly, the heads by this estimate, TCP/IP framing not at all.
+pub const PEER_HTTP_HEAD: u64 = 150;
 
 impl Default for Metrics {
     fn default() -> Metrics {
@@ -193,6 +202,8 @@ impl Metrics {
             send: Histogram::new(),
             repair_rounds: Counter::new(),
             repair_bytes: Counter::new(),
+            peer_bytes_out: Counter::new(),
+            peer_bytes_in: Counter::new(),
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -363,6 +374,18 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
         "counter",
         "Bytes of messages pulled by repair.",
         m.repair_bytes.get() as f64,
+    );
+    out.single(
+        "dshare_peer_bytes_sent_total",
+        "counter",
+        "Bytes sent to peers (requests and answers), HTTP heads estimated.",
+        m.peer_bytes_out.get() as f64,
+    );
+    out.single(
+        "dshare_peer_bytes_received_total",
+        "counter",
+        "Bytes received from peers (requests and answers), HTTP heads estimated.",
+        m.peer_bytes_in.get() as f64,
     );
     out.single(
         "dshare_hook_runs_total",

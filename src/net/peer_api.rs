@@ -36,6 +36,15 @@ impl PeerApi {
     }
 
     pub fn handle(&self, req: &Request) -> Response {
+        let answer = self.answer(req);
+        let metrics = &crate::metrics::METRICS;
+        let head = crate::metrics::PEER_HTTP_HEAD;
+        metrics.peer_bytes_in.add(req.body.len() as u64 + head);
+        metrics.peer_bytes_out.add(answer.body.len() as u64 + head);
+        answer
+    }
+
+    fn answer(&self, req: &Request) -> Response {
         if !req.post {
             return forbidden();
         }

@@ -138,6 +138,13 @@ impl PeerClient {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .map_err(|e| classify(e, base, "cannot read the answer of"))?;
+        let metrics = &crate::metrics::METRICS;
+        metrics
+            .peer_bytes_out
+            .add(blob.len() as u64 + crate::metrics::PEER_HTTP_HEAD);
+        metrics
+            .peer_bytes_in
+            .add(body.len() as u64 + crate::metrics::PEER_HTTP_HEAD);
         if status == CLOCK_SKEW_STATUS {
             return Err(self.clock_skew(base, &nonce, &body));
         }

@@ -1,10 +1,87 @@
-//! A fleet, not a room: threads per node stay bounded whatever the number of peers,
-//! and the cost of a node at rest is measured (an ignored test prints the figures).
+//! A fleet, not a room: threads per node and calls to peers stay bounded whatever
+//! the number of peers, and the cost of a node at rest is measured (an ignored test
+//! prints the figures).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dshare::identity::Identity;
+use serde_json::json;
+
+use crate::attack_peers::{Behaviour, FakePeer, Reply, keyring_of, plain_answer};
 use crate::util::{DEADLINE, Node, Scratch, json_lines, ok, raw_request, wait_for};
+
+/// Members played by the test: each proves its own id and stores what it is pushed.
+fn members(home: &Path, n: usize) -> Vec<FakePeer> {
+    (0..n)
+        .map(|_| {
+            let id = Arc::new(Identity::generate());
+            let url: Arc<std::sync::Mutex<String>> = Arc::default();
+            let behave: Arc<Behaviour> = {
+                let (id, url) = (Arc::clone(&id), Arc::clone(&url));
+                Arc::new(move |op, request, nonce| match op {
+                    "hello" => Reply::Sealed(FakePeer::hello_reply(
+                        &id,
+                        &url.lock().unwrap(),
+                        nonce,
+                        &json!([]),
+                    )),
+                    _ => plain_answer(op, request),
+                })
+            };
+            let fake = FakePeer::start(keyring_of(home), behave);
+            *url.lock().unwrap() = fake.url.clone();
+            fake
+        })
+        .collect()
+}
+
+fn hellos(fakes: &[FakePeer]) -> usize {
+    fakes.iter().map(|f| f.count("hello")).sum()
+}
+
+/// 40 peers: one thread per peer made 40 more threads (over 50 in all), and a hello
+/// to each every second. Now a fixed pool calls them: threads stay at or under 32,
+/// and the node starts about one exchange a round (plus retries, bounded) whatever
+/// the number of peers.
+#[test]
+fn forty_peers_cost_no_more_threads_or_calls_than_a_few() {
+    const PEERS: usize = 40;
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let fakes = members(&home, PEERS);
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    for f in &fakes {
+        args.extend(["--peer", f.url.as_str()]);
+    }
+    let node = Node::start_with(&home, &args);
+    wait_for("every peer up", DEADLINE, || {
+        (peers_up(&home) == PEERS).then_some(())
+    });
+    let at_rest = threads(node.pid());
+    let before = hellos(&fakes);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let per_second = (hellos(&fakes) - before) as f64 / start.elapsed().as_secs_f64();
+    // A send to all of them, waiting for every confirmation.
+    ok(
+        &home,
+        &["send", "--wait", "all", "--timeout", "20s", "hello fleet"],
+    );
+    let after_send = threads(node.pid());
+    eprintln!(
+        "{PEERS} peers: threads {at_rest} at rest, {after_send} after a send --wait all; {per_second:.1} hellos a second"
+    );
+    assert!(at_rest <= 32, "threads at rest: {at_rest}");
+    assert!(after_send <= 32, "threads after a send: {after_send}");
+    assert!(per_second <= 4.0, "hellos a second: {per_second:.1}");
+    assert!(
+        fakes.iter().all(|f| f.count("push") >= 1),
+        "every peer got the message"
+    );
+}
 
 /// Threads of the process `pid`, from /proc.
 fn threads(pid: u32) -> u64 {
@@ -98,9 +175,12 @@ struct AtRest {
     in_per_s: f64,
 }
 
+/// CPU ticks, and peer bytes out and in, of one node at one moment.
+type Reading = (u64, (u64, u64));
+
 fn at_rest(nodes: &[Node], span: Duration) -> AtRest {
     let pids: Vec<u32> = nodes.iter().map(Node::pid).collect();
-    let sample = || -> Vec<(u64, (u64, u64))> {
+    let sample = || -> Vec<Reading> {
         nodes
             .iter()
             .map(|n| (cpu_ticks(n.pid()), peer_bytes(n)))
@@ -113,7 +193,7 @@ fn at_rest(nodes: &[Node], span: Duration) -> AtRest {
     let after = sample();
     let n = nodes.len() as f64;
     let threads: Vec<u64> = pids.iter().map(|&p| threads(p)).collect();
-    let sum = |f: &dyn Fn(&(u64, (u64, u64)), &(u64, (u64, u64))) -> u64| {
+    let sum = |f: &dyn Fn(&Reading, &Reading) -> u64| {
         before.iter().zip(&after).map(|(b, a)| f(b, a)).sum::<u64>() as f64
     };
     AtRest {

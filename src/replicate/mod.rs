@@ -12,6 +12,7 @@ mod outbox;
 pub mod peers;
 pub mod protocol;
 mod rounds;
+pub mod swim;
 mod worker;
 
 use std::collections::HashSet;
@@ -84,6 +85,9 @@ pub struct Settings {
     pub bootstrap: Vec<String>,
     /// Peers that each new message is pushed to at once, once more are known.
     pub fanout: usize,
+    /// Where the membership socket (UDP) binds: the HTTP listener's address. `None`
+    /// for a node without an advertised address, which no one could probe.
+    pub swim_at: Option<std::net::SocketAddr>,
 }
 
 pub struct Replicator {
@@ -101,6 +105,8 @@ pub struct Replicator {
     lanes: Lanes,
     pool: Pool,
     alarm: Alarm,
+    /// Tells the membership thread whom to join through; `None` without one.
+    swim: Mutex<Option<mpsc::Sender<swim::Command>>>,
     /// Dropped at shutdown, which ends the timer thread at once.
     timer_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// Local sends wait here while a peer is too far behind (see [`outbox`]).
@@ -147,6 +153,7 @@ impl Replicator {
             pool: Pool::start(me),
             alarm: Alarm::default(),
             timer_stop: Mutex::new(Some(timer_stop)),
+            swim: Mutex::new(None),
             pace: Arc::default(),
             candidates: Mutex::default(),
             no_forward: Mutex::new(HashSet::new()),
@@ -173,6 +180,16 @@ impl Replicator {
                     "the end of the box was lost: new sends wait until the peers have been asked for it"
                 );
             }
+        }
+        if let (Some(at), Some(url)) = (settings.swim_at, &rep.me.url) {
+            let seed = u64::from_le_bytes(seed).rotate_left(17);
+            *rep.swim.lock().expect("swim lock") = swim::start(
+                &Arc::downgrade(&rep),
+                Arc::clone(&rep.keyring),
+                at,
+                url,
+                seed,
+            );
         }
         for url in rep.peers.urls() {
             rep.add_lane(&url);
@@ -388,6 +405,34 @@ impl Replicator {
             lanes.insert(url.to_string(), Lane::new(url, Arc::clone(&self.pace)));
         }
         self.feed(Event::Learned { peer: url }, None);
+        if let Some(swim) = &*self.swim.lock().expect("swim lock") {
+            let _ = swim.send(swim::Command::Announce(url.to_string()));
+        }
+    }
+
+    /// What SWIM concluded about the peer at `url`: shown by `dshare peers`, and told
+    /// to the core (a peer down gets no pushes; one that came back is greeted).
+    fn member_seen(&self, url: &str, seen: swim::Seen) {
+        let state = match seen {
+            swim::Seen::Up => PeerState::Up,
+            swim::Seen::Suspect => PeerState::Suspect,
+            swim::Seen::Down => PeerState::Down,
+        };
+        self.peers.update(url, |p| {
+            // An exchange that found it unreachable already knows more than a
+            // suspicion.
+            if state == PeerState::Suspect && p.state == PeerState::Down {
+                return;
+            }
+            p.state = state;
+            if state == PeerState::Up {
+                p.last_seen = Some(crate::time::now_ms());
+            }
+        });
+        if seen != swim::Seen::Suspect {
+            let alive = seen == swim::Seen::Up;
+            self.feed(Event::Member { peer: url, alive }, None);
+        }
     }
 
     /// Takes `url`'s lane out and tells the core.
@@ -775,11 +820,9 @@ impl Replicator {
                     }
                 }
             });
-            let next = left
-                .iter()
-                .map(|(_, due, _)| *due)
-                .min()
-                .unwrap_or(deadline);
+            let Some(next) = left.iter().map(|(_, due, _)| *due).min() else {
+                return;
+            };
             thread::sleep(next.min(deadline).saturating_duration_since(Instant::now()));
         }
     }

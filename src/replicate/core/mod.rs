@@ -112,6 +112,8 @@ pub enum Event<'a> {
     /// The peer greeted this node (a sealed hello from its address): it is alive and
     /// the pair is in step, so it need not be greeted back soon.
     HeardFrom { peer: &'a str },
+    /// Failure detection (SWIM) found the peer alive, or declared it down.
+    Member { peer: &'a str, alive: bool },
     /// The time of the last [`Action::Wake`] came.
     Timer,
 }
@@ -198,6 +200,21 @@ impl Core {
                     // backoff (not at once: a member replaying a down peer's hellos
                     // would make this node probe that address in a loop).
                     slot.retry_at_ms = slot.retry_at_ms.min(now_ms);
+                }
+                Vec::new()
+            }
+            Event::Member { peer, alive } => {
+                if let Some(slot) = self.peers.get_mut(peer) {
+                    if alive {
+                        if slot.liveness == Liveness::Down {
+                            // Back: greeted at the next round, to repair.
+                            slot.liveness = Liveness::Up;
+                            slot.last_contact_ms = 0;
+                        }
+                        slot.retry_wait_ms = self.config.first_retry_ms;
+                    } else {
+                        mark_down(slot, now_ms, self.config.max_retry_ms);
+                    }
                 }
                 Vec::new()
             }

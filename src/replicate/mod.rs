@@ -48,7 +48,7 @@ const MAX_RANGE_BYTES: usize = 1024 * 1024;
 /// [`MAX_PEERS_SHARED`] from older nodes). Knowing one member is still enough to
 /// join: every exchange brings another sample, and the table holds
 /// [`peers::MAX_PEERS`] at most.
-const PEERS_SHARED_SAMPLE: usize = 16;
+const PEERS_SHARED_SAMPLE: usize = 8;
 /// Time between two probes of addresses not yet proven (see [`candidates`]).
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// Ids of messages received with `sent_to_all` and not to be forwarded, until the

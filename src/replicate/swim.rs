@@ -305,18 +305,20 @@ impl Membership {
                 _ => {}
             }
         }
+        // Suspicion has no notification: states are compared with those reported,
+        // and only a change costs a copy of the URL.
         let suspects: Vec<(String, Seen)> = self
             .foca
             .iter_membership_state()
-            .map(|m| {
+            .filter_map(|m| {
                 let seen = match m.state() {
                     State::Alive => Seen::Up,
                     State::Suspect => Seen::Suspect,
                     State::Down => Seen::Down,
                 };
-                (m.id().url.clone(), seen)
+                let url = &m.id().url;
+                (self.seen.get(url) != Some(&seen)).then(|| (url.clone(), seen))
             })
-            .filter(|(url, seen)| self.seen.get(url) != Some(seen))
             .collect();
         for (url, seen) in suspects {
             self.report(rep, url.as_str(), seen);

@@ -9,6 +9,7 @@
 //! network, and both run this very code.
 
 mod rng;
+pub mod sim;
 
 use std::collections::BTreeMap;
 

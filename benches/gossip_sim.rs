@@ -113,6 +113,7 @@ struct Row {
     to_all_ms: (u64, u64),
     never: usize,
     pushes_per_message: f64,
+    offers_per_message: f64,
     duplicates: f64,
     repaired_per_message: f64,
 }
@@ -135,10 +136,11 @@ fn simulate(n: usize, messages: usize, fanout: usize) -> Row {
     let before = sim.counts.exchanges;
     sim.run_until(8_000);
     let exchanges_per_node_s = (sim.counts.exchanges - before) as f64 / n as f64 / 5.0;
-    let (pushes, duplicates, repaired) = (
+    let (pushes, duplicates, repaired, offers) = (
         sim.counts.pushes,
         sim.counts.duplicates,
         sim.counts.repaired,
+        sim.counts.offers,
     );
     let mut sent = Vec::new();
     let mut pick = dshare::replicate::core::Rng::new(n as u64);
@@ -171,6 +173,7 @@ fn simulate(n: usize, messages: usize, fanout: usize) -> Row {
         to_all_ms: (percentile(&to_all, 0.5), *to_all.last().unwrap_or(&0)),
         never,
         pushes_per_message: pushed / m,
+        offers_per_message: (sim.counts.offers - offers) as f64 / m,
         duplicates: (sim.counts.duplicates - duplicates) as f64 / pushed.max(1.0),
         repaired_per_message: (sim.counts.repaired - repaired) as f64 / m,
     }
@@ -218,8 +221,8 @@ fn main() {
         "Fan-out {fanout}; {messages} messages of 150 bytes per network size; links 1–50 ms, 1% loss; one push exchange = {} B request + {} B answer (sealed JSON + HTTP head).\n",
         sizes.push, sizes.push_reply
     );
-    out.push_str("| nodes | exchanges a node starts per s, at rest | hello + answer, in sync | repair per node at rest, both ways | to 99.9% of nodes, ms, median / max | to all, ms, median / max | nodes never reached | pushes per message (per node) | duplicates | pulled by repair per message | push bytes per message, network |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| nodes | exchanges a node starts per s, at rest | hello + answer, in sync | repair per node at rest, both ways | to 99.9% of nodes, ms, median / max | to all, ms, median / max | nodes never reached | pushes per message (per node) | offers per message (per node) | duplicates | pulled by repair per message | push bytes per message, network |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in &nodes {
         let row = simulate(n.max(2), messages, fanout);
         let (hello, reply, _) = hello_bytes(&ring, n);
@@ -227,7 +230,7 @@ fn main() {
         let per_node = 2.0 * row.exchanges_per_node_s * (hello + reply) as f64;
         let _ = writeln!(
             out,
-            "| {n} | {:.2} | {} B | {}/s | {} / {} | {} / {} | {} | {:.1} ({:.1}) | {:.0}% | {:.1} | {} |",
+            "| {n} | {:.2} | {} B | {}/s | {} / {} | {} / {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0}% | {:.1} | {} |",
             row.exchanges_per_node_s,
             hello + reply,
             bytes(per_node),
@@ -238,6 +241,8 @@ fn main() {
             row.never,
             row.pushes_per_message,
             row.pushes_per_message / n as f64,
+            row.offers_per_message,
+            row.offers_per_message / n as f64,
             100.0 * row.duplicates,
             row.repaired_per_message,
             bytes(row.pushes_per_message * per_push as f64),

@@ -31,7 +31,12 @@ pub(crate) fn keyring_of(home: &Path) -> Keyring {
 
 /// A sealed call to `/v1/op` of the node at `url`: the opened answer and the size of
 /// the sealed body, or the HTTP status when it is not 200.
-fn call(ring: &Keyring, url: &str, op: &str, value: &Value) -> Result<(Value, usize), u16> {
+pub(crate) fn call(
+    ring: &Keyring,
+    url: &str,
+    op: &str,
+    value: &Value,
+) -> Result<(Value, usize), u16> {
     let path = format!("/v1/{op}");
     let blob = ring.seal(
         &request_aad(&path),
@@ -52,7 +57,7 @@ fn call(ring: &Keyring, url: &str, op: &str, value: &Value) -> Result<(Value, us
 }
 
 /// One first message from each of `n` new authors.
-fn many_authors(n: usize) -> Vec<Message> {
+pub(crate) fn many_authors(n: usize) -> Vec<Message> {
     (0..n)
         .map(|i| {
             let key = Identity::generate();

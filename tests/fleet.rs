@@ -224,6 +224,20 @@ fn at_rest_cost_per_node() {
         "at rest, {n} nodes, per node: threads {:.1} (max {}), CPU {:.3}% of a core, {:.0} B/s sent to peers, {:.0} B/s received",
         r.threads_mean, r.threads_max, r.cpu_percent, r.out_per_s, r.in_per_s
     );
+    // Which threads the busiest node runs, by name.
+    if let Some(busiest) = nodes.iter().max_by_key(|n| threads(n.pid())) {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", busiest.pid()))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        eprintln!("threads of the busiest node: {names:?}");
+    }
 }
 
 /// The state `peers --json` on `home` shows for `url`, if it lists it.
@@ -418,4 +432,53 @@ fn a_hostile_member_naming_400_fake_members_cannot_raise_probes_or_threads() {
         json_lines(&ok(&victim_node.home, &["--json", "peers"])).len() <= 2,
         "no fake member is adopted as a peer"
     );
+}
+
+/// Eager/lazy push, on real nodes. `offer` says which ids a node lacks, and asks
+/// for each once (a second offer of the same id at once is not asked for: the first
+/// offerer's push is on its way). With `--fanout 1`, a node of four forwards a
+/// message it received to one eager peer and offers it to one lazy peer; every node
+/// ends with it.
+#[test]
+fn offers_ask_for_what_is_lacking_once_and_forwarded_messages_reach_every_node() {
+    use crate::attack_peers::{call, many_authors};
+
+    let s = Scratch::new();
+    let first = s.home("n0");
+    ok(&first, &["init"]);
+    let mut nodes = vec![Node::start(&first, &["--fanout", "1"])];
+    let invite = ok(&first, &["invite"]).trim().to_string();
+    for i in 1..4 {
+        let home = s.home(&format!("n{i}"));
+        ok(&home, &["init", "--join", &invite]);
+        nodes.push(Node::start(&home, &["--fanout", "1"]));
+    }
+    wait_all_know(&nodes, 3, DEADLINE);
+    let ring = keyring_of(&first);
+    let messages = many_authors(2);
+    let head = |m: &dshare::message::Message| json!({"author": m.author, "seq": m.seq, "id": m.id});
+    let offer = json!({"ids": [head(&messages[0]), head(&messages[1])]});
+    let (answer, _) = call(&ring, &nodes[0].url, "offer", &offer).unwrap();
+    assert_eq!(answer["want"], json!([true, true]), "lacking: asked for");
+    let (again, _) = call(&ring, &nodes[0].url, "offer", &offer).unwrap();
+    assert_eq!(again["want"], json!([false, false]), "asked once: {again}");
+    // A message from an author outside the network, pushed to node 0 alone: node 0
+    // forwards it (it was not sent to all), eagerly to one peer and by offer to one.
+    let (pushed, _) = call(
+        &ring,
+        &nodes[0].url,
+        "push",
+        &json!({"messages": [messages[0]]}),
+    )
+    .unwrap();
+    assert_eq!(pushed["outcomes"][0]["status"], "stored");
+    let id = messages[0].id.to_string();
+    for n in &nodes {
+        wait_for("the forwarded message everywhere", DEADLINE, || {
+            ok(&n.home, &["log", "--json"]).contains(&id).then_some(())
+        });
+    }
+    let held = json!({"ids": [head(&messages[0])]});
+    let (answer, _) = call(&ring, &nodes[1].url, "offer", &held).unwrap();
+    assert_eq!(answer["want"], json!([false]), "held: not asked for");
 }

@@ -1,4 +1,4 @@
-//! The peer API, server side: `POST /v1/{hello,heads,range,push}` with a sealed body. A
+//! The peer API, server side: `POST /v1/{hello,heads,range,push,offer}` with a sealed body. A
 //! request that does not open with a network key this node holds gets a bare 403:
 //! an outsider learns nothing, not even which node this is.
 
@@ -18,7 +18,13 @@ pub struct PeerApi {
 }
 
 /// Every route of the peer API; anything else under `/v1/` is screened out unopened.
-const ROUTES: [&str; 4] = ["/v1/hello", "/v1/heads", "/v1/range", "/v1/push"];
+const ROUTES: [&str; 5] = [
+    "/v1/hello",
+    "/v1/heads",
+    "/v1/range",
+    "/v1/push",
+    "/v1/offer",
+];
 
 fn forbidden() -> Response {
     Response::new(403, "application/octet-stream", Vec::new())
@@ -74,22 +80,24 @@ impl PeerApi {
             return forbidden();
         }
         let rep = &self.replicator;
-        let answer = match req.path.as_str() {
-            "/v1/hello" => parse(&opened.plaintext)
-                .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
-            "/v1/heads" => {
-                parse(&opened.plaintext).map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r)))
-            }
-            "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
-                Ok(page) => seal_json(rep, &opened.nonce, &page),
-                Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
-            }),
-            "/v1/push" => parse(&opened.plaintext).map(|p| match rep.on_push(p) {
-                Ok(reply) => seal_json(rep, &opened.nonce, &reply),
-                Err(e) => super::client_api::store_error(&e),
-            }),
-            _ => return forbidden(),
-        };
+        let answer =
+            match req.path.as_str() {
+                "/v1/hello" => parse(&opened.plaintext)
+                    .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
+                "/v1/heads" => parse(&opened.plaintext)
+                    .map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r))),
+                "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
+                    Ok(page) => seal_json(rep, &opened.nonce, &page),
+                    Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
+                }),
+                "/v1/offer" => parse(&opened.plaintext)
+                    .map(|o| seal_json(rep, &opened.nonce, &rep.on_offer(&o))),
+                "/v1/push" => parse(&opened.plaintext).map(|p| match rep.on_push(p) {
+                    Ok(reply) => seal_json(rep, &opened.nonce, &reply),
+                    Err(e) => super::client_api::store_error(&e),
+                }),
+                _ => return forbidden(),
+            };
         answer.unwrap_or_else(|e| Response::text(400, format!("malformed request: {e}")))
     }
 }

@@ -17,8 +17,8 @@ use super::core::{Answer, Event};
 use super::drive::{Lane, Progress};
 use super::peers::PeerState;
 use super::protocol::{
-    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf,
-    PushReply, RangeRequest,
+    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, Offer,
+    OfferReply, PushOf, PushReply, RangeRequest,
 };
 use super::rounds::{self, LastRound};
 use super::{Replicator, Spread};
@@ -70,22 +70,32 @@ fn push_queued(rep: &Replicator, lane: &Lane) {
         let Ok(taken) = lane.inbox.lock().expect("inbox lock").take(Duration::ZERO) else {
             return;
         };
-        let (mut to_all, mut others): (Vec<&Message>, Vec<&Message>) = (Vec::new(), Vec::new());
+        let (mut to_all, mut others, mut offered): (Vec<&Message>, Vec<&Message>, Vec<&Message>) =
+            (Vec::new(), Vec::new(), Vec::new());
         for (batch, spread) in &taken.batches {
             match spread {
                 Spread::ToEveryPeer => &mut to_all,
                 Spread::Forwarded => &mut others,
+                Spread::Offered => &mut offered,
             }
             .extend(batch.iter());
         }
         if rep.peers.is_down(url) {
             continue;
         }
-        let pushed = [(to_all, Spread::ToEveryPeer), (others, Spread::Forwarded)]
-            .into_iter()
-            .filter(|(messages, _)| !messages.is_empty())
-            .try_for_each(|(messages, spread)| push(rep, url, &messages, spread).map(drop));
-        match pushed {
+        let sent = offer(rep, url, &offered).and_then(|wanted| {
+            others.extend(wanted);
+            [(to_all, Spread::ToEveryPeer), (others, Spread::Forwarded)]
+                .into_iter()
+                .filter(|(messages, _)| !messages.is_empty())
+                .try_for_each(|(messages, spread)| {
+                    let outcomes = push(rep, url, &messages, spread)?;
+                    let fresh = outcomes.iter().any(|o| !matches!(o, Outcome::Duplicate));
+                    rep.feed(Event::Pushed { peer: url, fresh }, None);
+                    Ok(())
+                })
+        });
+        match sent {
             Ok(()) => {
                 taken.answered();
                 lane.progress.lock().expect("progress lock").pushed_ms = crate::time::now_ms();
@@ -98,6 +108,43 @@ fn push_queued(rep: &Replicator, lane: &Lane) {
             }
         }
     }
+}
+
+/// Offers `messages` by id (the lazy half of eager/lazy push) and returns those the
+/// peer asked for, to be pushed; asking for any turns the peer eager again. A peer
+/// that does not know offers (an older node) is pushed all of them, as before.
+fn offer<'a>(rep: &Replicator, url: &str, messages: &[&'a Message]) -> Result<Vec<&'a Message>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut wanted = Vec::new();
+    for chunk in messages.chunks(MAX_PAGE) {
+        let ids = chunk
+            .iter()
+            .map(|m| Head {
+                author: m.author,
+                seq: m.seq,
+                id: m.id,
+            })
+            .collect();
+        match rep
+            .client
+            .call::<_, OfferReply>(url, "offer", &Offer { ids })
+        {
+            Ok(reply) => wanted.extend(
+                chunk
+                    .iter()
+                    .zip(reply.want.iter().chain(std::iter::repeat(&false)))
+                    .filter(|(_, want)| **want)
+                    .map(|(m, _)| *m),
+            ),
+            Err(_) => wanted.extend(chunk.iter().copied()),
+        }
+    }
+    if !wanted.is_empty() {
+        rep.feed(Event::Wanted { peer: url }, None);
+    }
+    Ok(wanted)
 }
 
 /// Pushes `messages` in bounded requests. A peer that lacks an author's earlier

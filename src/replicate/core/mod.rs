@@ -28,6 +28,9 @@ pub enum Spread {
     ToEveryPeer,
     /// Pushed to a few peers, which forward them like any other.
     Forwarded,
+    /// Only offered (the ids): the peer asks for those it lacks, which are then
+    /// pushed to it as [`Spread::Forwarded`]. The lazy half of eager/lazy push.
+    Offered,
 }
 
 /// The policy's numbers. [`Config::new`] has the node's.
@@ -48,6 +51,11 @@ pub struct Config {
     pub fanout: usize,
     /// A node pushes its own messages to every peer while it knows at most this many.
     pub origin_fanout: usize,
+    /// Beyond `fanout` peers, a forwarded batch is pushed to between `eager_min` and
+    /// `eager_max` peers, eager ones first, and offered to up to `fanout` others
+    /// (see [`Core::spread`]).
+    pub eager_min: usize,
+    pub eager_max: usize,
 }
 
 /// A node pushes the messages it writes itself to every peer while it knows at most
@@ -71,6 +79,8 @@ impl Config {
             max_retry_ms: 8000,
             fanout: fanout.max(1),
             origin_fanout: ORIGIN_FANOUT,
+            eager_min: 1,
+            eager_max: 1,
         }
     }
 }
@@ -110,6 +120,12 @@ pub enum Event<'a> {
     Exchanged { peer: &'a str, answer: Answer },
     /// A push to the peer could not reach it.
     PushFailed { peer: &'a str },
+    /// A push to the peer was answered: `fresh` if it stored something, else every
+    /// message was a duplicate (it had them from someone else: the peer turns lazy).
+    Pushed { peer: &'a str, fresh: bool },
+    /// An offer to the peer was answered by asking for messages it lacks: the peer
+    /// turns eager again (the graft of eager/lazy push).
+    Wanted { peer: &'a str },
     /// The peer greeted this node (a sealed hello from its address): it is alive and
     /// the pair is in step, so it need not be greeted back soon.
     HeardFrom { peer: &'a str },
@@ -141,6 +157,8 @@ struct Slot {
     /// While down: when it may be tried again, and the wait after that.
     retry_at_ms: u64,
     retry_wait_ms: u64,
+    /// Forwarded batches are pushed to it (else only offered).
+    eager: bool,
 }
 
 impl Slot {
@@ -152,6 +170,7 @@ impl Slot {
             exchanging: false,
             retry_at_ms: 0,
             retry_wait_ms: first_retry_ms,
+            eager: true,
         }
     }
 }
@@ -191,6 +210,18 @@ impl Core {
             Event::PushFailed { peer } => {
                 if let Some(slot) = self.peers.get_mut(peer) {
                     mark_down(slot, now_ms, self.config.max_retry_ms);
+                }
+                Vec::new()
+            }
+            Event::Pushed { peer, fresh } => {
+                if let Some(slot) = self.peers.get_mut(peer) {
+                    slot.eager = fresh;
+                }
+                Vec::new()
+            }
+            Event::Wanted { peer } => {
+                if let Some(slot) = self.peers.get_mut(peer) {
+                    slot.eager = true;
                 }
                 Vec::new()
             }
@@ -272,10 +303,14 @@ impl Core {
 
     /// Who gets a stored batch: every peer for this node's own messages in a small
     /// network (`sent_to_all`), every peer but the author while the node knows at
-    /// most `fanout`, else `fanout` random peers that are up (each forwards what it
-    /// newly stores, so the batch reaches everyone in about log_fanout N hops).
-    /// Never a peer that is down (the next exchange with it repairs), nor back to a
-    /// peer that wrote every message of the batch.
+    /// most `fanout`. Beyond that, eager/lazy push: the batch is pushed to the peers
+    /// still eager (at most `fanout`, at least `eager_min`), and only offered to up
+    /// to `fanout` lazy ones. A peer turns lazy when a push to it brought nothing new
+    /// (someone else got there first) and eager again when it asks for an offered
+    /// message, so the eager links settle into few paths that deliver first copies,
+    /// and the offers repair what a lost or slow path misses. Never a peer that is
+    /// down (the next exchange with it repairs), nor back to a peer that wrote every
+    /// message of the batch.
     fn spread(&mut self, authors: &[AuthorId], mine: bool) -> Vec<Action> {
         let known = self.peers.len();
         let reachable = |s: &Slot| s.liveness != Liveness::Down;
@@ -290,26 +325,41 @@ impl Core {
         let wrote_all = |s: &Slot| {
             s.id.is_some_and(|id| !authors.is_empty() && authors.iter().all(|a| *a == id))
         };
-        let mut targets: Vec<&PeerId> = self
+        if known <= self.config.fanout {
+            return self
+                .peers
+                .iter()
+                .filter(|(_, s)| !wrote_all(s) && reachable(s))
+                .map(|(p, _)| push(p, Spread::Forwarded))
+                .collect();
+        }
+        let mut up: Vec<(&PeerId, bool)> = self
             .peers
             .iter()
-            .filter(|(_, s)| !wrote_all(s))
-            .filter(|(_, s)| {
-                if known <= self.config.fanout {
-                    reachable(s)
-                } else {
-                    s.liveness == Liveness::Up
-                }
-            })
-            .map(|(p, _)| p)
+            .filter(|(_, s)| !wrote_all(s) && s.liveness == Liveness::Up)
+            .map(|(p, s)| (p, s.eager))
             .collect();
-        if known > self.config.fanout {
-            self.rng.shuffle(&mut targets);
-            targets.truncate(self.config.fanout);
-        }
-        targets
-            .into_iter()
-            .map(|p| push(p, Spread::Forwarded))
+        self.rng.shuffle(&mut up);
+        // Eager ones first, then lazy ones: the first `pushed` are pushed to, the
+        // next `fanout` are offered the batch.
+        up.sort_by_key(|(_, eager)| !*eager);
+        let eager = up.iter().filter(|(_, e)| *e).count();
+        let pushed = eager
+            .clamp(
+                self.config.eager_min,
+                self.config.eager_max.max(self.config.eager_min),
+            )
+            .min(up.len());
+        let offered = (up.len() - pushed).min(self.config.fanout);
+        up.iter()
+            .take(pushed)
+            .map(|(p, _)| push(p, Spread::Forwarded))
+            .chain(
+                up.iter()
+                    .skip(pushed)
+                    .take(offered)
+                    .map(|(p, _)| push(p, Spread::Offered)),
+            )
             .collect()
     }
 

@@ -38,6 +38,8 @@ pub enum Fed {
     Stored(Vec<AuthorId>, bool),
     Exchanged(String, Answer),
     PushFailed(String),
+    Pushed(String, bool),
+    Wanted(String),
     HeardFrom(String),
     Timer,
 }
@@ -55,6 +57,11 @@ impl Fed {
                 answer: *answer,
             },
             Fed::PushFailed(peer) => Event::PushFailed { peer },
+            Fed::Pushed(peer, fresh) => Event::Pushed {
+                peer,
+                fresh: *fresh,
+            },
+            Fed::Wanted(peer) => Event::Wanted { peer },
             Fed::HeardFrom(peer) => Event::HeardFrom { peer },
             Fed::Timer => Event::Timer,
         }
@@ -65,6 +72,9 @@ impl Fed {
 pub struct SimNode {
     pub core: Core,
     pub held: HashSet<u32>,
+    /// Messages asked for after an offer: asked once, from the first offerer (the
+    /// node keeps the same set, see `Replicator::on_offer`).
+    pub asked: HashSet<u32>,
     /// Every event fed and the actions returned, when tracing.
     pub trace: Option<Vec<(u64, Fed, Vec<Action>)>>,
 }
@@ -89,6 +99,28 @@ enum Happening {
         peer: usize,
         reached: bool,
     },
+    /// A push's answer back at its sender: whether it brought something new.
+    PushAnswered {
+        node: usize,
+        peer: usize,
+        fresh: bool,
+    },
+    PushRefused {
+        node: usize,
+        peer: usize,
+    },
+    /// An offer of `message` arriving at `to`.
+    Offer {
+        to: usize,
+        from: usize,
+        message: u32,
+    },
+    /// `peer` asked `node` for the offered `message`.
+    Want {
+        node: usize,
+        peer: usize,
+        message: u32,
+    },
 }
 
 /// Counters of a run.
@@ -98,6 +130,7 @@ pub struct Counts {
     pub duplicates: u64,
     pub exchanges: u64,
     pub repaired: u64,
+    pub offers: u64,
 }
 
 /// When each node first held one message (ms), `None` for never.
@@ -145,6 +178,7 @@ impl Sim {
             .map(|i| SimNode {
                 core: Core::new(Config::new(config.fanout), config.seed ^ (i as u64 + 1)),
                 held: HashSet::new(),
+                asked: HashSet::new(),
                 trace: None,
             })
             .collect();
@@ -267,29 +301,22 @@ impl Sim {
                     let (to, Some(message)) = (index(&peer), message) else {
                         continue;
                     };
-                    self.counts.pushes += 1;
-                    if self.reachable(i, to) {
-                        let delay = self.transit();
-                        let spread = spread == Spread::ToEveryPeer;
-                        self.at(
-                            delay,
-                            Happening::Push {
-                                to,
-                                from: i,
-                                message,
-                                spread,
-                            },
-                        );
-                    } else {
-                        self.at(
-                            REFUSED_MS,
-                            Happening::Answered {
-                                node: i,
-                                peer: to,
-                                reached: false,
-                            },
-                        );
+                    if spread == Spread::Offered {
+                        self.counts.offers += 1;
+                        if self.reachable(i, to) {
+                            let delay = self.transit();
+                            self.at(
+                                delay,
+                                Happening::Offer {
+                                    to,
+                                    from: i,
+                                    message,
+                                },
+                            );
+                        }
+                        continue;
                     }
+                    self.push(i, to, message, spread == Spread::ToEveryPeer);
                 }
                 Action::Exchange { peer } => {
                     let to = index(&peer);
@@ -313,6 +340,25 @@ impl Sim {
                     Happening::Timer { node: i },
                 ),
             }
+        }
+    }
+
+    fn push(&mut self, i: usize, to: usize, message: u32, to_all: bool) {
+        self.counts.pushes += 1;
+        if self.reachable(i, to) {
+            let delay = self.transit();
+            let spread = to_all;
+            self.at(
+                delay,
+                Happening::Push {
+                    to,
+                    from: i,
+                    message,
+                    spread,
+                },
+            );
+        } else {
+            self.at(REFUSED_MS, Happening::PushRefused { node: i, peer: to });
         }
     }
 
@@ -354,10 +400,56 @@ impl Sim {
                 if !self.reachable(from, to) {
                     return;
                 }
-                if !self.receive(to, message) {
+                let fresh = self.receive(to, message);
+                if !fresh {
                     self.counts.duplicates += 1;
                 } else if !spread {
                     self.stored(to, message, false);
+                }
+                let back = self.transit();
+                self.at(
+                    back,
+                    Happening::PushAnswered {
+                        node: from,
+                        peer: to,
+                        fresh,
+                    },
+                );
+            }
+            Happening::PushAnswered { node, peer, fresh } => {
+                if !self.stopped[node] {
+                    self.feed(node, Fed::Pushed(name(peer), fresh));
+                }
+            }
+            Happening::PushRefused { node, peer } => {
+                if !self.stopped[node] {
+                    self.feed(node, Fed::PushFailed(name(peer)));
+                }
+            }
+            Happening::Offer { to, from, message } => {
+                if self.reachable(from, to)
+                    && !self.nodes[to].held.contains(&message)
+                    && self.nodes[to].asked.insert(message)
+                {
+                    let back = self.transit();
+                    self.at(
+                        back,
+                        Happening::Want {
+                            node: from,
+                            peer: to,
+                            message,
+                        },
+                    );
+                }
+            }
+            Happening::Want {
+                node,
+                peer,
+                message,
+            } => {
+                if !self.stopped[node] {
+                    self.feed(node, Fed::Wanted(name(peer)));
+                    self.push(node, peer, message, false);
                 }
             }
             Happening::Greeted { to, from } => {

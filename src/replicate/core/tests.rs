@@ -171,35 +171,61 @@ fn own_messages_go_to_every_reachable_peer_in_a_small_network() {
 }
 
 #[test]
-fn a_large_network_forwards_to_fanout_random_up_peers() {
+fn a_large_network_pushes_to_one_eager_peer_and_offers_to_fanout_others() {
     let mut core = core_with(40, 9);
+    let stored = Event::Stored {
+        authors: &[author(3)],
+        mine: false,
+    };
     let mut seen = HashSet::new();
     for _ in 0..20 {
-        let actions = core.handle(
-            Event::Stored {
-                authors: &[author(3)],
-                mine: false,
+        let got = pushes(&core.handle(stored, 0));
+        let pushed: Vec<&String> = got
+            .iter()
+            .filter(|(_, s)| *s == Spread::Forwarded)
+            .map(|(p, _)| p)
+            .collect();
+        let offered = got.iter().filter(|(_, s)| *s == Spread::Offered).count();
+        assert_eq!((pushed.len(), offered), (1, 8), "{got:?}");
+        assert!(
+            got.iter().all(|(p, _)| *p != peer(3)),
+            "never to the author"
+        );
+        // The push brought nothing new: that peer turns lazy.
+        core.handle(
+            Event::Pushed {
+                peer: pushed[0],
+                fresh: false,
             },
             0,
         );
-        let got = pushes(&actions);
-        assert_eq!(got.len(), 8);
-        assert!(
-            got.iter()
-                .all(|(p, s)| *p != peer(3) && *s == Spread::Forwarded)
-        );
-        seen.extend(got.into_iter().map(|(p, _)| p));
+        seen.insert(pushed[0].clone());
     }
-    assert!(seen.len() > 20, "random partners: {}", seen.len());
-    // Past ORIGIN_FANOUT peers, the node's own messages are forwarded as well.
-    let actions = core.handle(
-        Event::Stored {
-            authors: &[author(0)],
-            mine: true,
-        },
-        0,
+    assert!(
+        seen.len() >= 15,
+        "pushes move on from lazy peers: {}",
+        seen.len()
     );
-    assert_eq!(pushes(&actions).len(), 8);
+    // A peer that asks for an offered message turns eager: with every other peer
+    // lazy, it gets the next push.
+    for i in 1..=40 {
+        core.handle(
+            Event::Pushed {
+                peer: &peer(i),
+                fresh: false,
+            },
+            0,
+        );
+    }
+    core.handle(Event::Wanted { peer: &peer(7) }, 0);
+    let got = pushes(&core.handle(stored, 0));
+    assert!(got.contains(&(peer(7), Spread::Forwarded)), "{got:?}");
+    // Past ORIGIN_FANOUT peers, the node's own messages are spread the same way.
+    let own = Event::Stored {
+        authors: &[author(0)],
+        mine: true,
+    };
+    assert_eq!(pushes(&core.handle(own, 0)).len(), 9);
 }
 
 #[test]

@@ -1,122 +1,38 @@
-//! A simulation of dshare's replication protocol for networks too large to run on one
-//! machine: push with the fan-out rule of `src/replicate/mod.rs` (`dispatch`), and the
-//! anti-entropy hello every worker sends its peer about once a second
-//! (`src/replicate/worker.rs`). Message and hello sizes are those of the real types,
-//! serialized and sealed by the library itself.
+//! dshare's replication simulated for networks too large to run on one machine,
+//! running the real protocol core: every simulated node is a
+//! `dshare::replicate::core::Core`, fed through the same `handle` the node's drive
+//! feeds it (`dshare::replicate::core::sim`, whose test replays a node's events into
+//! a fresh core and gets the very same actions). Links delay 1–50 ms; 1% of packets
+//! are lost, each costing an exchange a 200 ms retransmission. Message and hello sizes
+//! are those of the real types, serialized and sealed by the library itself.
 //!
 //! ```sh
 //! cargo bench --bench gossip_sim                     # N = 3, 10, 30, 100, 1000, 10000
-//! DSHARE_SIM_NODES=30,1000 DSHARE_SIM_MESSAGES=500 cargo bench --bench gossip_sim
+//! DSHARE_SIM_NODES=30,1000 DSHARE_SIM_MESSAGES=50 cargo bench --bench gossip_sim
 //! ```
 //!
-//! The model, per message: the author stores it (round 0) and pushes it. While it knows
-//! at most `ORIGIN_FANOUT` (32) peers it pushes to all of them, marked `sent_to_all`,
-//! and nobody forwards. Beyond that, every node
-//! that newly stores a message in round r pushes it in round r + 1 to every peer when
-//! it knows at most `fanout` peers, else to `fanout` peers drawn at random among the
-//! up peers other than the message's author (the code skips a peer that wrote every
-//! message of the batch; it does not know, and so may pick, the node a message came
-//! from). A node that already holds the message answers `duplicate` and does
-//! not forward it. Nodes that no push reached get the message from anti-entropy: their
-//! next hello (within ~1 s) shows a peer ahead, and they pull. Every node knows every
-//! other one (peer exchange converges to that in a network that stays up).
-//! The results are in docs/SCALING.md.
+//! Each node knows min(N − 1, 64) random peers (the real table holds 64 at most).
+//! After 3 s of start-up, 5 s at rest are measured (exchanges a node starts each
+//! second), then messages are sent from random nodes every 200 ms and followed until
+//! 10 s after the last. The results are in docs/SCALING.md.
 
 use std::fmt::Write as _;
 
 use dshare::chain::Head;
 use dshare::identity::Identity;
 use dshare::message::{Draft, Message};
-use dshare::replicate::ORIGIN_FANOUT;
-use dshare::replicate::protocol::{
-    Hello, HelloReply, MAX_PEERS_SHARED, Messages, NodeInfo, PushReply,
-};
+use dshare::replicate::core::sim::{Sim, SimConfig};
+use dshare::replicate::protocol::{Hello, HelloReply, Messages, NodeInfo, PushReply};
 use dshare::seal::{Keyring, OVERHEAD};
 use dshare::secret::Secret;
 
 /// The default of `dshare serve --fanout`.
 const FANOUT: usize = 8;
+/// The most peers a node shares in a hello (`PEERS_SHARED_SAMPLE`).
+const SHARED: usize = 8;
 /// HTTP/1.1 request and response heads as ureq and tiny_http write them, about.
 const REQUEST_HEAD: usize = 160;
 const RESPONSE_HEAD: usize = 130;
-
-/// xorshift64*: reproducible, and good enough to pick peers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// What one message's spread cost.
-#[derive(Default, Clone, Copy)]
-struct Spread {
-    /// Push rounds until the last node that a push reached stored it.
-    rounds: usize,
-    /// Nodes that no push reached (anti-entropy brings it to them).
-    missed: usize,
-    /// Push requests sent, and how many of them found the message already there.
-    pushes: usize,
-    duplicates: usize,
-}
-
-fn spread(n: usize, fanout: usize, rng: &mut Rng) -> Spread {
-    let mut has = vec![false; n];
-    let author = rng.below(n);
-    has[author] = true;
-    let mut s = Spread::default();
-    if n - 1 <= ORIGIN_FANOUT.max(fanout) {
-        // The author pushes to every peer, marked `sent_to_all`: nobody forwards.
-        s.rounds = usize::from(n > 1);
-        s.pushes = n - 1;
-        return s;
-    }
-    let mut frontier = vec![author];
-    let mut picks: Vec<usize> = Vec::with_capacity(fanout);
-    while !frontier.is_empty() {
-        let mut next = Vec::new();
-        for &from in &frontier {
-            picks.clear();
-            // Never back to the author: it holds its own messages (`dispatch`).
-            let eligible = |p: usize| p != from && p != author;
-            if n - 1 <= fanout {
-                picks.extend((0..n).filter(|&p| eligible(p)));
-            } else {
-                // `fanout` distinct peers, uniformly among the eligible ones.
-                let want = fanout.min(n - if from == author { 1 } else { 2 });
-                while picks.len() < want {
-                    let p = rng.below(n);
-                    if eligible(p) && !picks.contains(&p) {
-                        picks.push(p);
-                    }
-                }
-            }
-            for &p in &picks {
-                s.pushes += 1;
-                if has[p] {
-                    s.duplicates += 1;
-                } else {
-                    has[p] = true;
-                    next.push(p);
-                }
-            }
-        }
-        if !next.is_empty() {
-            s.rounds += 1;
-        }
-        frontier = next;
-    }
-    s.missed = has.iter().filter(|h| !**h).count();
-    s
-}
 
 /// Byte sizes of the real requests, sealed, with HTTP heads.
 struct Sizes {
@@ -163,7 +79,7 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         id: dshare::hex::Hex([1; 32]),
         url: Some(url(0)),
     };
-    let peers: Vec<String> = (1..n).take(MAX_PEERS_SHARED).map(url).collect();
+    let peers: Vec<String> = (1..n).take(SHARED).map(url).collect();
     let hello = Hello {
         from: me.clone(),
         digest: dshare::hex::Hex([2; 32]),
@@ -192,6 +108,87 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
     )
 }
 
+/// What the spread of the messages of one network size cost and took.
+struct Row {
+    exchanges_per_node_s: f64,
+    to_999_ms: (u64, u64),
+    to_all_ms: (u64, u64),
+    never: usize,
+    pushes_per_message: f64,
+    offers_per_message: f64,
+    duplicates: f64,
+    repaired_per_message: f64,
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(i).copied().unwrap_or(0)
+}
+
+fn simulate(n: usize, messages: usize, fanout: usize) -> Row {
+    let mut sim = Sim::new(SimConfig {
+        nodes: n,
+        table: 64.min(n - 1),
+        delay_ms: (1, 50),
+        loss: 0.01,
+        fanout,
+        seed: 0x9e37_79b9_7f4a_7c15 ^ n as u64,
+    });
+    sim.run_until(3_000);
+    let before = sim.counts.exchanges;
+    sim.run_until(8_000);
+    let exchanges_per_node_s = (sim.counts.exchanges - before) as f64 / n as f64 / 5.0;
+    let (pushes, duplicates, repaired, offers) = (
+        sim.counts.pushes,
+        sim.counts.duplicates,
+        sim.counts.repaired,
+        sim.counts.offers,
+    );
+    let mut sent = Vec::new();
+    let mut pick = dshare::replicate::core::Rng::new(n as u64);
+    for i in 0..messages {
+        let author = usize::try_from(pick.below(n as u64)).unwrap_or(0);
+        sent.push((sim.send(author), sim.now));
+        sim.run_until(8_000 + 200 * (i as u64 + 1));
+    }
+    sim.run_until(sim.now + 10_000);
+    let (mut to_999, mut to_all, mut never) = (Vec::new(), Vec::new(), 0);
+    for (m, at) in &sent {
+        let mut times: Vec<u64> = sim.arrivals(*m).iter().flatten().map(|t| t - at).collect();
+        never += n - times.len();
+        times.sort_unstable();
+        let k = ((n as f64) * 0.999).ceil() as usize;
+        to_999.push(times.get(k.saturating_sub(1)).copied().unwrap_or(u64::MAX));
+        to_all.push(if times.len() == n {
+            *times.last().unwrap_or(&0)
+        } else {
+            u64::MAX
+        });
+    }
+    to_999.sort_unstable();
+    to_all.sort_unstable();
+    let m = messages as f64;
+    let pushed = (sim.counts.pushes - pushes) as f64;
+    Row {
+        exchanges_per_node_s,
+        to_999_ms: (percentile(&to_999, 0.5), *to_999.last().unwrap_or(&0)),
+        to_all_ms: (percentile(&to_all, 0.5), *to_all.last().unwrap_or(&0)),
+        never,
+        pushes_per_message: pushed / m,
+        offers_per_message: (sim.counts.offers - offers) as f64 / m,
+        duplicates: (sim.counts.duplicates - duplicates) as f64 / pushed.max(1.0),
+        repaired_per_message: (sim.counts.repaired - repaired) as f64 / m,
+    }
+}
+
+fn ms(t: u64) -> String {
+    if t == u64::MAX {
+        "never".into()
+    } else {
+        format!("{t}")
+    }
+}
+
 fn main() {
     let nodes: Vec<usize> = std::env::var("DSHARE_SIM_NODES")
         .unwrap_or_else(|_| "3,10,30,100,1000,10000".into())
@@ -199,7 +196,7 @@ fn main() {
         .map(|s| s.trim().parse().expect("a list of node counts"))
         .collect();
     let messages: usize =
-        std::env::var("DSHARE_SIM_MESSAGES").map_or(1000, |s| s.parse().expect("a number"));
+        std::env::var("DSHARE_SIM_MESSAGES").map_or(20, |s| s.parse().expect("a number"));
     let fanout: usize =
         std::env::var("DSHARE_SIM_FANOUT").map_or(FANOUT, |s| s.parse().expect("a number"));
     let ring = Keyring::new(&Secret::random());
@@ -223,38 +220,35 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Fan-out {fanout}; {messages} messages of 150 bytes per network size; one push exchange = {} B request + {} B answer (sealed JSON + HTTP head).\n",
+        "Fan-out {fanout}; {messages} messages of 150 bytes per network size; links 1–50 ms, 1% loss; one push exchange = {} B request + {} B answer (sealed JSON + HTTP head).\n",
         sizes.push, sizes.push_reply
     );
-    out.push_str("| nodes | push rounds to all reached, median / max | nodes missed by push, mean (anti-entropy, ≤ ~1 s) | messages with a miss | pushes per message (per node) | duplicates | push bytes per message, network | hello + answer, in sync | anti-entropy per node, idle | anti-entropy, network, idle |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    out.push_str("| nodes | exchanges a node starts per s, at rest | hello + answer, in sync | repair per node at rest, both ways | to 99.9% of nodes, ms, median / max | to all, ms, median / max | nodes never reached | pushes per message (per node) | offers per message (per node) | duplicates | pulled by repair per message | push bytes per message, network |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in &nodes {
-        let mut all: Vec<Spread> = (0..messages).map(|_| spread(n, fanout, &mut rng)).collect();
-        all.sort_by_key(|s| s.rounds);
-        let median_rounds = all[all.len() / 2].rounds;
-        let max_rounds = all.last().map_or(0, |s| s.rounds);
-        let missed: f64 = all.iter().map(|s| s.missed as f64).sum::<f64>() / messages as f64;
-        let with_miss = all.iter().filter(|s| s.missed > 0).count();
-        let pushes: f64 = all.iter().map(|s| s.pushes as f64).sum::<f64>() / messages as f64;
-        let dups: f64 = all.iter().map(|s| s.duplicates as f64).sum::<f64>() / messages as f64;
-        let (hello, reply, per_author) = hello_bytes(&ring, n);
-        // Every node greets every peer about once a second (±20%), and answers each
-        // peer's greeting: 2 (n - 1) exchanges a second touch each node.
-        let per_node = 2.0 * (n - 1) as f64 * (hello + reply) as f64;
-        let network = n as f64 * (n - 1) as f64 * (hello + reply) as f64;
+        let row = simulate(n.max(2), messages, fanout);
+        let (hello, reply, _) = hello_bytes(&ring, n);
+        // A node starts about one exchange a round and answers about as many.
+        let per_node = 2.0 * row.exchanges_per_node_s * (hello + reply) as f64;
         let _ = writeln!(
             out,
-            "| {n} | {median_rounds} / {max_rounds} | {missed:.3} | {:.1}% | {pushes:.1} ({:.1}) | {:.0}% | {} | {} B | {}/s | {}/s |",
-            100.0 * with_miss as f64 / messages as f64,
-            pushes / n as f64,
-            100.0 * dups / pushes.max(1.0),
-            bytes(pushes * per_push as f64),
+            "| {n} | {:.2} | {} B | {}/s | {} / {} | {} / {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0}% | {:.1} | {} |",
+            row.exchanges_per_node_s,
             hello + reply,
             bytes(per_node),
-            bytes(network),
+            ms(row.to_999_ms.0),
+            ms(row.to_999_ms.1),
+            ms(row.to_all_ms.0),
+            ms(row.to_all_ms.1),
+            row.never,
+            row.pushes_per_message,
+            row.pushes_per_message / n as f64,
+            row.offers_per_message,
+            row.offers_per_message / n as f64,
+            100.0 * row.duplicates,
+            row.repaired_per_message,
+            bytes(row.pushes_per_message * per_push as f64),
         );
-        let _ = per_author;
     }
     let (_, _, per_author) = hello_bytes(&ring, 2);
     let _ = writeln!(

@@ -161,7 +161,7 @@ impl Refusal {
 }
 
 /// The routes of the peer API, for the bytes counted on each.
-pub const PEER_ROUTES: [&str; 5] = ["hello", "heads", "range", "push", "reconcile"];
+pub const PEER_ROUTES: [&str; 6] = ["hello", "heads", "range", "push", "reconcile", "offer"];
 
 /// Every counter and histogram the node keeps. Values known elsewhere (messages
 /// held, peers by state) are read when a scrape comes, into a [`Snapshot`].
@@ -174,15 +174,24 @@ pub struct Metrics {
     pub send: Histogram,
     pub repair_rounds: Counter,
     pub repair_bytes: Counter,
-    /// Sealed bytes the peer API received (requests) and sent (answers), by route
-    /// as in [`PEER_ROUTES`].
-    pub peer_bytes_in: [Counter; 5],
-    pub peer_bytes_out: [Counter; 5],
+    /// Sealed bytes this node's peer API received (requests) and sent (answers), by
+    /// route as in [`PEER_ROUTES`]: what each operation costs the side that serves it.
+    pub peer_api_bytes_in: [Counter; PEER_ROUTES.len()],
+    pub peer_api_bytes_out: [Counter; PEER_ROUTES.len()],
+    /// Bytes of node-to-node traffic, both ways, each request and answer counted with
+    /// [`PEER_HTTP_HEAD`] for its HTTP head: a node's cost on the wire at rest.
+    pub peer_bytes_out: Counter,
+    pub peer_bytes_in: Counter,
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
 
 pub static METRICS: Metrics = Metrics::new();
+
+/// What the peer byte counters add for the HTTP head of one request or answer (a
+/// peer request's head is about 130 bytes, an answer's about 160): the bodies are
+/// counted exactly, the heads by this estimate, TCP/IP framing not at all.
+pub const PEER_HTTP_HEAD: u64 = 150;
 
 impl Default for Metrics {
     fn default() -> Metrics {
@@ -200,8 +209,10 @@ impl Metrics {
             send: Histogram::new(),
             repair_rounds: Counter::new(),
             repair_bytes: Counter::new(),
-            peer_bytes_in: [const { Counter::new() }; 5],
-            peer_bytes_out: [const { Counter::new() }; 5],
+            peer_api_bytes_in: [const { Counter::new() }; PEER_ROUTES.len()],
+            peer_api_bytes_out: [const { Counter::new() }; PEER_ROUTES.len()],
+            peer_bytes_out: Counter::new(),
+            peer_bytes_in: Counter::new(),
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -221,8 +232,8 @@ impl Metrics {
     pub fn peer_bytes(&self, path: &str, received: usize, sent: usize) {
         let route = path.strip_prefix("/v1/").unwrap_or_default();
         if let Some(i) = PEER_ROUTES.iter().position(|&r| r == route) {
-            self.peer_bytes_in[i].add(received as u64);
-            self.peer_bytes_out[i].add(sent as u64);
+            self.peer_api_bytes_in[i].add(received as u64);
+            self.peer_api_bytes_out[i].add(sent as u64);
         }
     }
 }
@@ -386,10 +397,13 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
     out.family(
         "dshare_peer_bytes_total",
         "counter",
-        "Sealed bytes of the peer API, by route, received (requests) and sent (answers).",
+        "Sealed bytes this node's peer API served, by route: received (requests) and sent (answers).",
     );
     for (i, route) in PEER_ROUTES.iter().enumerate() {
-        for (direction, c) in [("in", &m.peer_bytes_in[i]), ("out", &m.peer_bytes_out[i])] {
+        for (direction, c) in [
+            ("in", &m.peer_api_bytes_in[i]),
+            ("out", &m.peer_api_bytes_out[i]),
+        ] {
             out.sample(
                 "dshare_peer_bytes_total",
                 &[("route", route), ("direction", direction)],
@@ -397,6 +411,18 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
             );
         }
     }
+    out.single(
+        "dshare_peer_bytes_sent_total",
+        "counter",
+        "Bytes sent to peers (requests and answers), HTTP heads estimated.",
+        m.peer_bytes_out.get() as f64,
+    );
+    out.single(
+        "dshare_peer_bytes_received_total",
+        "counter",
+        "Bytes received from peers (requests and answers), HTTP heads estimated.",
+        m.peer_bytes_in.get() as f64,
+    );
     out.single(
         "dshare_hook_runs_total",
         "counter",

@@ -120,12 +120,14 @@ impl Node {
             Settings {
                 me: NodeInfo {
                     id: author,
-                    url: advertise,
+                    url: advertise.clone(),
                 },
                 identity: home.identity()?,
                 peers_file: home.peers_path(),
                 bootstrap,
                 fanout: usize::from(settings.fanout.value),
+                // UDP on the HTTP listener's own address and port number.
+                swim_at: advertise.is_some().then_some(local),
             },
         );
         let workers = usize::from(settings.workers.value);

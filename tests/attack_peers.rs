@@ -25,13 +25,18 @@ fn proof_bytes(nonce: &[u8], id: &dshare::message::AuthorId) -> Vec<u8> {
     [b"dshare/1 hello proof\n".as_slice(), nonce, &id.0].concat()
 }
 
-fn keyring_of(home: &Path) -> Keyring {
+pub(crate) fn keyring_of(home: &Path) -> Keyring {
     Keyring::new(&Secret::from_hex(&read_secret(&home.join("network.key"))).unwrap())
 }
 
 /// A sealed call to `/v1/op` of the node at `url`: the opened answer and the size of
 /// the sealed body, or the HTTP status when it is not 200.
-fn call(ring: &Keyring, url: &str, op: &str, value: &Value) -> Result<(Value, usize), u16> {
+pub(crate) fn call(
+    ring: &Keyring,
+    url: &str,
+    op: &str,
+    value: &Value,
+) -> Result<(Value, usize), u16> {
     let path = format!("/v1/{op}");
     let blob = ring.seal(
         &request_aad(&path),
@@ -52,7 +57,7 @@ fn call(ring: &Keyring, url: &str, op: &str, value: &Value) -> Result<(Value, us
 }
 
 /// One first message from each of `n` new authors.
-fn many_authors(n: usize) -> Vec<Message> {
+pub(crate) fn many_authors(n: usize) -> Vec<Message> {
     (0..n)
         .map(|i| {
             let key = Identity::generate();
@@ -101,23 +106,23 @@ fn hello_from(from: &str, digest: &str) -> Value {
 }
 
 /// What the fake peer answers to one request: a sealed JSON value, or raw bytes.
-enum Reply {
+pub(crate) enum Reply {
     Sealed(Value),
     Raw(Vec<u8>),
 }
 
-type Behaviour = dyn Fn(&str, &Value, &[u8]) -> Reply + Send + Sync;
+pub(crate) type Behaviour = dyn Fn(&str, &Value, &[u8]) -> Reply + Send + Sync;
 
 /// A peer played by the test: it opens sealed requests and answers what `behave`
 /// says for (op, request, request nonce). It counts the requests of each op.
-struct FakePeer {
-    url: String,
+pub(crate) struct FakePeer {
+    pub(crate) url: String,
     calls: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl FakePeer {
-    fn start(ring: Keyring, behave: Arc<Behaviour>) -> FakePeer {
+    pub(crate) fn start(ring: Keyring, behave: Arc<Behaviour>) -> FakePeer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -136,7 +141,7 @@ impl FakePeer {
         FakePeer { url, calls, stop }
     }
 
-    fn count(&self, op: &str) -> usize {
+    pub(crate) fn count(&self, op: &str) -> usize {
         self.calls
             .lock()
             .unwrap()
@@ -146,7 +151,7 @@ impl FakePeer {
     }
 
     /// A hello answer from this peer, proving its id over `nonce`.
-    fn hello_reply(id: &Identity, url: &str, nonce: &[u8], heads: &Value) -> Value {
+    pub(crate) fn hello_reply(id: &Identity, url: &str, nonce: &[u8], heads: &Value) -> Value {
         let me = id.author();
         json!({
             "node": {"id": me, "url": url},
@@ -223,7 +228,7 @@ fn serve_one(
 }
 
 /// Answers to push (every message stored) and range (nothing) as a quiet member would.
-fn plain_answer(op: &str, request: &Value) -> Reply {
+pub(crate) fn plain_answer(op: &str, request: &Value) -> Reply {
     match op {
         "push" => {
             let n = request["messages"].as_array().map_or(0, Vec::len);
@@ -351,7 +356,7 @@ fn a_reachable_peer_whose_answer_fails_stays_up_for_pushes_and_is_reported() {
 }
 
 /// Threads and resident kB of the process `pid`, from /proc.
-fn threads_and_rss(pid: u32) -> (u64, u64) {
+pub(crate) fn threads_and_rss(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| {
         status

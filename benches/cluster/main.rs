@@ -24,6 +24,7 @@ mod boxes;
 mod catchup;
 mod client;
 mod config;
+mod fleet;
 mod harness;
 mod ingest;
 mod latency;
@@ -42,6 +43,7 @@ use crate::big::big;
 use crate::boxes::{count_lines, generate_box};
 use crate::catchup::catchup;
 use crate::config::Config;
+use crate::fleet::fleet;
 use crate::ingest::ingest;
 use crate::latency::{empty_start, latency};
 use crate::limits::limits;
@@ -121,6 +123,14 @@ fn main() {
         if let Some(d) = &tmpfs_dir {
             propagation(&c, &l, &mut t, d, label_tmpfs);
         }
+    }
+    // Hundreds of nodes: only when asked for by name (DSHARE_BENCH_ONLY=fleet).
+    if c.only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|s| s == "fleet"))
+    {
+        println!("fleet:");
+        fleet(&c, &mut t, &c.dir);
     }
     if c.runs("ingest") {
         println!("ingest:");

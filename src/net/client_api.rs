@@ -501,7 +501,8 @@ impl ClientApi {
         let mut peers = crate::metrics::PeerCounts::default();
         for v in &views {
             match v.state {
-                PeerState::Up => peers.up += 1,
+                // A suspect is treated as alive until it is declared down.
+                PeerState::Up | PeerState::Suspect => peers.up += 1,
                 PeerState::Down => peers.down += 1,
                 PeerState::Unknown => peers.unknown += 1,
             }

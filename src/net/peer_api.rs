@@ -1,4 +1,4 @@
-//! The peer API, server side: `POST /v1/{hello,heads,range,push,reconcile}` with a
+//! The peer API, server side: `POST /v1/{hello,heads,range,push,reconcile,offer}` with a
 //! sealed body. A
 //! request that does not open with a network key this node holds gets a bare 403:
 //! an outsider learns nothing, not even which node this is.
@@ -19,12 +19,13 @@ pub struct PeerApi {
 }
 
 /// Every route of the peer API; anything else under `/v1/` is screened out unopened.
-const ROUTES: [&str; 5] = [
+const ROUTES: [&str; 6] = [
     "/v1/hello",
     "/v1/heads",
     "/v1/range",
     "/v1/push",
     "/v1/reconcile",
+    "/v1/offer",
 ];
 
 fn forbidden() -> Response {
@@ -44,7 +45,11 @@ impl PeerApi {
 
     pub fn handle(&self, req: &Request) -> Response {
         let answer = self.answer(req);
-        crate::metrics::METRICS.peer_bytes(&req.path, req.body.len(), answer.body.len());
+        let metrics = &crate::metrics::METRICS;
+        metrics.peer_bytes(&req.path, req.body.len(), answer.body.len());
+        let head = crate::metrics::PEER_HTTP_HEAD;
+        metrics.peer_bytes_in.add(req.body.len() as u64 + head);
+        metrics.peer_bytes_out.add(answer.body.len() as u64 + head);
         answer
     }
 
@@ -78,26 +83,28 @@ impl PeerApi {
             return forbidden();
         }
         let rep = &self.replicator;
-        let answer = match req.path.as_str() {
-            "/v1/hello" => parse(&opened.plaintext)
-                .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
-            "/v1/heads" => {
-                parse(&opened.plaintext).map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r)))
-            }
-            "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
-                Ok(page) => seal_json(rep, &opened.nonce, &page),
-                Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
-            }),
-            "/v1/push" => parse(&opened.plaintext).map(|p| match rep.on_push(p) {
-                Ok(reply) => seal_json(rep, &opened.nonce, &reply),
-                Err(e) => super::client_api::store_error(&e),
-            }),
-            "/v1/reconcile" => parse(&opened.plaintext).map(|q| match rep.on_reconcile(&q) {
-                Ok(ranges) => seal_json(rep, &opened.nonce, &ranges),
-                Err(e) => Response::text(400, e.to_string()),
-            }),
-            _ => return forbidden(),
-        };
+        let answer =
+            match req.path.as_str() {
+                "/v1/hello" => parse(&opened.plaintext)
+                    .map(|h| seal_json(rep, &opened.nonce, &rep.on_hello(h, &opened.nonce))),
+                "/v1/heads" => parse(&opened.plaintext)
+                    .map(|r| seal_json(rep, &opened.nonce, &rep.on_heads(&r))),
+                "/v1/range" => parse(&opened.plaintext).map(|r| match rep.on_range(&r) {
+                    Ok(page) => seal_json(rep, &opened.nonce, &page),
+                    Err(e) => Response::text(500, format!("cannot read the box: {e:#}")),
+                }),
+                "/v1/push" => parse(&opened.plaintext).map(|p| match rep.on_push(p) {
+                    Ok(reply) => seal_json(rep, &opened.nonce, &reply),
+                    Err(e) => super::client_api::store_error(&e),
+                }),
+                "/v1/offer" => parse(&opened.plaintext)
+                    .map(|o| seal_json(rep, &opened.nonce, &rep.on_offer(&o))),
+                "/v1/reconcile" => parse(&opened.plaintext).map(|q| match rep.on_reconcile(&q) {
+                    Ok(ranges) => seal_json(rep, &opened.nonce, &ranges),
+                    Err(e) => Response::text(400, e.to_string()),
+                }),
+                _ => return forbidden(),
+            };
         answer.unwrap_or_else(|e| Response::text(400, format!("malformed request: {e}")))
     }
 }

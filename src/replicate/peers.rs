@@ -40,14 +40,19 @@ fn read_saved(path: &Path) -> Vec<String> {
     }
 }
 
-/// What the last exchange with a peer said of it. Serialised as "up", "down" and
-/// "unknown", the words the peer JSON, `--json` output and the page have always used.
+/// What the last exchange with a peer, or failure detection (SWIM), said of it.
+/// Serialised as "up", "suspect", "down" and "unknown", the words of the peer JSON,
+/// `--json` output and the page.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PeerState {
     /// The last exchange was answered, sealed with a network key.
     Up,
-    /// The last exchange could not reach the peer.
+    /// Failure detection suspects it: a probe and the indirect probes through other
+    /// members went unanswered, and it has a few seconds to refute it. Still pushed to.
+    Suspect,
+    /// The last exchange could not reach the peer, or failure detection declared it
+    /// down.
     Down,
     /// No exchange yet (the node has just started, or the peer was just learned).
     /// Also what a word from a newer node that this one does not know reads as.
@@ -60,6 +65,7 @@ impl PeerState {
     pub fn as_str(self) -> &'static str {
         match self {
             PeerState::Up => "up",
+            PeerState::Suspect => "suspect",
             PeerState::Down => "down",
             PeerState::Unknown => "unknown",
         }
@@ -120,8 +126,10 @@ impl PeerView {
         }
     }
 
+    /// Up, or only suspected: SWIM treats a suspect as alive until it is declared
+    /// down (a watchdog that fired on a suspicion would fire on every slow probe).
     pub fn is_up(&self) -> bool {
-        self.state == PeerState::Up
+        matches!(self.state, PeerState::Up | PeerState::Suspect)
     }
 }
 
@@ -261,6 +269,7 @@ mod tests {
     fn a_peer_state_is_the_same_word_on_the_wire_as_before() {
         for (state, word) in [
             (PeerState::Up, "up"),
+            (PeerState::Suspect, "suspect"),
             (PeerState::Down, "down"),
             (PeerState::Unknown, "unknown"),
         ] {
@@ -279,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_state_word_this_node_does_not_know_reads_as_unknown() {
-        let state: PeerState = serde_json::from_str("\"suspect\"").unwrap();
+        let state: PeerState = serde_json::from_str("\"departed\"").unwrap();
         assert_eq!(state, PeerState::Unknown);
     }
 }

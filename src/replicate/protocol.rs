@@ -136,6 +136,20 @@ pub struct PushOf<'a> {
     pub sent_to_all: bool,
 }
 
+/// `/v1/offer`: the lazy half of eager/lazy push. The ids of messages the sender
+/// holds (at most [`MAX_PAGE`]); the receiver says which it lacks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Offer {
+    pub ids: Vec<Head>,
+}
+
+/// One flag per offered id, in order: true for a message the receiver lacks (the
+/// sender then pushes it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfferReply {
+    pub want: Vec<bool>,
+}
+
 /// `/v1/push` answers with one outcome per message pushed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushReply {

@@ -1,11 +1,10 @@
-//! One thread per peer: pushes new messages to it, and every second or so (with
-//! jitter) says hello, which probes liveness, exchanges peers, and pulls whatever the
-//! peer holds that this node lacks.
+//! The calls to one peer, made on a pool thread serving its lane: the pushes queued
+//! for it, and the exchange the core asked for (a hello, which probes liveness,
+//! exchanges peers, and pulls whatever the peer holds that this node lacks).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -14,17 +13,16 @@ use crate::chain::Head;
 use crate::mbox::Outcome;
 use crate::message::Message;
 
-use super::outbox::Inbox;
+use super::core::{Answer, Event};
+use super::drive::{Lane, Progress};
 use super::peers::PeerState;
 use super::protocol::{
-    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, PushOf,
-    PushReply, RangeRequest,
+    HeadsPage, HeadsRequest, Hello, HelloReply, MAX_PAGE, MAX_PEERS_SHARED, Messages, Offer,
+    OfferReply, PushOf, PushReply, RangeRequest,
 };
 use super::rounds::{self, LastRound};
 use super::{Replicator, Spread};
 
-/// Time between hellos to one peer, before jitter.
-pub const HELLO_EVERY: Duration = Duration::from_millis(1000);
 /// Most JSON bytes pushed in one request (the node accepts 1 MiB bodies).
 const MAX_PUSH_BYTES: usize = 512 * 1024;
 /// Catch-ups longer than this show a progress bar on a terminal.
@@ -34,63 +32,119 @@ const PROGRESS_FROM: u64 = 1000;
 /// network's number of authors for now.
 const MAX_HEADS_TOTAL: usize = 1_000_000;
 
-pub fn run(rep: &Arc<Replicator>, url: &str, rx: &Inbox) {
-    let mut next_hello = Instant::now();
-    let mut last_round = None;
-    // When a push to this peer last went through, in ms since the Unix epoch.
-    let mut pushed_ms = 0;
+/// Serves `lane` until it has nothing left: the exchange asked for, if any, then
+/// every batch queued. A panic is caught and logged, and the lane given back, so a
+/// pool thread never dies and the core never waits for an exchange that ended.
+pub fn serve(rep: &Arc<Replicator>, lane: &Lane) {
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        while let Some(work) = lane.next_work() {
+            if rep.stopping() {
+                return;
+            }
+            if work.exchange {
+                let answer = {
+                    let mut progress = lane.progress.lock().expect("progress lock");
+                    hello_and_pull(rep, &lane.url, &mut progress)
+                };
+                let peer = lane.url.as_str();
+                rep.feed(Event::Exchanged { peer, answer }, None);
+            }
+            push_queued(rep, lane);
+        }
+    }));
+    if served.is_err() {
+        let url = &lane.url;
+        crate::error!(peer = url; "the calls to peer {url} failed; its lane is reset");
+        lane.reset();
+        let answer = Answer::Failed;
+        rep.feed(Event::Exchanged { peer: url, answer }, None);
+        rep.greeted(url, false);
+    }
+}
+
+/// Pushes everything queued for the lane's peer, in as few requests as possible,
+/// those sent to every peer apart from those that may be forwarded.
+fn push_queued(rep: &Replicator, lane: &Lane) {
+    let url = lane.url.as_str();
     loop {
-        if rep.stopping() {
+        let Ok(taken) = lane.inbox.lock().expect("inbox lock").take(Duration::ZERO) else {
             return;
+        };
+        let (mut to_all, mut others, mut offered): (Vec<&Message>, Vec<&Message>, Vec<&Message>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (batch, spread) in &taken.batches {
+            match spread {
+                Spread::ToEveryPeer => &mut to_all,
+                Spread::Forwarded => &mut others,
+                Spread::Offered => &mut offered,
+            }
+            .extend(batch.iter());
         }
-        // Hello when it is due, even while pushes keep coming: liveness, peer exchange
-        // and anti-entropy must not wait for a quiet moment.
-        if Instant::now() >= next_hello {
-            hello_and_pull(rep, url, &mut last_round, pushed_ms);
-            next_hello = Instant::now() + jitter(HELLO_EVERY);
+        if rep.peers.is_down(url) {
+            continue;
         }
-        let wait = next_hello.saturating_duration_since(Instant::now());
-        match rx.take(wait) {
-            Ok(taken) => {
-                // Everything queued goes in as few requests as possible, those sent to
-                // every peer apart from those that may be forwarded.
-                let (mut to_all, mut others): (Vec<&Message>, Vec<&Message>) =
-                    (Vec::new(), Vec::new());
-                for (batch, spread) in &taken.batches {
-                    match spread {
-                        Spread::ToEveryPeer => &mut to_all,
-                        Spread::Forwarded => &mut others,
-                    }
-                    .extend(batch.iter());
-                }
-                if rep.peers.is_down(url) {
-                    continue;
-                }
-                let pushed = [(to_all, Spread::ToEveryPeer), (others, Spread::Forwarded)]
-                    .into_iter()
-                    .filter(|(messages, _)| !messages.is_empty())
-                    .try_for_each(|(messages, spread)| push(rep, url, &messages, spread).map(drop));
-                match pushed {
-                    Ok(()) => {
-                        taken.answered();
-                        pushed_ms = crate::time::now_ms();
-                    }
-                    Err(e) => rep.failed(url, &e),
+        let sent = offer(rep, url, &offered).and_then(|wanted| {
+            others.extend(wanted);
+            [(to_all, Spread::ToEveryPeer), (others, Spread::Forwarded)]
+                .into_iter()
+                .filter(|(messages, _)| !messages.is_empty())
+                .try_for_each(|(messages, spread)| {
+                    let outcomes = push(rep, url, &messages, spread)?;
+                    let fresh = outcomes.iter().any(|o| !matches!(o, Outcome::Duplicate));
+                    rep.feed(Event::Pushed { peer: url, fresh }, None);
+                    Ok(())
+                })
+        });
+        match sent {
+            Ok(()) => {
+                taken.answered();
+                lane.progress.lock().expect("progress lock").pushed_ms = crate::time::now_ms();
+            }
+            Err(e) => {
+                rep.failed(url, &e);
+                if super::client::is_unreachable(&e) {
+                    rep.feed(Event::PushFailed { peer: url }, None);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
 
-/// `base` ± 20%, so the nodes of a network do not all talk in step.
-fn jitter(base: Duration) -> Duration {
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let spread = u64::from(u16::from_le_bytes(b)) % 400;
-    base.mul_f64(0.8)
-        + Duration::from_millis(spread * u64::try_from(base.as_millis()).unwrap_or(1000) / 1000)
+/// Offers `messages` by id (the lazy half of eager/lazy push) and returns those the
+/// peer asked for, to be pushed; asking for any turns the peer eager again. A peer
+/// that does not know offers (an older node) is pushed all of them, as before.
+fn offer<'a>(rep: &Replicator, url: &str, messages: &[&'a Message]) -> Result<Vec<&'a Message>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut wanted = Vec::new();
+    for chunk in messages.chunks(MAX_PAGE) {
+        let ids = chunk
+            .iter()
+            .map(|m| Head {
+                author: m.author,
+                seq: m.seq,
+                id: m.id,
+            })
+            .collect();
+        match rep
+            .client
+            .call::<_, OfferReply>(url, "offer", &Offer { ids })
+        {
+            Ok(reply) => wanted.extend(
+                chunk
+                    .iter()
+                    .zip(reply.want.iter().chain(std::iter::repeat(&false)))
+                    .filter(|(_, want)| **want)
+                    .map(|(m, _)| *m),
+            ),
+            Err(_) => wanted.extend(chunk.iter().copied()),
+        }
+    }
+    if !wanted.is_empty() {
+        rep.feed(Event::Wanted { peer: url }, None);
+    }
+    Ok(wanted)
 }
 
 /// Pushes `messages` in bounded requests. A peer that lacks an author's earlier
@@ -223,31 +277,48 @@ fn chunks<'a>(messages: &'a [&'a Message]) -> Vec<&'a [&'a Message]> {
     out
 }
 
-fn hello_and_pull(
-    rep: &Arc<Replicator>,
-    url: &str,
-    last_round: &mut Option<LastRound>,
-    pushed_ms: u64,
-) {
-    let pushed_ms = pushed_ms.max(rep.push_stored_ms.load(Ordering::Relaxed));
-    let answered = exchange(rep, url, last_round, pushed_ms);
+fn hello_and_pull(rep: &Arc<Replicator>, url: &str, progress: &mut Progress) -> Answer {
+    let pushed_ms = progress
+        .pushed_ms
+        .max(rep.push_stored_ms.load(Ordering::Relaxed));
+    let (answered, answer) = match exchange(rep, url, &mut progress.last_round, pushed_ms) {
+        Ok(id) => (true, Answer::Up { id }),
+        Err(Failure::Unreachable) => (false, Answer::Unreachable),
+        Err(Failure::Answered(id)) => (false, id.map_or(Answer::Failed, |id| Answer::Up { id })),
+    };
     if !answered {
         // Whatever is missing after a failure is repaired in full next time.
-        *last_round = None;
+        progress.last_round = None;
     }
     rep.greeted(url, answered);
+    answer
 }
 
-/// One hello, a pull of whatever the peer holds that this node lacks, and a push of
-/// what it lacks: only as far as both sides held at `last_round` (which this
-/// updates) if pushes went through since (the last at `pushed_ms`). Returns whether
-/// all went through.
+/// How an exchange that did not go through ended, for the core: the peer could not
+/// be reached, or it answered (proving this id, if it did) and then something failed.
+enum Failure {
+    Unreachable,
+    Answered(Option<crate::message::AuthorId>),
+}
+
+impl Failure {
+    fn of(e: &anyhow::Error, proven: Option<crate::message::AuthorId>) -> Failure {
+        if super::client::is_unreachable(e) {
+            Failure::Unreachable
+        } else {
+            Failure::Answered(proven)
+        }
+    }
+}
+
+/// One hello, and when the digests differ a repair (see [`repair_by_heads`]).
+/// Returns the id the peer proved, or how it failed.
 fn exchange(
     rep: &Arc<Replicator>,
     url: &str,
     last_round: &mut Option<LastRound>,
     pushed_ms: u64,
-) -> bool {
+) -> Result<crate::message::AuthorId, Failure> {
     let store = rep.writer.store();
     let hello = hello_of(rep);
     let start = Instant::now();
@@ -257,14 +328,14 @@ fn exchange(
         Err(e) => {
             note_clock(rep, url, Some(&e));
             rep.failed(url, &e);
-            return false;
+            return Err(Failure::of(&e, None));
         }
     };
     note_clock(rep, url, None);
     let rtt = start.elapsed().as_secs_f64() * 1000.0;
     if reply.node.id == rep.me.id {
         rep.forget_self(url);
-        return false;
+        return Err(Failure::Answered(None));
     }
     if !proves_id(&reply, &nonce) {
         // Anyone with the network key can claim any id; only the key's holder can
@@ -274,8 +345,9 @@ fn exchange(
             reply.node.id.short(12)
         );
         rep.failed(url, &e);
-        return false;
+        return Err(Failure::Answered(None));
     }
+    let proven = reply.node.id;
     // A peer that reconciles sends no heads: what differs is asked of it instead.
     let fetched = if reply.reconcile && reply.heads.is_none() && reply.digest != hello.digest {
         super::reconcile_peer::peer_heads(&rep.client, url, store.heads()).map(Some)
@@ -291,7 +363,7 @@ fn exchange(
         Ok(heads) => reply.heads = heads,
         Err(e) => {
             rep.failed(url, &e);
-            return false;
+            return Err(Failure::of(&e, Some(proven)));
         }
     }
     for p in reply.peers.iter().take(MAX_PEERS_SHARED) {
@@ -323,38 +395,51 @@ fn exchange(
     let Some(heads) = &reply.heads else {
         // In sync: the peer held what this node holds.
         *last_round = Some(LastRound::new(&ours_now, &ours_now, now_ms));
-        return true;
+        return Ok(proven);
     };
     let last = last_round
         .as_ref()
         .and_then(|l| l.if_pushes_since(pushed_ms));
+    if let Err(e) = repair_by_heads(rep, url, heads, last, ahead) {
+        rep.failed(url, &e);
+        return Err(Failure::of(&e, Some(proven)));
+    }
+    *last_round = Some(LastRound::new(heads, &ours_now, now_ms));
+    Ok(proven)
+}
+
+/// The repair once two digests differ, given the peer's heads: pulls every
+/// author's missing run and pushes the peer what it lacks, only as far as both sides
+/// held at `last` (the previous exchange) while pushes flow. The one place a
+/// reconciliation that ships less than every head (ranges, a digest tree) would
+/// replace.
+fn repair_by_heads(
+    rep: &Replicator,
+    url: &str,
+    heads: &[Head],
+    last: Option<&LastRound>,
+    ahead: u64,
+) -> Result<()> {
+    let store = rep.writer.store();
     let wanted = rounds::to_pull(last, heads);
     // Seqs come from the peer: a lying one sends u64::MAX; nothing may wrap.
     let missing: u64 = wanted.iter().fold(0, |sum, h| {
         sum.saturating_add(h.seq.saturating_sub(store.seq_of(&h.author)))
     });
     if missing > 0 {
-        if let Err(e) = pull(rep, url, &wanted, missing) {
-            rep.failed(url, &e);
-            return false;
-        }
+        pull(rep, url, &wanted, missing)?;
         unserved_claims(rep, url, heads, &wanted);
     }
     // Pulling alone would leave messages on a node that peers cannot call back (no
     // advertised address, or one they cannot reach): send what the peer lacks.
-    if ahead > 0
-        && let Err(e) = push_missing(rep, url, heads, last)
-    {
-        rep.failed(url, &e);
-        return false;
+    if ahead > 0 {
+        push_missing(rep, url, heads, last)?;
     }
-    *last_round = Some(LastRound::new(heads, &ours_now, now_ms));
-    true
+    Ok(())
 }
 
 fn hello_of(rep: &Replicator) -> Hello {
-    let mut peers = rep.peers.proven_urls();
-    peers.truncate(MAX_PEERS_SHARED);
+    let peers = rep.peers_to_share();
     Hello {
         from: rep.me.clone(),
         digest: rep.writer.store().summary().digest,

@@ -1,0 +1,253 @@
+//! The policy alone: rounds, retries and spread, with no socket and no clock.
+
+use std::collections::HashSet;
+
+use super::{Action, Answer, Config, Core, Event, Liveness, Spread};
+use crate::message::AuthorId;
+
+fn author(n: u8) -> AuthorId {
+    crate::hex::Hex([n; 32])
+}
+
+fn peer(n: usize) -> String {
+    format!("http://10.0.0.{n}:7070")
+}
+
+/// A core that knows `n` peers, all up (peer i proved author i).
+fn core_with(n: usize, seed: u64) -> Core {
+    let mut core = Core::new(Config::new(8), seed);
+    for i in 1..=n {
+        core.handle(Event::Learned { peer: &peer(i) }, 0);
+        let id = author(u8::try_from(i).unwrap());
+        let answer = Answer::Up { id };
+        core.handle(
+            Event::Exchanged {
+                peer: &peer(i),
+                answer,
+            },
+            0,
+        );
+    }
+    core
+}
+
+fn exchanges(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Exchange { peer } => Some(peer.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pushes(actions: &[Action]) -> Vec<(String, Spread)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Push { peer, spread } => Some((peer.clone(), *spread)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Answers every exchange asked for as `answer` at `now`.
+fn answer_all(core: &mut Core, actions: &[Action], answer: Answer, now: u64) {
+    for p in exchanges(actions) {
+        core.handle(Event::Exchanged { peer: &p, answer }, now);
+    }
+}
+
+#[test]
+fn a_learned_peer_is_greeted_at_once_and_only_once() {
+    let mut core = Core::new(Config::new(8), 1);
+    let first = core.handle(Event::Learned { peer: &peer(1) }, 5);
+    assert_eq!(exchanges(&first), [peer(1)]);
+    assert!(core.handle(Event::Learned { peer: &peer(1) }, 6).is_empty());
+    assert_eq!(core.liveness(&peer(1)), Some(Liveness::Unknown));
+}
+
+#[test]
+fn each_round_greets_one_partner_and_every_peer_within_n_rounds() {
+    let n = 40;
+    let mut core = core_with(n, 7);
+    let mut now = 1;
+    let mut greeted = HashSet::new();
+    for _ in 0..n {
+        let actions = core.handle(Event::Timer, now);
+        let partners = exchanges(&actions);
+        assert_eq!(partners.len(), 1, "one partner a round: {actions:?}");
+        greeted.extend(partners.iter().cloned());
+        let Some(Action::Wake { at_ms }) = actions.last() else {
+            panic!("a round ends with its wake: {actions:?}");
+        };
+        assert!((800..=1200).contains(&(at_ms - now)), "jittered round");
+        answer_all(&mut core, &actions, Answer::Up { id: author(1) }, now);
+        now = *at_ms;
+    }
+    assert_eq!(greeted.len(), n, "the oldest contact goes first");
+    // Before its time a timer only says when the round is.
+    let early = core.handle(Event::Timer, now - 1);
+    assert_eq!(early, [Action::Wake { at_ms: now }]);
+}
+
+#[test]
+fn a_peer_that_greeted_us_is_not_greeted_back_first() {
+    let mut core = core_with(2, 3);
+    core.handle(Event::HeardFrom { peer: &peer(1) }, 10);
+    let actions = core.handle(Event::Timer, 10);
+    assert_eq!(exchanges(&actions), [peer(2)]);
+}
+
+#[test]
+fn an_unreachable_peer_is_retried_with_backoff_and_few_at_a_time() {
+    let mut core = core_with(5, 11);
+    for i in 1..=5 {
+        core.handle(Event::PushFailed { peer: &peer(i) }, 0);
+    }
+    assert!(core.peers().all(|(_, l)| l == Liveness::Down));
+    let mut now = 0;
+    let mut tries = Vec::new();
+    while now < 40_000 {
+        let actions = core.handle(Event::Timer, now);
+        let tried = exchanges(&actions);
+        assert!(tried.len() <= 2, "retries a round are bounded: {tried:?}");
+        tries.extend(tried.iter().filter(|p| **p == peer(1)).map(|_| now));
+        answer_all(&mut core, &actions, Answer::Unreachable, now);
+        now += 100;
+    }
+    let waits: Vec<u64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
+    // Tries fall on rounds (±20% of a second), so a wait is its backoff to a round.
+    assert!(
+        waits[0] < waits[1] && waits[1] < waits[2],
+        "waits grow: {waits:?}"
+    );
+    assert!(
+        waits.iter().all(|&w| w <= 8_000 + 1_300),
+        "and are capped: {waits:?}"
+    );
+    // Heard from: tried again at the next round, and up once it answers.
+    core.handle(Event::HeardFrom { peer: &peer(1) }, now);
+    let actions = core.handle(Event::Timer, now + 1_300);
+    assert!(exchanges(&actions).contains(&peer(1)), "{actions:?}");
+    answer_all(
+        &mut core,
+        &actions,
+        Answer::Up { id: author(1) },
+        now + 1_300,
+    );
+    assert_eq!(core.liveness(&peer(1)), Some(Liveness::Up));
+}
+
+#[test]
+fn own_messages_go_to_every_reachable_peer_in_a_small_network() {
+    let mut core = core_with(4, 5);
+    core.handle(Event::PushFailed { peer: &peer(4) }, 0);
+    let actions = core.handle(
+        Event::Stored {
+            authors: &[author(0)],
+            mine: true,
+        },
+        0,
+    );
+    let mut got = pushes(&actions);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let want: Vec<(String, Spread)> = (1..=3).map(|i| (peer(i), Spread::ToEveryPeer)).collect();
+    assert_eq!(got, want, "not the down one");
+    // Another author's batch is forwarded, never back to its author.
+    let actions = core.handle(
+        Event::Stored {
+            authors: &[author(2)],
+            mine: false,
+        },
+        0,
+    );
+    let got = pushes(&actions);
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.iter()
+            .all(|(p, s)| *p != peer(2) && *s == Spread::Forwarded)
+    );
+}
+
+#[test]
+fn a_large_network_pushes_to_one_eager_peer_and_offers_to_fanout_others() {
+    let mut core = core_with(40, 9);
+    let stored = Event::Stored {
+        authors: &[author(3)],
+        mine: false,
+    };
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        let got = pushes(&core.handle(stored, 0));
+        let pushed: Vec<&String> = got
+            .iter()
+            .filter(|(_, s)| *s == Spread::Forwarded)
+            .map(|(p, _)| p)
+            .collect();
+        let offered = got.iter().filter(|(_, s)| *s == Spread::Offered).count();
+        assert_eq!((pushed.len(), offered), (1, 8), "{got:?}");
+        assert!(
+            got.iter().all(|(p, _)| *p != peer(3)),
+            "never to the author"
+        );
+        // The push brought nothing new: that peer turns lazy.
+        core.handle(
+            Event::Pushed {
+                peer: pushed[0],
+                fresh: false,
+            },
+            0,
+        );
+        seen.insert(pushed[0].clone());
+    }
+    assert!(
+        seen.len() >= 15,
+        "pushes move on from lazy peers: {}",
+        seen.len()
+    );
+    // A peer that asks for an offered message turns eager: with every other peer
+    // lazy, it gets the next push.
+    for i in 1..=40 {
+        core.handle(
+            Event::Pushed {
+                peer: &peer(i),
+                fresh: false,
+            },
+            0,
+        );
+    }
+    core.handle(Event::Wanted { peer: &peer(7) }, 0);
+    let got = pushes(&core.handle(stored, 0));
+    assert!(got.contains(&(peer(7), Spread::Forwarded)), "{got:?}");
+    // Past ORIGIN_FANOUT peers, the node's own messages are spread the same way.
+    let own = Event::Stored {
+        authors: &[author(0)],
+        mine: true,
+    };
+    assert_eq!(pushes(&core.handle(own, 0)).len(), 9);
+}
+
+#[test]
+fn the_same_seed_and_events_give_the_same_actions() {
+    let run = |seed| {
+        let mut core = core_with(30, seed);
+        let mut trace = Vec::new();
+        for t in 0..50u64 {
+            let now = t * 500;
+            let actions = core.handle(Event::Timer, now);
+            answer_all(&mut core, &actions, Answer::Up { id: author(1) }, now);
+            trace.extend(actions);
+            trace.extend(core.handle(
+                Event::Stored {
+                    authors: &[author(2)],
+                    mine: false,
+                },
+                now,
+            ));
+        }
+        trace
+    };
+    assert_eq!(run(42), run(42));
+    assert_ne!(run(42), run(43));
+}

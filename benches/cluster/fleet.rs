@@ -33,22 +33,19 @@ fn threads(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn peer_states(node: &Node, conn: &mut Conn) -> Vec<(String, String)> {
-    let Ok(r) = conn.get(&node.target("/peers", "")) else {
-        return Vec::new();
-    };
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-    v["peers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    let word = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-                    (word("url"), word("state"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// What `/peers` shows, or `None` when the node did not answer (the kept connection
+/// may have been closed as idle: the caller connects again and asks later).
+fn peer_states(node: &Node, conn: &mut Conn) -> Option<Vec<(String, String)>> {
+    let r = conn.get(&node.target("/peers", "")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    v["peers"].as_array().map(|a| {
+        a.iter()
+            .map(|p| {
+                let word = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                (word("url"), word("state"))
+            })
+            .collect()
+    })
 }
 
 /// `n` nodes joined through the first one's invite, each with `min(n − 1, 64)`
@@ -68,11 +65,11 @@ fn fleet_network(bin: &Path, dir: &Path, n: usize) -> Vec<Node> {
     }
     let want = (n - 1).min(TABLE);
     let end = Instant::now() + FORMING;
-    let mut conns: Vec<Conn> = nodes.iter().map(Node::conn).collect();
+    // A fresh connection each look: while the network forms, a node waits long
+    // between two looks, longer than a node keeps an idle connection.
     while !nodes
         .iter()
-        .zip(conns.iter_mut())
-        .all(|(node, c)| node.up_peers(c) >= want)
+        .all(|node| node.up_peers(&mut node.conn()) >= want)
     {
         assert!(Instant::now() < end, "the {n}-node network did not form");
         thread::sleep(Duration::from_millis(500));
@@ -130,7 +127,10 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         let mut pending: Vec<usize> = (0..nodes.len()).collect();
         while !pending.is_empty() && at.elapsed() < Duration::from_secs(60) {
             pending.retain(|&i| {
-                let states = peer_states(&nodes[i], &mut conns[i]);
+                let Some(states) = peer_states(&nodes[i], &mut conns[i]) else {
+                    conns[i] = nodes[i].conn();
+                    return true;
+                };
                 // A node that never knew it has nothing to show.
                 states.iter().any(|(u, s)| u == &url && s != "down")
             });

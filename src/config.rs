@@ -43,6 +43,9 @@ pub const KEYS: &[&str] = &[
     "grep",
     "retries",
     "keep-going",
+    "keep",
+    "keep-messages",
+    "prune-epochs",
 ];
 
 /// One value of the file.
@@ -293,6 +296,12 @@ pub struct ServeSettings {
     pub grep: Setting<Option<String>>,
     pub retries: Setting<u32>,
     pub keep_going: Setting<bool>,
+    /// Retention: close messages older than this into epochs.
+    pub keep: Setting<Option<std::time::Duration>>,
+    /// Retention: keep about this many messages in the live box.
+    pub keep_messages: Setting<Option<u64>>,
+    /// Retention: delete each epoch's lines once closed (its head stays).
+    pub prune_epochs: Setting<bool>,
     /// The config file read, if the home has one.
     pub file: Option<PathBuf>,
 }
@@ -417,6 +426,34 @@ impl ServeSettings {
                 args.hook.keep_going,
                 file.boolean("keep-going")?,
             ),
+            keep: choose(
+                given(m, "keep"),
+                args.retention.keep,
+                match file.string("keep")? {
+                    Some(age) => Some(Some(crate::commands::archive::parse_age(&age).map_err(
+                        |e| {
+                            anyhow::anyhow!(
+                                "{}: `keep`: {e}",
+                                file.path
+                                    .as_deref()
+                                    .unwrap_or(Path::new(FILE_NAME))
+                                    .display()
+                            )
+                        },
+                    )?)),
+                    None => None,
+                },
+            ),
+            keep_messages: choose(
+                given(m, "keep_messages"),
+                args.retention.keep_messages,
+                file.number("keep-messages", 1, u64::MAX)?.map(Some),
+            ),
+            prune_epochs: choose(
+                given(m, "prune_epochs"),
+                args.retention.prune_epochs,
+                file.boolean("prune-epochs")?,
+            ),
             file: file.path.clone(),
         })
     }
@@ -473,6 +510,21 @@ impl ServeSettings {
                 "keep-going",
                 json!(self.keep_going.value),
                 self.keep_going.source,
+            ),
+            (
+                "keep",
+                json!(self.keep.value.map(crate::commands::archive::render_age)),
+                self.keep.source,
+            ),
+            (
+                "keep-messages",
+                json!(self.keep_messages.value),
+                self.keep_messages.source,
+            ),
+            (
+                "prune-epochs",
+                json!(self.prune_epochs.value),
+                self.prune_epochs.source,
             ),
         ]
     }

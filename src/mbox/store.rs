@@ -107,9 +107,48 @@ pub(super) struct Index {
     pub arrival: Vec<Loc>,
     pub chain: Hash,
     pub max_clock: u64,
+    /// Where the live box starts when older lines were closed into epochs: the lines
+    /// before it, and per slot the seq held before its first entry and that message's
+    /// id. Empty (and 0) for a box without epochs and for slots added since.
+    pub base_lines: u64,
+    pub skip: Vec<u64>,
+    pub base_ids: Vec<Hash>,
 }
 
 impl Index {
+    /// An empty index that goes on from an epoch's final head.
+    pub(super) fn after(head: &super::epoch::FinalHead) -> Index {
+        let mut index = Index {
+            chain: head.chain,
+            max_clock: head.max_clock,
+            base_lines: head.lines,
+            ..Index::default()
+        };
+        for (author, h) in &head.heads {
+            index.slot.insert(*author, index.authors.len() as u32);
+            index.authors.push(*author);
+            index.logs.push(Vec::new());
+            index.skip.push(h.seq);
+            index.base_ids.push(h.id);
+        }
+        index
+    }
+
+    /// The seq held before slot `s`'s first entry.
+    pub(super) fn skip_of(&self, s: u32) -> u64 {
+        self.skip.get(s as usize).copied().unwrap_or(0)
+    }
+
+    /// The highest seq held of slot `s`.
+    fn seq_of_slot(&self, s: u32) -> u64 {
+        self.skip_of(s) + self.logs[s as usize].len() as u64
+    }
+
+    /// Lines of the whole history, epochs included.
+    pub(super) fn lines(&self) -> u64 {
+        self.base_lines + self.arrival.len() as u64
+    }
+
     pub(super) fn entry(&self, loc: Loc) -> &Entry {
         entry(&self.logs, loc)
     }
@@ -127,7 +166,8 @@ impl Index {
             }
         };
         self.logs[author as usize].push(Entry::new(m.id, m.clock, offset, len));
-        let loc = Loc::new(author, m.seq);
+        // Positions in the slot's log, which starts after its epoch's head.
+        let loc = Loc::new(author, m.seq - self.skip_of(author));
         let (logs, authors) = (&self.logs, &self.authors);
         self.order
             .insert_by(loc, |&a, &b| conversation_cmp(logs, authors, a, b));
@@ -140,11 +180,13 @@ impl Index {
         self.authors
             .iter()
             .zip(&self.logs)
-            .filter_map(|(author, log)| {
-                log.last().map(|e| Head {
+            .enumerate()
+            .filter_map(|(s, (author, log))| {
+                let id = log.last().map(|e| e.id).or(self.base_ids.get(s).copied())?;
+                Some(Head {
                     author: *author,
-                    seq: log.len() as u64,
-                    id: e.id,
+                    seq: self.seq_of_slot(s as u32),
+                    id,
                 })
             })
             .collect()
@@ -185,7 +227,8 @@ pub struct Summary {
 /// the [`super::Writer`], which owns the append handle (one commit at a time).
 pub struct Store {
     path: PathBuf,
-    reader: File,
+    /// Replaced with the index when an archive replaces the box (lock the index first).
+    reader: RwLock<Arc<File>>,
     index: RwLock<Index>,
     /// Number of durable lines, for readers that wait for new ones.
     lines: Mutex<u64>,
@@ -313,6 +356,15 @@ impl Store {
     /// and stops the node. Signatures are not re-checked here: the node checked them
     /// before it wrote them, and `dshare verify` checks them all.
     pub fn open(path: &Path) -> Result<(Arc<Store>, File, Tracker)> {
+        Store::open_after(path, None)
+    }
+
+    /// [`Store::open`] of a live box that continues from an epoch's final head
+    /// (`None`: a box without epochs, which starts from the genesis chain).
+    pub fn open_after(
+        path: &Path,
+        base: Option<&super::epoch::FinalHead>,
+    ) -> Result<(Arc<Store>, File, Tracker)> {
         let mut append = OpenOptions::new()
             .read(true)
             .append(true)
@@ -322,7 +374,11 @@ impl Store {
             .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
         let started = Instant::now();
         let size = append.metadata().map_or(0, |m| m.len());
-        let (mut index, anchor) = start_from_checkpoint(path, &append, size);
+        // The checkpoint knows nothing of epochs yet: a box after one is read whole.
+        let (mut index, anchor) = match base {
+            Some(head) => (Index::after(head), None),
+            None => start_from_checkpoint(path, &append, size),
+        };
         // Every line is at least MIN_LINE bytes, so this many slots are enough for the
         // whole box and the arrival list never moves while it is read (pages of it
         // that are not needed are never touched, and cost no memory).
@@ -330,7 +386,10 @@ impl Store {
         index
             .arrival
             .reserve(most.saturating_sub(index.arrival.len()));
-        let mut tracker = super::checkpoint::tracker_of(&index);
+        let mut tracker = match base {
+            Some(head) => head.tracker(),
+            None => super::checkpoint::tracker_of(&index),
+        };
         let mut offset = anchor.map_or(0, |a| a.end());
         (&append)
             .seek(SeekFrom::Start(offset))
@@ -387,7 +446,7 @@ impl Store {
         if let Some((line_no, why)) = bad {
             quarantine_tail(path, &mut append, offset, line_no, &why)?;
         }
-        let read = tracker.lines - anchor.map_or(0, |a| a.lines);
+        let read = tracker.lines - anchor.map_or(index.base_lines, |a| a.lines);
         let took = started.elapsed().as_millis();
         match anchor {
             Some(a) => crate::note!(
@@ -404,7 +463,7 @@ impl Store {
         let lines = tracker.lines;
         let store = Store {
             path: path.to_path_buf(),
-            reader,
+            reader: RwLock::new(Arc::new(reader)),
             index: RwLock::new(index),
             lines: Mutex::new(lines),
             closing: AtomicBool::new(false),
@@ -469,7 +528,9 @@ impl Store {
         let _writing = c.writing.lock().expect("checkpoint lock");
         let bytes = {
             let index = self.index.read().expect("index lock");
-            if index.arrival.len() as u64 == c.at_lines.load(AtomicOrdering::Relaxed) {
+            if index.arrival.len() as u64 == c.at_lines.load(AtomicOrdering::Relaxed)
+                || index.base_lines > 0
+            {
                 return;
             }
             super::checkpoint::encode(&index, crate::time::now_ms())
@@ -522,7 +583,7 @@ impl Store {
         let index = self.index.read().expect("index lock");
         let heads = index.heads();
         Summary {
-            messages: index.arrival.len() as u64,
+            messages: index.lines(),
             authors: heads.len() as u64,
             head: index.chain,
             digest: chain::digest(&heads),
@@ -534,20 +595,34 @@ impl Store {
         self.index.read().expect("index lock").heads()
     }
 
+    /// Lines closed into epochs before the live box (0 without epochs).
+    pub fn base_lines(&self) -> u64 {
+        self.index.read().expect("index lock").base_lines
+    }
+
     /// The number of messages held from `author` (its highest seq).
     pub fn seq_of(&self, author: &AuthorId) -> u64 {
         let index = self.index.read().expect("index lock");
-        index
-            .slot
-            .get(author)
-            .map_or(0, |&s| index.logs[s as usize].len() as u64)
+        index.slot.get(author).map_or(0, |&s| index.seq_of_slot(s))
     }
 
-    /// The id of `author`'s message `seq`, if held.
+    /// The first seq of `author` this node can still serve (1 unless its older
+    /// messages were closed into epochs); above [`Store::seq_of`] when none is left.
+    pub fn first_seq(&self, author: &AuthorId) -> u64 {
+        let index = self.index.read().expect("index lock");
+        index.slot.get(author).map_or(1, |&s| index.skip_of(s) + 1)
+    }
+
+    /// The id of `author`'s message `seq`, if held (in the live box, or as the last
+    /// message of an author in the final head the box continues from).
     pub fn id_at(&self, author: &AuthorId, seq: u64) -> Option<Hash> {
         let index = self.index.read().expect("index lock");
         let &slot = index.slot.get(author)?;
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        let skip = index.skip_of(slot);
+        if seq == skip && skip > 0 {
+            return index.base_ids.get(slot as usize).copied();
+        }
+        let i = usize::try_from(seq.checked_sub(1 + skip)?).ok()?;
         index.logs[slot as usize].get(i).map(|e| e.id)
     }
 
@@ -555,42 +630,46 @@ impl Store {
     /// number of lines they were read at, so a follower can go on from there with
     /// [`Store::since`] without missing or repeating a message.
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
-        let (entries, lines): (Vec<Entry>, u64) = {
+        let (entries, lines, file): (Vec<Entry>, u64, _) = {
             let index = self.index.read().expect("index lock");
             let entries = index
                 .order
                 .last_n(n.unwrap_or(usize::MAX))
                 .map(|&l| *index.entry(l))
                 .collect();
-            (entries, index.arrival.len() as u64)
+            (entries, index.lines(), self.reader_now())
         };
-        Ok((self.read_entries(&entries)?, lines))
+        Ok((self.read_entries(&file, &entries)?, lines))
     }
 
     /// Up to `limit` messages after the first `after` lines, in arrival order.
     pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Message>> {
-        let entries: Vec<Entry> = {
+        let (entries, file): (Vec<Entry>, _) = {
             let index = self.index.read().expect("index lock");
-            let start = usize::try_from(after)
+            // Line numbers count the epochs' lines too; those are no longer here.
+            let start = usize::try_from(after.saturating_sub(index.base_lines))
                 .unwrap_or(usize::MAX)
                 .min(index.arrival.len());
-            index.arrival[start..]
+            let entries = index.arrival[start..]
                 .iter()
                 .take(limit)
                 .map(|&l| *index.entry(l))
-                .collect()
+                .collect();
+            (entries, self.reader_now())
         };
-        self.read_entries(&entries)
+        self.read_entries(&file, &entries)
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.
     pub fn range(&self, author: &AuthorId, from: u64, limit: usize) -> Result<Vec<Message>> {
-        let entries: Vec<Entry> = {
+        let (entries, file): (Vec<Entry>, _) = {
             let index = self.index.read().expect("index lock");
-            match index.slot.get(author) {
+            let entries = match index.slot.get(author) {
                 None => Vec::new(),
                 Some(&s) => {
-                    let start = usize::try_from(from.max(1) - 1).unwrap_or(usize::MAX);
+                    // Below the first seq held: from the first held.
+                    let start = usize::try_from((from.max(1) - 1).saturating_sub(index.skip_of(s)))
+                        .unwrap_or(usize::MAX);
                     let log = &index.logs[s as usize];
                     log.get(start..)
                         .unwrap_or(&[])
@@ -599,9 +678,10 @@ impl Store {
                         .copied()
                         .collect()
                 }
-            }
+            };
+            (entries, self.reader_now())
         };
-        self.read_entries(&entries)
+        self.read_entries(&file, &entries)
     }
 
     /// Waits until the box holds more than `lines` lines or `timeout` passes;
@@ -629,13 +709,26 @@ impl Store {
         self.checkpoints.wake.notify_all();
     }
 
-    fn read_entries(&self, entries: &[Entry]) -> Result<Vec<Message>> {
+    /// The box file the index's offsets point into; taken under the index lock.
+    fn reader_now(&self) -> Arc<File> {
+        Arc::clone(&self.reader.read().expect("reader lock"))
+    }
+
+    /// Replaces the box under a running node (an archive): `rebase` gets the index and
+    /// returns the one that matches `reader`, both swapped at once.
+    pub(super) fn replace_box(&self, reader: File, rebase: impl FnOnce(&Index) -> Index) {
+        let mut index = self.index.write().expect("index lock");
+        let next = rebase(&index);
+        *self.reader.write().expect("reader lock") = Arc::new(reader);
+        *index = next;
+    }
+
+    fn read_entries(&self, file: &File, entries: &[Entry]) -> Result<Vec<Message>> {
         let mut out = Vec::with_capacity(entries.len());
         let mut buf = Vec::new();
         for e in entries {
             buf.resize(e.len(), 0);
-            self.reader
-                .read_exact_at(&mut buf, e.offset())
+            file.read_exact_at(&mut buf, e.offset())
                 .with_context(|| format!("cannot read {}", self.path.display()))?;
             let text =
                 std::str::from_utf8(&buf[..buf.len() - 1]).context("box line is not UTF-8")?;

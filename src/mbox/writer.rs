@@ -146,6 +146,22 @@ impl Writer {
         &self.store
     }
 
+    /// Runs `replace` with every commit held back, then appends through the file it
+    /// returns: how an archive swaps the live box under a running node. The tracker
+    /// is untouched (the history goes on at the same line, chain and heads).
+    pub(super) fn replace_box(
+        &self,
+        replace: impl FnOnce() -> anyhow::Result<File>,
+    ) -> anyhow::Result<()> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the writer has stopped after a failed commit"))?;
+        state.file = replace()?;
+        state.len = None;
+        Ok(())
+    }
+
     /// Where the peers' clock readings go; a send is refused while most disagree with
     /// this node's clock.
     pub fn peer_clocks(&self) -> &Arc<PeerClocks> {

@@ -56,6 +56,8 @@ pub struct ClientApi {
     pub confirming: super::waits::Waits,
     /// Idempotency keys of recent sends (`send --key`), and the messages they stored.
     pub keys: Arc<super::idempotency::Keys>,
+    /// Signs the final heads of the epochs `/archive` closes.
+    pub identity: crate::identity::Identity,
 }
 
 /// Longest a remote client (`/c/send`) may wait for confirmations; a node's own
@@ -155,6 +157,11 @@ impl ClientApi {
             (false, "/status") => self.status(),
             (false, "/peers") => self.peers(),
             (false, "/metrics") => self.metrics(),
+            (true, "/archive") if credential == Credential::Token => self.archive(req),
+            (_, "/archive") => Response::text(
+                405,
+                "POST /archive with the token in the Authorization header (`dshare archive`)",
+            ),
             (true, "/" | "/log" | "/status" | "/peers" | "/metrics") => {
                 Response::text(405, "use GET here")
             }

@@ -1,0 +1,469 @@
+//! `dshare archive` and retention: closing the oldest lines of the live box into an
+//! epoch file with a signed final head, while the node goes on serving.
+//!
+//! The order makes a crash at any point leave the old state or the new one: the
+//! epoch's lines and head are written and made durable first (the box is untouched,
+//! so a crash leaves copies that the next start removes, [`super::epoch::settle`]);
+//! then, with commits held back for the time of one copy of the lines that stay, the
+//! new live box is written beside the old and renamed over it. That rename is the
+//! commit; the index is swapped right after it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::identity::Identity;
+
+use super::epoch::{self, FinalHead};
+use super::format::parse_line;
+use super::order::Blocks;
+use super::store::{Entry, Index, Loc};
+use super::track::Tracker;
+use super::writer::Writer;
+
+/// Which lines an archive closes: always a prefix of the live box (arrival order),
+/// never the line of a message that is not yet durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Every line up to the first whose `ts` is at or after this time (ms): nothing
+    /// signed after it is retired, even when it arrived before older messages.
+    Before(u64),
+    /// All but the last N lines of the whole history.
+    KeepMessages(u64),
+}
+
+/// What an archive did.
+#[derive(Debug, Clone)]
+pub struct Archived {
+    pub head: FinalHead,
+    /// Lines moved out of the live box.
+    pub moved: u64,
+    pub took: Duration,
+    /// How long commits were held back while the box was replaced.
+    pub paused: Duration,
+}
+
+/// One archive at a time per process: the retention thread and a client call may ask
+/// together, and the second must start from the first one's head.
+static ARCHIVING: Mutex<()> = Mutex::new(());
+
+/// Test hook: milliseconds to wait once the epoch's files are durable and before the
+/// box is replaced, so a test can kill the process inside an archive. Never set in use.
+const STALL_ENV: &str = "DSHARE_TEST_ARCHIVE_STALL_MS";
+
+/// Closes the lines `until` selects into the next epoch. `Ok(None)` when there is
+/// nothing to close.
+pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Option<Archived>> {
+    let _one = ARCHIVING.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let store = writer.store();
+    let path = store.path().to_path_buf();
+    let base = epoch::list(&path)?.pop().map(|e| e.head);
+    let before = base
+        .as_ref()
+        .map_or_else(Tracker::default, FinalHead::tracker);
+    let durable = store.summary().messages;
+    let most = match until {
+        Until::KeepMessages(keep) => durable.saturating_sub(keep),
+        Until::Before(_) => durable,
+    }
+    .saturating_sub(before.lines);
+    if most == 0 {
+        return Ok(None);
+    }
+    let n = base.as_ref().map_or(1, |h| h.epoch + 1);
+    let dir = epoch::epochs_dir(&path);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let lines_path = epoch::epoch_box(&path, n);
+    let head_path = epoch::epoch_head(&path, n);
+    let copied = copy_prefix(&path, &lines_path, &before, most, until)?;
+    let Some(Copied { tracker, bytes, ts }) = copied else {
+        return Ok(None);
+    };
+    let head = FinalHead::sign(n, &before, &tracker, ts, identity);
+    let head_tmp = head_path.with_extension("head.tmp");
+    crate::durable::replace(&head_path, &head_tmp, head.encode().as_bytes())
+        .with_context(|| format!("cannot write {}", head_path.display()))?;
+    if let Some(ms) = std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let paused = Instant::now();
+    let replaced = writer.replace_box(|| replace_live_box(store, &path, bytes, &head));
+    if let Err(e) = replaced {
+        // The box was not replaced (the rename is the last fallible step), so the
+        // epoch's files are copies of lines it still holds.
+        let _ = std::fs::remove_file(&head_path);
+        let _ = std::fs::remove_file(&lines_path);
+        return Err(e);
+    }
+    let paused = paused.elapsed();
+    let _ = std::fs::remove_file(super::checkpoint_path(&path));
+    Ok(Some(Archived {
+        moved: head.lines - before.lines,
+        head,
+        took: started.elapsed(),
+        paused,
+    }))
+}
+
+/// The lines of the live box an archive moved, and what they ended at.
+struct Copied {
+    tracker: Tracker,
+    /// Bytes of the live box they took (where the lines that stay begin).
+    bytes: u64,
+    /// The smallest and largest `ts` among them.
+    ts: (u64, u64),
+}
+
+/// Copies up to `most` lines from the start of the live box into the epoch file
+/// `to` (durably), checking the chain on the way, and stops early at the first line
+/// `until` keeps. These lines are durable and the writer only appends, so they can be
+/// read while the node goes on. `None` when no line is to be moved.
+fn copy_prefix(
+    box_path: &Path,
+    to: &Path,
+    before: &Tracker,
+    most: u64,
+    until: Until,
+) -> Result<Option<Copied>> {
+    let source =
+        File::open(box_path).with_context(|| format!("cannot open {}", box_path.display()))?;
+    let tmp = to.with_extension("txt.tmp");
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, out);
+    let mut tracker = before.clone();
+    let (mut moved, mut bytes, mut ts) = (0u64, 0u64, (u64::MAX, 0u64));
+    let mut failure: Option<anyhow::Error> = None;
+    super::lines::blocks(
+        source,
+        |lines| {
+            for raw in lines {
+                if moved == most {
+                    return Ok(false);
+                }
+                let line = match raw
+                    .strip_suffix(b"\n")
+                    .and_then(|l| std::str::from_utf8(l).ok())
+                    .ok_or_else(|| "not a whole UTF-8 line".to_string())
+                    .and_then(parse_line)
+                {
+                    Ok(line) => line,
+                    Err(why) => {
+                        failure = Some(anyhow::anyhow!(
+                            "line {} of the box: {why}",
+                            tracker.lines + 1
+                        ));
+                        return Ok(false);
+                    }
+                };
+                if let Until::Before(t) = until
+                    && line.message.ts >= t
+                {
+                    return Ok(false);
+                }
+                if let Err(e) = tracker.check(&line) {
+                    failure = Some(anyhow::anyhow!(
+                        "line {} of the box: {e}",
+                        tracker.lines + 1
+                    ));
+                    return Ok(false);
+                }
+                tracker.advance(&line);
+                out.write_all(raw)?;
+                moved += 1;
+                bytes += raw.len() as u64;
+                ts = (ts.0.min(line.message.ts), ts.1.max(line.message.ts));
+            }
+            Ok(true)
+        },
+        |e| e,
+    )
+    .with_context(|| format!("cannot copy {} to {}", box_path.display(), tmp.display()))?;
+    if let Some(e) = failure {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context("the box is damaged; nothing was archived (run `dshare verify`)"));
+    }
+    if moved == 0 {
+        drop(out);
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(None);
+    }
+    let out = out.into_inner().map_err(|e| e.into_error())?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, to).with_context(|| format!("cannot rename {}", tmp.display()))?;
+    Ok(Some(Copied { tracker, bytes, ts }))
+}
+
+/// Runs with commits held back: writes the lines after `cut` bytes into the next live
+/// box, renames it over the box (the commit), swaps the index and returns the new
+/// append handle.
+fn replace_live_box(store: &super::Store, path: &Path, cut: u64, head: &FinalHead) -> Result<File> {
+    let old = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let end = old.metadata()?.len();
+    if end < cut {
+        bail!("{} is shorter than the lines just archived", path.display());
+    }
+    let next = epoch::next_box(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(crate::home::NO_FOLLOW)
+            .open(&next)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = cut;
+        while at < end {
+            let take = usize::try_from((end - at).min(buf.len() as u64)).expect("fits");
+            old.read_exact_at(&mut buf[..take], at)?;
+            out.write_all(&buf[..take])?;
+            at += take as u64;
+        }
+        out.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&next);
+        return Err(anyhow::Error::new(e).context(format!("cannot write {}", next.display())));
+    }
+    std::fs::rename(&next, path).with_context(|| format!("cannot rename {}", next.display()))?;
+    if let Some(dir) = path.parent() {
+        // Once renamed, the new box is the box; a failed directory sync only means a
+        // crash right now could bring the old one back, which a start then settles.
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    let reader = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    store.replace_box(reader, |index| rebase(index, head, cut));
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// The index of the live box once the lines up to `head` (the first `cut` bytes) are
+/// gone: each author's log starts after its seq in the head, offsets move down by
+/// `cut`, and both orders keep what is left.
+pub(super) fn rebase(index: &Index, head: &FinalHead, cut: u64) -> Index {
+    let slots = index.authors.len();
+    let new_skip: Vec<u64> = index.authors.iter().map(|a| head.next_seq(a) - 1).collect();
+    let dropped: Vec<u64> = (0..slots)
+        .map(|s| new_skip[s] - index.skip_of(s as u32))
+        .collect();
+    let logs = index
+        .logs
+        .iter()
+        .zip(&dropped)
+        .map(|(log, &d)| {
+            log[usize::try_from(d).expect("a log's length")..]
+                .iter()
+                .map(|e| {
+                    Entry::checked(e.id, e.clock, e.offset() - cut, e.len() as u32)
+                        .expect("a smaller offset fits")
+                })
+                .collect()
+        })
+        .collect();
+    let keep = |l: &Loc| l.seq() > dropped[l.author as usize];
+    let moved = |l: &Loc| Loc::new(l.author, l.seq() - dropped[l.author as usize]);
+    let mut order = Blocks::default();
+    for l in index.order.iter().filter(|l| keep(l)) {
+        order.insert_by(moved(l), |_, _| std::cmp::Ordering::Equal);
+    }
+    let gone = usize::try_from(head.lines - index.base_lines).expect("lines held");
+    let mut arrival = Vec::with_capacity(index.arrival.len() - gone);
+    arrival.extend(index.arrival[gone..].iter().map(moved));
+    let base_ids = index
+        .authors
+        .iter()
+        .enumerate()
+        .map(|(s, a)| {
+            head.heads
+                .binary_search_by_key(a, |(a, _)| *a)
+                .map_or(index.base_ids.get(s).copied().unwrap_or_default(), |i| {
+                    head.heads[i].1.id
+                })
+        })
+        .collect();
+    Index {
+        authors: index.authors.clone(),
+        logs,
+        slot: index.slot.clone(),
+        order,
+        arrival,
+        chain: index.chain,
+        max_clock: index.max_clock,
+        base_lines: head.lines,
+        skip: new_skip,
+        base_ids,
+    }
+}
+
+impl Archived {
+    /// The `--json` form of `dshare archive` and the node's `/archive` answer.
+    pub fn to_json(&self, box_path: &Path) -> serde_json::Value {
+        let h = &self.head;
+        serde_json::json!({
+            "archived": true,
+            "epoch": h.epoch,
+            "first_line": h.first_line,
+            "last_line": h.lines,
+            "moved": self.moved,
+            "first_ts": h.first_ts,
+            "last_ts": h.last_ts,
+            "chain": h.chain,
+            "digest": h.digest,
+            "file": epoch::epoch_box(box_path, h.epoch),
+            "head_file": epoch::epoch_head(box_path, h.epoch),
+            "took_ms": self.took.as_millis() as u64,
+            "paused_ms": self.paused.as_millis() as u64,
+        })
+    }
+}
+
+/// Deletes the lines of every closed epoch, keeping the signed heads; returns the
+/// epochs whose lines it deleted. The live box is not touched.
+pub fn prune(box_path: &Path) -> Result<Vec<u64>> {
+    let _one = ARCHIVING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pruned = Vec::new();
+    for e in epoch::list(box_path)?
+        .into_iter()
+        .filter(|e| e.lines_present)
+    {
+        let path = epoch::epoch_box(box_path, e.n);
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        pruned.push(e.n);
+    }
+    Ok(pruned)
+}
+
+/// What retention does on a running node: the `serve --keep`, `--keep-messages` and
+/// `--prune-epochs` settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub keep: Option<Duration>,
+    pub keep_messages: Option<u64>,
+    pub prune: bool,
+}
+
+impl Retention {
+    pub fn is_off(&self) -> bool {
+        self.keep.is_none() && self.keep_messages.is_none()
+    }
+
+    /// How often the retention thread looks: an eighth of the age kept, so what is
+    /// retired is at most 1/8 older than asked; at least every second (a short age in
+    /// a test), at most daily. A message count is looked at every second: it costs
+    /// one read of the line count.
+    pub fn period(&self) -> Duration {
+        let by_age = self
+            .keep
+            .map(|k| (k / 8).clamp(Duration::from_secs(1), Duration::from_secs(86_400)));
+        match (by_age, self.keep_messages) {
+            (Some(p), None) => p,
+            _ => Duration::from_secs(1),
+        }
+    }
+
+    /// The archives due now, with `live` lines in the live box and the clock at `now`
+    /// (ms). A count is only acted on once the box holds an eighth more than asked, so
+    /// that each epoch is worth a file.
+    pub fn due(&self, live: u64, now: u64) -> Vec<Until> {
+        let mut due = Vec::new();
+        if let Some(k) = self.keep {
+            due.push(Until::Before(now.saturating_sub(k.as_millis() as u64)));
+        }
+        if let Some(n) = self.keep_messages
+            && live > n + (n / 8).max(1) - 1
+        {
+            due.push(Until::KeepMessages(n));
+        }
+        due
+    }
+}
+
+/// The thread that applies a [`Retention`] until the node stops.
+pub struct RetentionThread {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RetentionThread {
+    pub fn start(writer: Writer, identity: Identity, policy: Retention) -> Result<RetentionThread> {
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let stopping = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("retention".into())
+            .spawn(move || {
+                let (lock, wake) = &*stopping;
+                let mut stopped = lock.lock().expect("retention lock");
+                while !*stopped {
+                    drop(stopped);
+                    retain_once(&writer, &identity, &policy);
+                    stopped = lock.lock().expect("retention lock");
+                    if !*stopped {
+                        stopped = wake
+                            .wait_timeout(stopped, policy.period())
+                            .expect("retention lock")
+                            .0;
+                    }
+                }
+            })
+            .context("cannot start the retention thread")?;
+        Ok(RetentionThread { stop, thread })
+    }
+
+    pub fn stop(self) {
+        *self.stop.0.lock().expect("retention lock") = true;
+        self.stop.1.notify_all();
+        let _ = self.thread.join();
+    }
+}
+
+/// One look: archives what is due, then prunes if asked; failures are logged and
+/// retried at the next look (an archive that fails changes nothing).
+fn retain_once(writer: &Writer, identity: &Identity, policy: &Retention) {
+    let store = writer.store();
+    let live = store.summary().messages - store.base_lines();
+    for until in policy.due(live, crate::time::now_ms()) {
+        match archive(writer, identity, until) {
+            Ok(Some(a)) => crate::note!(
+                "retention: closed lines {}–{} into epoch {} ({} ms, commits held {} ms)",
+                a.head.first_line,
+                a.head.lines,
+                a.head.epoch,
+                a.took.as_millis(),
+                a.paused.as_millis()
+            ),
+            Ok(None) => {}
+            Err(e) => crate::warning!("retention: archive failed, nothing changed: {e:#}"),
+        }
+    }
+    if policy.prune {
+        match prune(store.path()) {
+            Ok(pruned) if !pruned.is_empty() => crate::note!(
+                "retention: deleted the lines of epochs {pruned:?}; their signed heads stay"
+            ),
+            Ok(_) => {}
+            Err(e) => crate::warning!("retention: cannot prune epochs: {e:#}"),
+        }
+    }
+}

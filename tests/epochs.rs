@@ -1,0 +1,303 @@
+//! Epochs and retention: `dshare archive` closes the oldest lines into an epoch file
+//! with a signed final head while the node serves, `verify` proves the history across
+//! epochs (and from the heads once their lines are deleted), a crash inside an archive
+//! loses nothing, and a pruned node still serves what it holds.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::{Node, Scratch, dshare, fails, ok, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn send(node: &Node, n: usize, tag: &str) {
+    for i in 0..n {
+        let (status, body) = node.get("/send", &[("msg", &format!("{tag} {i:03}"))]);
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+fn status(node: &Node) -> serde_json::Value {
+    let (code, body) = node.get("/status", &[]);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn bodies(home: &Path) -> Vec<String> {
+    crate::util::json_lines(&ok(home, &["log", "--json", "-n", "1000000"]))
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn verify_json(home: &Path) -> serde_json::Value {
+    let out = crate::util::run(home, &["--json", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn epoch_file(home: &Path, n: u64, ext: &str) -> std::path::PathBuf {
+    home.join("epochs").join(format!("box.{n}.{ext}"))
+}
+
+fn lines_of(path: &Path) -> usize {
+    fs::read_to_string(path).unwrap().lines().count()
+}
+
+#[test]
+fn archive_on_a_running_node_keeps_the_digest_and_every_message_and_verify_follows_the_epochs() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 30, "m");
+    let before = status(&node);
+    let out = ok(&home, &["--json", "archive", "--keep-messages", "10"]);
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (answer["epoch"].as_u64(), answer["moved"].as_u64()),
+        (Some(1), Some(20)),
+        "{out}"
+    );
+    assert_eq!(lines_of(&epoch_file(&home, 1, "txt")), 20);
+    assert_eq!(lines_of(&home.join("box.txt")), 10);
+    let after = status(&node);
+    assert_eq!(
+        after["digest"], before["digest"],
+        "the digest covers the heads, not what is retired"
+    );
+    assert_eq!(after["head"], before["head"]);
+    assert_eq!(after["messages"], 30, "lines count the whole history");
+    send(&node, 5, "n");
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["messages"], 35, "{v}");
+    assert_eq!(v["epochs"][0]["state"], "checked", "{v}");
+    // The page still shows what the live box holds, and a restart goes on from the head.
+    assert_eq!(bodies(&home).len(), 15);
+    assert!(node.stop().success());
+    let node = Node::start(&home, &[]);
+    assert_eq!(status(&node)["digest"], verify_json(&home)["digest"]);
+    send(&node, 1, "after restart");
+    let human = ok(&home, &["verify"]);
+    assert!(human.contains("epoch 1 lines 1–20"), "{human}");
+}
+
+#[test]
+fn pruned_epochs_are_verified_from_their_signed_heads_and_said_so() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 12, "m");
+    ok(&home, &["archive", "--keep-messages", "8"]);
+    send(&node, 4, "n");
+    ok(&home, &["archive", "--keep-messages", "4", "--prune"]);
+    assert!(!epoch_file(&home, 1, "txt").exists() && !epoch_file(&home, 2, "txt").exists());
+    assert!(epoch_file(&home, 1, "head").exists() && epoch_file(&home, 2, "head").exists());
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["messages"], 4, "only the live box is left to read: {v}");
+    let history = v["history"].as_str().unwrap();
+    assert!(
+        history.starts_with("history before ")
+            && history.contains("continuity from its signed head"),
+        "{history}"
+    );
+    let human = ok(&home, &["verify"]);
+    assert!(
+        human.contains("not present; continuity from its signed head"),
+        "{human}"
+    );
+    drop(node);
+}
+
+#[test]
+fn archive_without_a_node_works_on_the_home_and_a_node_starts_from_the_head() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 10, "m");
+    let digest = status(&node)["digest"].clone();
+    assert!(node.stop().success());
+    let said = ok(&home, &["archive", "--keep-messages", "3"]);
+    assert!(said.contains("closed lines 1–7"), "{said}");
+    let node = Node::start(&home, &[]);
+    assert_eq!(status(&node)["digest"], digest);
+    send(&node, 2, "n");
+    assert_eq!(verify_json(&home)["ok"], true);
+}
+
+#[test]
+fn tampering_inside_an_epoch_or_with_its_final_head_is_caught() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 10, "m");
+    ok(&home, &["archive", "--keep-messages", "4"]);
+    drop(node);
+    let lines = epoch_file(&home, 1, "txt");
+    let original = fs::read_to_string(&lines).unwrap();
+    fs::write(&lines, original.replacen("m 002", "M 002", 1)).unwrap();
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], false, "an edited line in an epoch: {v}");
+    fails(&home, &["verify"], 1);
+    // A line removed from the end of the epoch: every line checks, but the epoch no
+    // longer ends at its signed head.
+    let cut: Vec<&str> = original.lines().collect();
+    fs::write(&lines, cut[..cut.len() - 1].join("\n") + "\n").unwrap();
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v.to_string().contains("final head"), "{v}");
+    fs::write(&lines, &original).unwrap();
+    assert_eq!(verify_json(&home)["ok"], true);
+    // The head: a changed figure breaks its signature.
+    let head = epoch_file(&home, 1, "head");
+    let text = fs::read_to_string(&head).unwrap();
+    let edited = text.replace("lines 6\n", "lines 5\n");
+    assert_ne!(edited, text);
+    fs::write(&head, edited).unwrap();
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v.to_string().contains("signature"), "{v}");
+    fails(&home, &["verify"], 1);
+}
+
+#[test]
+fn sends_and_pushes_during_an_archive_are_all_kept() {
+    let scratch = Scratch::new();
+    let (a, b) = (scratch.home("a"), scratch.home("b"));
+    ok(&a, &["init"]);
+    let invite = ok(&a, &["invite", "--url", "http://127.0.0.1:1"]);
+    ok(&b, &["init", "--join", invite.trim()]);
+    let na = Node::start(&a, &[]);
+    let nb = Node::start(&b, &["--peer", &na.url]);
+    crate::util::wait_peer_up(&b, &na.url);
+    send(&na, 200, "old");
+    wait_for("b to hold a's 200", DEADLINE, || {
+        (status(&nb)["messages"] == 200).then_some(())
+    });
+    // Sends on a, and pushes from b into a, while a archives several times.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = [
+        (na.url_for("/send", &[]), "a"),
+        (nb.url_for("/send", &[]), "b"),
+    ]
+    .into_iter()
+    .map(|(url, tag)| {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || sent < 20 {
+                let (code, _, body) = crate::util::get(&format!("{url}&msg={tag}-{sent}"));
+                assert_eq!(code, 200, "{body}");
+                sent += 1;
+            }
+            sent
+        })
+    })
+    .collect();
+    let mut worst = Duration::ZERO;
+    for keep in [150, 100, 50] {
+        let poll = {
+            let url = na.url_for("/status", &[]);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                assert_eq!(crate::util::get(&url).0, 200);
+                started.elapsed()
+            })
+        };
+        ok(&a, &["archive", "--keep-messages", &keep.to_string()]);
+        worst = worst.max(poll.join().unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: Vec<u64> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let total = 200 + sent.iter().sum::<u64>();
+    eprintln!("sent during the archives: {sent:?}; slowest /status meanwhile {worst:?}");
+    wait_for("both nodes to hold every message", DEADLINE, || {
+        (status(&na)["messages"] == total && status(&nb)["digest"] == status(&na)["digest"])
+            .then_some(())
+    });
+    let v = verify_json(&a);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["messages"].as_u64(), Some(total), "{v}");
+    assert!(v["epochs"].as_array().unwrap().len() >= 2, "{v}");
+}
+
+#[test]
+fn a_kill_during_an_archive_leaves_the_old_state_or_the_new_and_loses_nothing() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 20, "m");
+    let digest = status(&node)["digest"].clone();
+    assert!(node.stop().success());
+    // Stalled once the epoch's files are durable, before the box is replaced.
+    let mut cmd = dshare(&home, &["archive", "--keep-messages", "5"]);
+    cmd.env("DSHARE_TEST_ARCHIVE_STALL_MS", "60000");
+    let mut child = crate::util::Reaped(cmd.spawn().unwrap());
+    wait_for("the epoch's head to be written", DEADLINE, || {
+        epoch_file(&home, 1, "head").exists().then_some(())
+    });
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert_eq!(
+        lines_of(&home.join("box.txt")),
+        20,
+        "the box is untouched so far"
+    );
+    let node = Node::start(&home, &[]);
+    assert!(node.log().contains("interrupted"), "{}", node.log());
+    assert!(
+        !epoch_file(&home, 1, "head").exists(),
+        "the half-done epoch is undone"
+    );
+    assert_eq!(status(&node)["digest"], digest);
+    assert_eq!(bodies(&home).len(), 20);
+    // And a running node killed inside an archive comes back the same way.
+    drop(node);
+    let node = Node::start_with_env(
+        &home,
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DSHARE_TEST_ARCHIVE_STALL_MS", "60000")],
+    );
+    let url = node.url.clone();
+    let token = node.token.clone();
+    let archiving = std::thread::spawn(move || {
+        crate::util::raw_post(&format!("{url}/archive?keep_messages=5&token={token}"), b"")
+    });
+    wait_for("the epoch's head to be written", DEADLINE, || {
+        epoch_file(&home, 1, "head").exists().then_some(())
+    });
+    node.kill9();
+    let _ = archiving.join();
+    let node = Node::start(&home, &[]);
+    assert_eq!(status(&node)["digest"], digest);
+    assert_eq!(bodies(&home).len(), 20);
+    assert_eq!(verify_json(&home)["ok"], true);
+}
+
+#[test]
+fn retention_by_age_closes_old_messages_on_a_running_node() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &["--keep", "2s", "--prune-epochs"]);
+    send(&node, 5, "old");
+    let digest = wait_for("retention to close the old messages", DEADLINE, || {
+        (epoch_file(&home, 1, "head").exists() && lines_of(&home.join("box.txt")) == 0)
+            .then(|| status(&node)["digest"].clone())
+    });
+    assert!(
+        !epoch_file(&home, 1, "txt").exists(),
+        "--prune-epochs deletes the lines"
+    );
+    send(&node, 1, "new");
+    assert_ne!(status(&node)["digest"], digest);
+    let v = verify_json(&home);
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["history"].as_str().unwrap().contains("not present"),
+        "{v}"
+    );
+    let config = ok(&home, &["serve", "--keep", "2s", "--print-config"]);
+    assert!(config.contains("keep") && config.contains("2s"), "{config}");
+}

@@ -301,3 +301,35 @@ fn retention_by_age_closes_old_messages_on_a_running_node() {
     let config = ok(&home, &["serve", "--keep", "2s", "--print-config"]);
     assert!(config.contains("keep") && config.contains("2s"), "{config}");
 }
+
+#[test]
+fn a_late_joiner_gets_what_pruned_peers_hold_and_says_where_each_history_starts() {
+    let scratch = Scratch::new();
+    let (a, b) = (scratch.home("a"), scratch.home("b"));
+    ok(&a, &["init"]);
+    let invite = ok(&a, &["invite", "--url", "http://127.0.0.1:1"]);
+    ok(&b, &["init", "--join", invite.trim()]);
+    let na = Node::start(&a, &[]);
+    send(&na, 30, "m");
+    ok(&a, &["archive", "--keep-messages", "10", "--prune"]);
+    // The pruned node serves what it holds and says where it begins.
+    let nb = Node::start(&b, &["--peer", &na.url]);
+    wait_for("b to hold what a holds", DEADLINE, || {
+        (status(&nb)["digest"] == status(&na)["digest"]).then_some(())
+    });
+    assert_eq!(bodies(&b).len(), 10, "the 10 messages a still holds");
+    assert!(nb.log().contains("from seq 21 on"), "{}", nb.log());
+    send(&na, 2, "later");
+    wait_for("b to get new messages by push", DEADLINE, || {
+        (bodies(&b).len() == 12).then_some(())
+    });
+    let v = verify_json(&b);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["starts"][0]["from_seq"], 21, "{v}");
+    let human = ok(&b, &["verify"]);
+    assert!(human.contains("history from seq 21 on"), "{human}");
+    // A restart of the joiner goes on from the recorded start.
+    assert!(nb.stop().success());
+    let nb = Node::start(&b, &["--peer", &na.url]);
+    assert_eq!(status(&nb)["digest"], status(&na)["digest"]);
+}

@@ -94,6 +94,13 @@ fn print_epochs(report: &mbox::Report) {
     if let Some(history) = &report.history {
         println!("{history}");
     }
+    for s in &report.starts {
+        println!(
+            "author {}: history from seq {} on (taken from peers that had retired the older messages)",
+            s.author.short(12),
+            s.from_seq
+        );
+    }
 }
 
 /// Whether `path` is the box of a dshare home (only those get a record: a copy of a

@@ -264,7 +264,12 @@ fn replace_live_box(store: &super::Store, path: &Path, cut: u64, head: &FinalHea
 /// `cut`, and both orders keep what is left.
 pub(super) fn rebase(index: &Index, head: &FinalHead, cut: u64) -> Index {
     let slots = index.authors.len();
-    let new_skip: Vec<u64> = index.authors.iter().map(|a| head.next_seq(a) - 1).collect();
+    let new_skip: Vec<u64> = index
+        .authors
+        .iter()
+        .enumerate()
+        .map(|(s, a)| (head.next_seq(a) - 1).max(index.skip_of(s as u32)))
+        .collect();
     let dropped: Vec<u64> = (0..slots)
         .map(|s| new_skip[s] - index.skip_of(s as u32))
         .collect();
@@ -314,6 +319,7 @@ pub(super) fn rebase(index: &Index, head: &FinalHead, cut: u64) -> Index {
         base_lines: head.lines,
         skip: new_skip,
         base_ids,
+        starts: index.starts.clone(),
     }
 }
 

@@ -492,6 +492,7 @@ pub(super) fn tracker_of(index: &Index) -> Tracker {
         lines: index.arrival.len() as u64,
         max_clock: index.max_clock,
         heads,
+        starts: Default::default(),
     }
 }
 

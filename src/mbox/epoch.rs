@@ -220,6 +220,7 @@ impl FinalHead {
             lines: self.lines,
             max_clock: self.max_clock,
             heads: self.heads.iter().copied().collect(),
+            starts: Default::default(),
         }
     }
 
@@ -425,4 +426,74 @@ fn remove_if_there(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Where a late joiner records the authors whose history it holds from a seq above 1
+/// on: one line `<author> <seq> <id>` each, meaning "this node's first line of
+/// `author` is seq + 1, and names `id` as its prev" (docs/FORMAT.md §12).
+pub fn starts_path(box_path: &Path) -> PathBuf {
+    box_path.with_extension("starts")
+}
+
+/// The starts recorded beside the box (none when the file is missing). A damaged
+/// line stops the start: guessing would let any later line of that author pass.
+pub fn read_starts(box_path: &Path) -> Result<std::collections::HashMap<AuthorId, AuthorHead>> {
+    let path = starts_path(box_path);
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        other => other.with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    let mut starts = std::collections::HashMap::new();
+    for (i, line) in text.split_terminator('\n').enumerate() {
+        let parsed = parse_start(line).with_context(|| {
+            format!(
+                "{} line {}: not `<author> <seq> <id>`",
+                path.display(),
+                i + 1
+            )
+        })?;
+        if starts.insert(parsed.0, parsed.1).is_some() {
+            bail!(
+                "{} line {}: the author is listed twice",
+                path.display(),
+                i + 1
+            );
+        }
+    }
+    Ok(starts)
+}
+
+fn parse_start(line: &str) -> Option<(AuthorId, AuthorHead)> {
+    let mut parts = line.split(' ');
+    let author: AuthorId = parts.next()?.parse().ok()?;
+    let seq: u64 = parts.next()?.parse().ok()?;
+    let id: Hash = parts.next()?.parse().ok()?;
+    let head = AuthorHead { seq, id, clock: 0 };
+    (parts.next().is_none() && seq > 0 && format_start(&author, &head) == format!("{line}\n"))
+        .then_some((author, head))
+}
+
+fn format_start(author: &AuthorId, head: &AuthorHead) -> String {
+    format!("{author} {} {}\n", head.seq, head.id)
+}
+
+/// Appends a start durably (file and, when it is new, the directory): it must be on
+/// disk before the first line it allows.
+pub fn append_start(box_path: &Path, author: &AuthorId, head: &AuthorHead) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = starts_path(box_path);
+    let new = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(&path)?;
+    f.write_all(format_start(author, head).as_bytes())?;
+    f.sync_all()?;
+    if new && let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

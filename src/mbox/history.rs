@@ -14,6 +14,13 @@ use super::epoch::{self, FinalHead};
 use super::track::Tracker;
 use super::verify::{Report, verify_lines};
 
+/// An author whose history on this node begins above seq 1 (docs/FORMAT.md §12).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuthorStart {
+    pub author: AuthorId,
+    pub from_seq: u64,
+}
+
 /// One closed epoch in the `--json` form of `verify`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EpochReport {
@@ -39,14 +46,39 @@ pub fn verify_history(
     signer: Option<AuthorId>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report> {
-    let epochs = match epoch::list(box_path) {
-        Ok(epochs) => epochs,
-        Err(e) => return Ok(refused(format!("{e:#}"))),
-    };
-    if epochs.is_empty() {
+    let (epochs, starts) =
+        match epoch::list(box_path).and_then(|e| Ok((e, epoch::read_starts(box_path)?))) {
+            Ok(found) => found,
+            Err(e) => return Ok(refused(format!("{e:#}"))),
+        };
+    if epochs.is_empty() && starts.is_empty() {
         return super::verify_file_with_progress(box_path, known_head, live, progress);
     }
-    let mut before = Tracker::default();
+    let with_starts = |mut t: Tracker| {
+        t.starts = starts.clone();
+        t
+    };
+    let mut listed: Vec<AuthorStart> = starts
+        .iter()
+        .map(|(author, h)| AuthorStart {
+            author: *author,
+            from_seq: h.seq + 1,
+        })
+        .collect();
+    listed.sort_unstable_by_key(|s| s.author);
+    if epochs.is_empty() {
+        let (mut report, _) = verify_lines(
+            box_path,
+            with_starts(Tracker::default()),
+            known_head,
+            live,
+            true,
+            progress,
+        )?;
+        report.starts = listed;
+        return Ok(report);
+    }
+    let mut before = with_starts(Tracker::default());
     let mut found: Vec<(EpochReport, Option<Report>)> = Vec::new();
     for e in &epochs {
         let state = if e.lines_present {
@@ -59,12 +91,20 @@ pub fn verify_history(
             .then(|| check_epoch(box_path, e.n, &before, &e.head))
             .transpose()?;
         found.push((epoch_report(&e.head, state), lines));
-        before = e.head.tracker();
+        before = with_starts(e.head.tracker());
     }
     let last = &epochs.last().expect("at least one epoch").head;
     let known_in_epochs = known_head.is_some_and(|k| epochs.iter().any(|e| e.head.chain == k));
     let live_known = known_head.filter(|_| !known_in_epochs);
-    let (mut report, _) = verify_lines(box_path, last.tracker(), live_known, live, true, progress)?;
+    let (mut report, _) = verify_lines(
+        box_path,
+        with_starts(last.tracker()),
+        live_known,
+        live,
+        true,
+        progress,
+    )?;
+    report.starts = listed;
     for e in &epochs {
         if let Some(s) = signer.filter(|s| *s != e.head.signer) {
             report_error(
@@ -186,6 +226,7 @@ fn refused(error: String) -> Report {
         warnings: Vec::new(),
         epochs: Vec::new(),
         history: None,
+        starts: Vec::new(),
     };
     report_error(&mut report, 0, error);
     report

@@ -24,7 +24,7 @@ pub use format::{Line, encode_line, parse_line};
 pub use history::{EpochReport, verify_history};
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary, head_path};
-pub use track::{LineError, Tracker};
+pub use track::{AuthorHead, LineError, Tracker};
 pub use verify::{
     HeadRecord, LineReport, Report, read_head_file, read_head_record, verify_file,
     verify_file_with_progress,

@@ -113,6 +113,9 @@ pub(super) struct Index {
     pub base_lines: u64,
     pub skip: Vec<u64>,
     pub base_ids: Vec<Hash>,
+    /// Authors this node holds from a seq above 1 on without epochs of its own (a late
+    /// joiner, docs/FORMAT.md §12): their slot, once made, starts there.
+    pub starts: HashMap<AuthorId, super::track::AuthorHead>,
 }
 
 impl Index {
@@ -162,6 +165,16 @@ impl Index {
                 self.authors.push(m.author);
                 self.logs.push(Vec::new());
                 self.slot.insert(m.author, s);
+                if let Some(start) = self.starts.get(&m.author) {
+                    self.skip.resize(s as usize, 0);
+                    self.base_ids.resize(s as usize, Hash::default());
+                    self.skip.push(start.seq);
+                    self.base_ids.push(start.id);
+                } else if self.skip.len() == s as usize {
+                    // Kept aligned with the slots once any slot has a base.
+                    self.skip.push(0);
+                    self.base_ids.push(Hash::default());
+                }
                 s
             }
         };
@@ -374,11 +387,14 @@ impl Store {
             .map_err(|e| crate::home::cannot_open(path, "the message box", e))?;
         let started = Instant::now();
         let size = append.metadata().map_or(0, |m| m.len());
+        let starts = super::epoch::read_starts(path)?;
         // The checkpoint knows nothing of epochs yet: a box after one is read whole.
         let (mut index, anchor) = match base {
             Some(head) => (Index::after(head), None),
+            None if !starts.is_empty() => (Index::default(), None),
             None => start_from_checkpoint(path, &append, size),
         };
+        index.starts = starts.clone();
         // Every line is at least MIN_LINE bytes, so this many slots are enough for the
         // whole box and the arrival list never moves while it is read (pages of it
         // that are not needed are never touched, and cost no memory).
@@ -388,8 +404,10 @@ impl Store {
             .reserve(most.saturating_sub(index.arrival.len()));
         let mut tracker = match base {
             Some(head) => head.tracker(),
+            None if anchor.is_none() => Tracker::default(),
             None => super::checkpoint::tracker_of(&index),
         };
+        tracker.starts = starts;
         let mut offset = anchor.map_or(0, |a| a.end());
         (&append)
             .seek(SeekFrom::Start(offset))
@@ -530,6 +548,7 @@ impl Store {
             let index = self.index.read().expect("index lock");
             if index.arrival.len() as u64 == c.at_lines.load(AtomicOrdering::Relaxed)
                 || index.base_lines > 0
+                || !index.starts.is_empty()
             {
                 return;
             }
@@ -593,6 +612,16 @@ impl Store {
 
     pub fn heads(&self) -> Vec<Head> {
         self.index.read().expect("index lock").heads()
+    }
+
+    /// Records that `author`'s history on this node starts after `start` (the writer
+    /// calls it, with commits held, once the start is durable).
+    pub(super) fn add_start(&self, author: AuthorId, start: super::track::AuthorHead) {
+        self.index
+            .write()
+            .expect("index lock")
+            .starts
+            .insert(author, start);
     }
 
     /// Lines closed into epochs before the live box (0 without epochs).

@@ -44,6 +44,10 @@ pub struct Report {
     /// "history before … not present; continuity from its signed head".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<String>,
+    /// Authors whose history on this node begins above seq 1 without an epoch of its
+    /// own (taken from peers that had retired the older messages).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<super::history::AuthorStart>,
 }
 
 impl Report {
@@ -136,6 +140,7 @@ pub(super) fn verify_lines(
         warnings: Vec::new(),
         epochs: Vec::new(),
         history: None,
+        starts: Vec::new(),
     };
     let mut chain_at_recorded = None;
     let mut known_seen = known_head.is_none();

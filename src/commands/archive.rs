@@ -159,7 +159,7 @@ pub fn render_age(age: Duration) -> String {
         (1000, "s"),
     ]
     .into_iter()
-    .find(|(unit, _)| ms % unit == 0)
+    .find(|(unit, _)| ms.is_multiple_of(*unit))
     .map_or(format!("{ms}ms"), |(unit, name)| {
         format!("{}{name}", ms / unit)
     })

@@ -473,3 +473,115 @@ fn retain_once(writer: &Writer, identity: &Identity, policy: &Retention) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::mbox::format::Line;
+    use crate::message::{Draft, Message};
+
+    /// Lines of two authors, interleaved a, b, a, a, b, a, each 100 bytes.
+    fn lines() -> (Vec<Line>, Identity, Identity) {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let mut t = Tracker::default();
+        let mut out = Vec::new();
+        for (i, who) in [&a, &b, &a, &a, &b, &a].into_iter().enumerate() {
+            let head = t.heads.get(&who.author()).copied();
+            let m = Message::sign(
+                &Draft {
+                    author: who.author(),
+                    seq: head.map_or(1, |h| h.seq + 1),
+                    prev: head.map(|h| h.id),
+                    clock: 10 + i as u64,
+                    ts: i as u64,
+                    body: "x",
+                },
+                who,
+            );
+            let line = Line {
+                chain: crate::chain::step(&t.chain, &m.id),
+                message: m,
+            };
+            t.advance(&line);
+            out.push(line);
+        }
+        (out, a, b)
+    }
+
+    fn index_of(lines: &[Line], from: Option<&FinalHead>, skip_lines: usize) -> Index {
+        let mut index = from.map_or_else(Index::default, Index::after);
+        for (i, line) in lines.iter().enumerate().skip(skip_lines) {
+            index.push(line, ((i - skip_lines) * 100) as u64, 100);
+        }
+        index
+    }
+
+    /// The index an archive leaves is the one a start would build from the new box.
+    #[test]
+    fn a_rebased_index_is_the_index_of_the_box_that_remains() {
+        let (lines, me, _) = lines();
+        let mut t = Tracker::default();
+        for l in &lines[..4] {
+            t.advance(l);
+        }
+        let head = FinalHead::sign(1, &Tracker::default(), &t, (0, 3), &me);
+        let rebased = rebase(&index_of(&lines, None, 0), &head, 400);
+        let fresh = index_of(&lines, Some(&head), 4);
+        let view = |i: &Index| {
+            let order: Vec<(u32, u64, u64, usize)> = i
+                .order
+                .iter()
+                .map(|&l| (l.author, l.seq(), i.entry(l).offset(), i.entry(l).len()))
+                .collect();
+            let arrival: Vec<(u32, u64)> = i.arrival.iter().map(|l| (l.author, l.seq())).collect();
+            (
+                order,
+                arrival,
+                i.heads(),
+                i.lines(),
+                i.skip.clone(),
+                i.base_ids.clone(),
+            )
+        };
+        assert_eq!(view(&rebased), view(&fresh));
+        assert_eq!(rebased.lines(), 6);
+        assert_eq!(rebased.arrival.len(), 2);
+        assert_eq!(
+            rebased.entry(rebased.arrival[0]).offset(),
+            0,
+            "offsets in the new file"
+        );
+    }
+
+    #[test]
+    fn retention_looks_at_an_eighth_of_the_age_and_a_count_with_slack() {
+        let by_age = Retention {
+            keep: Some(Duration::from_secs(80)),
+            ..Retention::default()
+        };
+        assert_eq!(by_age.period(), Duration::from_secs(10));
+        assert_eq!(by_age.due(5, 100_000), vec![Until::Before(20_000)]);
+        let short = Retention {
+            keep: Some(Duration::from_secs(2)),
+            ..Retention::default()
+        };
+        assert_eq!(
+            short.period(),
+            Duration::from_secs(1),
+            "at least every second"
+        );
+        let year = Retention {
+            keep: Some(Duration::from_secs(400 * 86_400)),
+            ..Retention::default()
+        };
+        assert_eq!(year.period(), Duration::from_secs(86_400), "at most daily");
+        let count = Retention {
+            keep_messages: Some(80),
+            ..Retention::default()
+        };
+        assert!(count.due(89, 0).is_empty(), "within an eighth over N");
+        assert_eq!(count.due(90, 0), vec![Until::KeepMessages(80)]);
+        assert!(Retention::default().is_off());
+    }
+}

@@ -497,3 +497,119 @@ pub fn append_start(box_path: &Path, author: &AuthorId, head: &AuthorHead) -> st
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hex::Hex;
+
+    fn head() -> (FinalHead, Identity) {
+        let identity = Identity::generate();
+        let mut tracker = Tracker::default();
+        for (i, author) in [Hex([2u8; 32]), Hex([1u8; 32])].into_iter().enumerate() {
+            tracker.heads.insert(
+                author,
+                AuthorHead {
+                    seq: 3 + i as u64,
+                    id: Hex([7 + i as u8; 32]),
+                    clock: 40 + i as u64,
+                },
+            );
+        }
+        (tracker.lines, tracker.chain, tracker.max_clock) = (7, Hex([9; 32]), 41);
+        let head = FinalHead::sign(1, &Tracker::default(), &tracker, (10, 20), &identity);
+        (head, identity)
+    }
+
+    #[test]
+    fn a_final_head_reads_back_as_written_and_its_signature_checks() {
+        let (head, identity) = head();
+        let text = head.encode();
+        assert!(
+            text.starts_with("dshare-epoch/1\nepoch 1\nfirst-line 1\nlines 7\n"),
+            "{text}"
+        );
+        let back = FinalHead::parse(&text).unwrap();
+        assert_eq!(back, head);
+        assert!(back.signature_ok());
+        assert_eq!(back.signer, identity.author());
+        assert_eq!(
+            back.heads[0].0,
+            Hex([1u8; 32]),
+            "authors in ascending order"
+        );
+        assert_eq!(back.next_seq(&Hex([2u8; 32])), 4);
+        assert_eq!(back.next_seq(&Hex([3u8; 32])), 1);
+        let t = back.tracker();
+        assert_eq!(
+            (t.lines, t.chain, t.digest()),
+            (7, Hex([9; 32]), back.digest)
+        );
+    }
+
+    #[test]
+    fn any_other_spelling_a_wrong_digest_or_signature_is_refused() {
+        let (head, _) = head();
+        let text = head.encode();
+        for (from, to) in [
+            ("lines 7\n", "lines 07\n"),
+            ("lines 7\n", "lines +7\n"),
+            ("epoch 1\n", "epoch  1\n"),
+            ("dshare-epoch/1\n", "dshare-epoch/2\n"),
+            ("authors 2\n", "authors 3\n"),
+        ] {
+            assert!(
+                FinalHead::parse(&text.replacen(from, to, 1)).is_err(),
+                "{to:?}"
+            );
+        }
+        let upper = text.replacen(
+            &head.digest.to_hex(),
+            &head.digest.to_hex().to_uppercase(),
+            1,
+        );
+        assert_ne!(upper, text);
+        assert!(FinalHead::parse(&upper).is_err());
+        assert!(
+            FinalHead::parse(&format!("{text}\n")).is_err(),
+            "bytes after the end"
+        );
+        assert!(
+            FinalHead::parse(&text[..text.len() - 1]).is_err(),
+            "no final line feed"
+        );
+        let mut forged = head.clone();
+        forged.digest = Hex([0; 32]);
+        let err = FinalHead::parse(&forged.encode()).unwrap_err();
+        assert!(err.contains("digest"), "{err}");
+        let mut moved = head.clone();
+        moved.lines = 6;
+        let moved = FinalHead::parse(&moved.encode()).unwrap();
+        assert!(
+            !moved.signature_ok(),
+            "a changed figure breaks the signature"
+        );
+        let huge = text.replacen("authors 2\n", "authors 99999999999\n", 1);
+        assert!(FinalHead::parse(&huge).unwrap_err().contains("more than"));
+    }
+
+    #[test]
+    fn starts_are_read_in_one_spelling_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let box_path = dir.path().join("box.txt");
+        assert!(read_starts(&box_path).unwrap().is_empty());
+        let author = Hex([5u8; 32]);
+        let start = AuthorHead {
+            seq: 20,
+            id: Hex([6u8; 32]),
+            clock: 0,
+        };
+        append_start(&box_path, &author, &start).unwrap();
+        assert_eq!(read_starts(&box_path).unwrap()[&author], start);
+        let text = std::fs::read_to_string(starts_path(&box_path)).unwrap();
+        std::fs::write(starts_path(&box_path), text.replace(" 20 ", " 020 ")).unwrap();
+        assert!(read_starts(&box_path).is_err());
+        std::fs::write(starts_path(&box_path), format!("{text}{text}")).unwrap();
+        assert!(read_starts(&box_path).is_err(), "an author twice");
+    }
+}

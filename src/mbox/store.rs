@@ -156,7 +156,7 @@ impl Index {
         entry(&self.logs, loc)
     }
 
-    fn push(&mut self, line: &Line, offset: u64, len: u32) {
+    pub(super) fn push(&mut self, line: &Line, offset: u64, len: u32) {
         let m = &line.message;
         let author = match self.slot.get(&m.author) {
             Some(&s) => s,
@@ -189,7 +189,7 @@ impl Index {
         self.max_clock = self.max_clock.max(m.clock);
     }
 
-    fn heads(&self) -> Vec<Head> {
+    pub(super) fn heads(&self) -> Vec<Head> {
         self.authors
             .iter()
             .zip(&self.logs)

@@ -333,3 +333,42 @@ fn a_late_joiner_gets_what_pruned_peers_hold_and_says_where_each_history_starts(
     let nb = Node::start(&b, &["--peer", &na.url]);
     assert_eq!(status(&nb)["digest"], status(&na)["digest"]);
 }
+
+/// A sealed call to `/v1/op` of the node at `url`, its opened answer.
+fn peer_call(home: &Path, url: &str, op: &str, value: &serde_json::Value) -> serde_json::Value {
+    use dshare::replicate::{answer_aad, request_aad};
+    let key = crate::util::read_secret(&home.join("network.key"));
+    let ring = dshare::seal::Keyring::new(&dshare::secret::Secret::from_hex(&key).unwrap());
+    let path = format!("/v1/{op}");
+    let blob = ring.seal(&request_aad(&path), value.to_string().as_bytes(), dshare::time::now_ms());
+    let (status, body) = crate::util::raw_post(&format!("{url}{path}"), &blob);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let opened = ring
+        .open(&answer_aad(&blob[4..28]), &body, dshare::time::now_ms())
+        .expect("the answer opens");
+    serde_json::from_slice(&opened.plaintext).unwrap()
+}
+
+#[test]
+fn a_pruned_node_says_where_its_history_begins_and_takes_an_old_message_as_a_duplicate() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 6, "m");
+    let first: serde_json::Value =
+        crate::util::json_lines(&ok(&home, &["log", "--json", "-n", "6"]))[0].clone();
+    ok(&home, &["archive", "--keep-messages", "2", "--prune"]);
+    let author = first["author"].clone();
+    let range = peer_call(&home, &node.url, "range", &serde_json::json!({"author": author, "from": 1, "limit": 10}));
+    assert_eq!(range["first"], 5, "{range}");
+    let seqs: Vec<u64> = range["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [5, 6], "what it holds, from where it begins");
+    // A peer that pushes a message this node retired: nothing to compare it with, so
+    // no fork is claimed and nothing is stored.
+    let answer = peer_call(&home, &node.url, "push", &serde_json::json!({"messages": [first]}));
+    assert_eq!(answer["outcomes"][0]["status"], "duplicate", "{answer}");
+    let (_, peers) = node.get("/peers", &[]);
+    let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();
+    assert_eq!(peers["forks"], serde_json::json!([]), "{peers}");
+    assert_eq!(status(&node)["messages"], 6);
+}

@@ -108,6 +108,10 @@ fn pruned_epochs_are_verified_from_their_signed_heads_and_said_so() {
         human.contains("not present; continuity from its signed head"),
         "{human}"
     );
+    // The watchdog audits the same history and says where it begins.
+    let doctor = ok(&home, &["doctor"]);
+    assert!(doctor.contains("box    ok"), "{doctor}");
+    assert!(doctor.contains("history before "), "{doctor}");
     drop(node);
 }
 
@@ -340,7 +344,11 @@ fn peer_call(home: &Path, url: &str, op: &str, value: &serde_json::Value) -> ser
     let key = crate::util::read_secret(&home.join("network.key"));
     let ring = dshare::seal::Keyring::new(&dshare::secret::Secret::from_hex(&key).unwrap());
     let path = format!("/v1/{op}");
-    let blob = ring.seal(&request_aad(&path), value.to_string().as_bytes(), dshare::time::now_ms());
+    let blob = ring.seal(
+        &request_aad(&path),
+        value.to_string().as_bytes(),
+        dshare::time::now_ms(),
+    );
     let (status, body) = crate::util::raw_post(&format!("{url}{path}"), &blob);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let opened = ring
@@ -359,13 +367,28 @@ fn a_pruned_node_says_where_its_history_begins_and_takes_an_old_message_as_a_dup
         crate::util::json_lines(&ok(&home, &["log", "--json", "-n", "6"]))[0].clone();
     ok(&home, &["archive", "--keep-messages", "2", "--prune"]);
     let author = first["author"].clone();
-    let range = peer_call(&home, &node.url, "range", &serde_json::json!({"author": author, "from": 1, "limit": 10}));
+    let range = peer_call(
+        &home,
+        &node.url,
+        "range",
+        &serde_json::json!({"author": author, "from": 1, "limit": 10}),
+    );
     assert_eq!(range["first"], 5, "{range}");
-    let seqs: Vec<u64> = range["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = range["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [5, 6], "what it holds, from where it begins");
     // A peer that pushes a message this node retired: nothing to compare it with, so
     // no fork is claimed and nothing is stored.
-    let answer = peer_call(&home, &node.url, "push", &serde_json::json!({"messages": [first]}));
+    let answer = peer_call(
+        &home,
+        &node.url,
+        "push",
+        &serde_json::json!({"messages": [first]}),
+    );
     assert_eq!(answer["outcomes"][0]["status"], "duplicate", "{answer}");
     let (_, peers) = node.get("/peers", &[]);
     let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();

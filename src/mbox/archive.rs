@@ -96,8 +96,18 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
     if let Some(ms) = std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok()) {
         std::thread::sleep(Duration::from_millis(ms));
     }
+    // Most of the lines that stay are copied while commits go on; with commits held
+    // back only what was appended meanwhile is.
+    let copied = match precopy_tail(&path, bytes, store.durable_bytes()) {
+        Ok(copied) => copied,
+        Err(e) => {
+            let _ = std::fs::remove_file(&head_path);
+            let _ = std::fs::remove_file(&lines_path);
+            return Err(e);
+        }
+    };
     let paused = Instant::now();
-    let replaced = writer.replace_box(|| replace_live_box(store, &path, bytes, &head));
+    let replaced = writer.replace_box(|| replace_live_box(store, &path, bytes, copied, &head));
     if let Err(e) = replaced {
         // The box was not replaced (the rename is the last fallible step), so the
         // epoch's files are copies of lines it still holds.
@@ -153,16 +163,19 @@ fn copy_prefix(
     super::lines::blocks(
         source,
         |lines| {
-            for raw in lines {
-                if moved == most {
-                    return Ok(false);
-                }
-                let line = match raw
-                    .strip_suffix(b"\n")
+            // Parsing needs no other line: on every core, a block at a time; the
+            // checks that link lines run below in order.
+            let parsed = crate::par::map(lines, |raw| {
+                raw.strip_suffix(b"\n")
                     .and_then(|l| std::str::from_utf8(l).ok())
                     .ok_or_else(|| "not a whole UTF-8 line".to_string())
                     .and_then(parse_line)
-                {
+            });
+            for (raw, parsed) in lines.iter().zip(parsed) {
+                if moved == most {
+                    return Ok(false);
+                }
+                let line = match parsed {
                     Ok(line) => line,
                     Err(why) => {
                         failure = Some(anyhow::anyhow!(
@@ -211,32 +224,61 @@ fn copy_prefix(
     Ok(Some(Copied { tracker, bytes, ts }))
 }
 
-/// Runs with commits held back: writes the lines after `cut` bytes into the next live
-/// box, renames it over the box (the commit), swaps the index and returns the new
-/// append handle.
-fn replace_live_box(store: &super::Store, path: &Path, cut: u64, head: &FinalHead) -> Result<File> {
+/// Copies the box's bytes from `cut` to `durable` (the end of its published lines,
+/// which no rollback of a failed write can touch) into the next live box, created
+/// afresh; returns up to where it copied.
+fn precopy_tail(path: &Path, cut: u64, durable: u64) -> Result<u64> {
+    let old = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let end = durable;
+    let next = epoch::next_box(path);
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(&next)
+        .with_context(|| format!("cannot create {}", next.display()))?;
+    copy_range(&old, &out, cut, end.max(cut))
+        .with_context(|| format!("cannot write {}", next.display()))?;
+    Ok(end.max(cut))
+}
+
+/// Appends the bytes `from..to` of `old` to `out`.
+fn copy_range(old: &File, mut out: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let take = usize::try_from((to - at).min(buf.len() as u64)).expect("fits");
+        old.read_exact_at(&mut buf[..take], at)?;
+        out.write_all(&buf[..take])?;
+        at += take as u64;
+    }
+    Ok(())
+}
+
+/// Runs with commits held back: completes the next live box (the lines after `cut`
+/// bytes; those up to `copied` are already there), renames it over the box (the
+/// commit), swaps the index and returns the new append handle.
+fn replace_live_box(
+    store: &super::Store,
+    path: &Path,
+    cut: u64,
+    copied: u64,
+    head: &FinalHead,
+) -> Result<File> {
     let old = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let end = old.metadata()?.len();
-    if end < cut {
+    if end < copied {
         bail!("{} is shorter than the lines just archived", path.display());
     }
     let next = epoch::next_box(path);
     let written = (|| -> std::io::Result<()> {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
+        let out = OpenOptions::new()
+            .append(true)
             .custom_flags(crate::home::NO_FOLLOW)
             .open(&next)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = cut;
-        while at < end {
-            let take = usize::try_from((end - at).min(buf.len() as u64)).expect("fits");
-            old.read_exact_at(&mut buf[..take], at)?;
-            out.write_all(&buf[..take])?;
-            at += take as u64;
-        }
+        copy_range(&old, &out, copied, end)?;
         out.sync_all()
     })();
     if let Err(e) = written {

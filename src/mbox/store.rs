@@ -624,6 +624,15 @@ impl Store {
             .insert(author, start);
     }
 
+    /// Bytes of the live box that hold published lines: durable, and never cut back
+    /// (a failed write is, but it was never published).
+    pub(super) fn durable_bytes(&self) -> u64 {
+        let index = self.index.read().expect("index lock");
+        index.arrival.last().map_or(0, |&l| {
+            index.entry(l).offset() + index.entry(l).len() as u64
+        })
+    }
+
     /// Lines closed into epochs before the live box (0 without epochs).
     pub fn base_lines(&self) -> u64 {
         self.index.read().expect("index lock").base_lines

@@ -395,3 +395,20 @@ fn a_pruned_node_says_where_its_history_begins_and_takes_an_old_message_as_a_dup
     assert_eq!(peers["forks"], serde_json::json!([]), "{peers}");
     assert_eq!(status(&node)["messages"], 6);
 }
+
+/// Writes a box for measuring an archive with a release build (docs/RELIABILITY.md §8):
+/// `DSHARE_MEASURE_BOX=/path/box.txt DSHARE_MEASURE_N=1000000 cargo test --test tests
+/// write_a_box_to_measure_archive -- --ignored`, into a home made with `dshare init`.
+#[test]
+#[ignore = "a measurement helper: writes a large box where it is told"]
+fn write_a_box_to_measure_archive() {
+    let path = std::env::var("DSHARE_MEASURE_BOX").expect("DSHARE_MEASURE_BOX");
+    let n: u64 = std::env::var("DSHARE_MEASURE_N").map_or(100_000, |v| v.parse().unwrap());
+    let body = "x".repeat(500);
+    let chain = crate::util::write_signed_box(Path::new(&path), n, |_| body.clone());
+    fs::write(
+        Path::new(&path).with_extension("head"),
+        format!("{n:020} {chain}\n"),
+    )
+    .unwrap();
+}

@@ -273,6 +273,10 @@ fn start_retention(
         prune: settings.prune_epochs.value,
     };
     if policy.is_off() {
+        anyhow::ensure!(
+            !policy.prune,
+            "prune-epochs deletes the epochs retention closes, and no retention is set: add --keep AGE or --keep-messages N (or use `dshare archive --prune`)"
+        );
         return Ok(None);
     }
     let thread = crate::mbox::RetentionThread::start(writer.clone(), home.identity()?, policy)?;

@@ -302,6 +302,17 @@ fn retention_by_age_closes_old_messages_on_a_running_node() {
         v["history"].as_str().unwrap().contains("not present"),
         "{v}"
     );
+    drop(node);
+    let refused = fails(
+        &home,
+        &["serve", "--listen", "127.0.0.1:0", "--prune-epochs"],
+        2,
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no retention is set"),
+        "{}",
+        crate::util::show(&refused)
+    );
     let config = ok(&home, &["serve", "--keep", "2s", "--print-config"]);
     assert!(config.contains("keep") && config.contains("2s"), "{config}");
 }

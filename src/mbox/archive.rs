@@ -106,6 +106,9 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
             return Err(e);
         }
     };
+    // The last handle on the old box frees its blocks when it closes, which takes a
+    // while for a large box: this one is closed last, with no lock held.
+    let old_box = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let paused = Instant::now();
     let replaced = writer.replace_box(|| replace_live_box(store, &path, bytes, copied, &head));
     if let Err(e) = replaced {
@@ -116,6 +119,7 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
         return Err(e);
     }
     let paused = paused.elapsed();
+    drop(old_box);
     let _ = std::fs::remove_file(super::checkpoint_path(&path));
     Ok(Some(Archived {
         moved: head.lines - before.lines,

@@ -105,11 +105,22 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
             return Err(e);
         }
     };
+    // The index of those lines is built while commits go on too.
+    let prepared = match store.index_next_box(&epoch::next_box(&path), &head) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let _ = std::fs::remove_file(&head_path);
+            let _ = std::fs::remove_file(&lines_path);
+            let _ = std::fs::remove_file(epoch::next_box(&path));
+            remove_next_index(&path);
+            return Err(e);
+        }
+    };
     // The last handle on the old box frees its blocks when it closes, which takes a
     // while for a large box: this one is closed last, with no lock held.
     let old_box = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     let paused = Instant::now();
-    let replaced = writer.replace_box(|| replace_live_box(store, &path, copied, &head));
+    let replaced = writer.replace_box(|| replace_live_box(store, &path, copied, prepared));
     if let Err(e) = replaced {
         // The box was not replaced (the rename is the last fallible step), so the
         // epoch's files are copies of lines it still holds.
@@ -344,13 +355,14 @@ impl Cursor<'_> {
 }
 
 /// Runs with commits held back: completes the next live box (the lines after
-/// those up to `copied`, which are already there), and has the store build its index,
-/// rename it over the box (the commit) and swap both in; returns the new append handle.
+/// those up to `copied`, which are already there, as is the index `prepared` of
+/// them), and has the store complete its index, rename it over the box (the commit)
+/// and swap both in; returns the new append handle.
 fn replace_live_box(
     store: &super::Store,
     path: &Path,
     copied: u64,
-    head: &FinalHead,
+    prepared: super::store::NextIndex,
 ) -> Result<File> {
     let old = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let end = old.metadata()?.len();
@@ -369,7 +381,7 @@ fn replace_live_box(
     let replaced = written
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot write {}", next.display())))
         .and_then(|()| {
-            store.replace_box(&next, head, || {
+            store.replace_box(&next, prepared, || {
                 std::fs::rename(&next, path)
                     .with_context(|| format!("cannot rename {}", next.display()))?;
                 if let Some(dir) = path.parent() {

@@ -465,6 +465,42 @@ fn read_tail(
     Ok((append, torn))
 }
 
+/// The index of an archive's next live box while it is built, and the checker's state
+/// at its last line.
+pub(super) struct NextIndex {
+    index: Index,
+    tracker: Tracker,
+}
+
+/// Adds the lines of the next live box `next` after those `index` holds to it (and
+/// its files beside `next`); returns a handle on `next` for reads. A line that does
+/// not check is an error: the archive that wrote it stops, and the box is untouched.
+fn read_next_box(next: &Path, index: &mut Index, tracker: &mut Tracker) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(next)
+        .with_context(|| format!("cannot open {}", next.display()))?;
+    let anchor = (index.lines > 0).then_some(super::checkpoint::Anchor {
+        lines: index.lines,
+        chain: index.chain,
+        offset: index.last_line.0,
+        len: index.last_line.1,
+        max_clock: index.max_clock,
+        written_ms: 0,
+    });
+    let mut retired = Vec::new();
+    let (file, torn) = read_tail(next, file, anchor, index, tracker, &mut retired)?;
+    for path in retired {
+        let _ = std::fs::remove_file(path);
+    }
+    if torn {
+        bail!("{} does not hold whole lines", next.display());
+    }
+    Ok(file)
+}
+
 /// Called with each batch of newly stored messages; see [`Store::subscribe`].
 type Subscriber = Box<dyn Fn(&Arc<Vec<Message>>) + Send + Sync>;
 
@@ -699,18 +735,41 @@ impl Store {
         }
     }
 
-    /// Replaces the box under a running node: called by an archive with commits held,
-    /// once `next` (the live box to be, continuing from `head`) is complete and durable.
-    /// Its index is built from it beside it (a read of the lines kept, while commits
-    /// wait), `commit` renames it over the box, and the index files are renamed after
-    /// it and swapped in with the box's reader. The checkpoint, which describes the old
-    /// box, is removed before the rename: a crash anywhere leaves no checkpoint naming
-    /// files that changed, and the next start reads the live box whole. An error before
-    /// `commit` changed nothing.
-    pub(super) fn replace_box(
+    /// The index of the next live box `next` (continuing from `head`) as an archive
+    /// has copied it so far, built in files beside it (its own `.index` and runs)
+    /// while commits go on; [`Store::replace_box`] reads the rest of it.
+    pub(super) fn index_next_box(
         &self,
         next: &Path,
         head: &super::epoch::FinalHead,
+    ) -> Result<NextIndex> {
+        let records = Arc::new(
+            IndexFile::open(next)
+                .with_context(|| format!("cannot open {}", index_path(next).display()))?,
+        );
+        records
+            .clear()
+            .with_context(|| format!("cannot empty {}", index_path(next).display()))?;
+        let starts = self.index.read().expect("index lock").starts.clone();
+        let mut index = Index::empty(records);
+        index.continue_from(Some(head), &starts);
+        let mut tracker = super::checkpoint::tracker_of(&index);
+        read_next_box(next, &mut index, &mut tracker)?;
+        Ok(NextIndex { index, tracker })
+    }
+
+    /// Replaces the box under a running node: called by an archive with commits held,
+    /// once `next` (the live box to be) is complete and durable. The index `prepared`
+    /// of the first part of it is completed (only the lines appended meanwhile are
+    /// read while commits wait), `commit` renames `next` over the box, and the index
+    /// files are renamed after it and swapped in with the box's reader. The
+    /// checkpoint, which describes the old box, is removed before the rename: a crash
+    /// anywhere leaves no checkpoint naming files that changed, and the next start
+    /// reads the live box whole. An error before `commit` changed nothing.
+    pub(super) fn replace_box(
+        &self,
+        next: &Path,
+        prepared: NextIndex,
         commit: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let c = &self.checkpoints;
@@ -721,7 +780,28 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => bail!("cannot remove {}: {e}", checkpoint.display()),
         }
-        let (fresh, reader) = self.index_of_next(next, head)?;
+        let NextIndex {
+            index: mut fresh,
+            mut tracker,
+        } = prepared;
+        let (starts, chain, lines) = {
+            let index = self.index.read().expect("index lock");
+            (index.starts.clone(), index.chain, index.base + index.lines)
+        };
+        // Starts recorded since the index was begun (a late joiner's).
+        for (author, start) in &starts {
+            fresh.starts.insert(*author, *start);
+            fresh.before.entry(*author).or_insert(*start);
+            tracker.starts.insert(*author, *start);
+        }
+        let reader = read_next_box(next, &mut fresh, &mut tracker)?;
+        if tracker.chain != chain || tracker.lines != lines {
+            bail!(
+                "{} does not end where the box does ({} lines, not {lines})",
+                next.display(),
+                tracker.lines
+            );
+        }
         commit()?;
         let (fresh, trouble) = self.install_index(next, fresh);
         {
@@ -742,44 +822,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// The index of the complete next live box `next`, in files beside it (its own
-    /// `.index` and runs), and a reader of it.
-    fn index_of_next(&self, next: &Path, head: &super::epoch::FinalHead) -> Result<(Index, File)> {
-        let records = Arc::new(
-            IndexFile::open(next)
-                .with_context(|| format!("cannot open {}", index_path(next).display()))?,
-        );
-        records
-            .clear()
-            .with_context(|| format!("cannot empty {}", index_path(next).display()))?;
-        let (starts, chain, lines) = {
-            let index = self.index.read().expect("index lock");
-            (index.starts.clone(), index.chain, index.base + index.lines)
-        };
-        let mut index = Index::empty(records);
-        index.continue_from(Some(head), &starts);
-        let mut tracker = super::checkpoint::tracker_of(&index);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .custom_flags(crate::home::NO_FOLLOW)
-            .open(next)
-            .with_context(|| format!("cannot open {}", next.display()))?;
-        let mut retired = Vec::new();
-        let (file, torn) = read_tail(next, file, None, &mut index, &mut tracker, &mut retired)?;
-        for path in retired {
-            let _ = std::fs::remove_file(path);
-        }
-        if torn || tracker.chain != chain || tracker.lines != lines {
-            bail!(
-                "{} does not end where the box does ({} lines, not {lines})",
-                next.display(),
-                tracker.lines
-            );
-        }
-        Ok((index, file))
     }
 
     /// Renames the index files built beside the next box to the box's names, now that

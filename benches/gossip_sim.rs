@@ -207,6 +207,7 @@ fn main() {
             &Messages {
                 messages: vec![m.clone()],
                 sent_to_all: true,
+                first: None,
             },
         ) + REQUEST_HEAD,
         push_reply: sealed(

@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('archive', 'archive', [CompletionResultType]::ParameterValue, 'Close the oldest messages of the box into an epoch file with a signed final head')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
@@ -65,9 +66,12 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed')
             [CompletionResult]::new('--author', '--author', [CompletionResultType]::ParameterName, 'Only messages from this author: an id or a prefix of one (repeatable)')
             [CompletionResult]::new('--grep', '--grep', [CompletionResultType]::ParameterName, 'Only messages whose body contains TEXT (plain substring, case-sensitive)')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Close messages signed more than AGE ago (90d, 12h, 30s) into epochs, checked every AGE/8 (at least every second, at most daily)')
+            [CompletionResult]::new('--keep-messages', '--keep-messages', [CompletionResultType]::ParameterName, 'Keep at most about N messages in the live box: close the rest into epochs (checked every minute, and once N/8 more arrived)')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers')
             [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute')
+            [CompletionResult]::new('--prune-epochs', '--prune-epochs', [CompletionResultType]::ParameterName, 'Delete the lines of each epoch once closed, keeping its signed final head: the node then holds only the live box (and serves only that)')
             [CompletionResult]::new('--print-config', '--print-config', [CompletionResultType]::ParameterName, 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success, and no notes on stderr (warnings and errors still print)')
@@ -162,6 +166,24 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success, and no notes on stderr (warnings and errors still print)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'dshare;archive' {
+            [CompletionResult]::new('--before', '--before', [CompletionResultType]::ParameterName, 'Close every message signed before DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC), or an age such as 90d, 12h, 30s. Stops at the first line signed later')
+            [CompletionResult]::new('--keep-messages', '--keep-messages', [CompletionResultType]::ParameterName, 'Close all but the last N messages')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Talk to the node at URL instead of the one running on the home')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers')
+            [CompletionResult]::new('--prune', '--prune', [CompletionResultType]::ParameterName, 'Then delete the lines of every closed epoch, keeping their signed heads (verify then proves continuity from the heads; the messages are gone from this node)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print data as JSON, one object per line')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on success, and no notes on stderr (warnings and errors still print)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on success, and no notes on stderr (warnings and errors still print)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -510,6 +532,7 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Print the conversation, oldest first')
             [CompletionResult]::new('peers', 'peers', [CompletionResultType]::ParameterValue, 'Show the known peers: up or down, last seen, round-trip time, in sync')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every line of a message box; exit 1 if anything was tampered with')
+            [CompletionResult]::new('archive', 'archive', [CompletionResultType]::ParameterValue, 'Close the oldest messages of the box into an epoch file with a signed final head')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show or deliver the requests that wait in the spool (sends that found no node)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One health verdict for a watchdog: node, box, peers, forks, disk space')
@@ -536,6 +559,9 @@ Register-ArgumentCompleter -Native -CommandName 'dshare' -ScriptBlock {
             break
         }
         'dshare;help;verify' {
+            break
+        }
+        'dshare;help;archive' {
             break
         }
         'dshare;help;run' {

@@ -16,6 +16,9 @@ _dshare() {
             ",$1")
                 cmd="dshare"
                 ;;
+            dshare,archive)
+                cmd="dshare__subcmd__archive"
+                ;;
             dshare,client)
                 cmd="dshare__subcmd__client"
                 ;;
@@ -87,6 +90,9 @@ _dshare() {
                 ;;
             dshare__subcmd__client__subcmd__help,revoke)
                 cmd="dshare__subcmd__client__subcmd__help__subcmd__revoke"
+                ;;
+            dshare__subcmd__help,archive)
+                cmd="dshare__subcmd__help__subcmd__archive"
                 ;;
             dshare__subcmd__help,client)
                 cmd="dshare__subcmd__help__subcmd__client"
@@ -227,12 +233,66 @@ _dshare() {
 
     case "${cmd}" in
         dshare)
-            opts="-q -h -V --home --json --quiet --log-format --help --version serve send log peers verify run spool doctor invite web init id client keys testnet help"
+            opts="-q -h -V --home --json --quiet --log-format --help --version serve send log peers verify archive run spool doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__archive)
+            opts="-q -h -V --before --keep-messages --prune --node --token --token-file --home --json --quiet --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --before)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --keep-messages)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -457,8 +517,22 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__help)
-            opts="serve send log peers verify run spool doctor invite web init id client keys testnet help"
+            opts="serve send log peers verify archive run spool doctor invite web init id client keys testnet help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dshare__subcmd__help__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1483,7 +1557,7 @@ _dshare() {
             return 0
             ;;
         dshare__subcmd__serve)
-            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --print-config --home --json --quiet --log-format --help --version"
+            opts="-q -h -V --listen --io-timeout --peer --advertise --fanout --metrics-listen --max-connections --head-timeout --allow-author --workers --on-message --cursor --from --retries --keep-going --author --grep --keep --keep-messages --prune-epochs --print-config --home --json --quiet --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1589,6 +1663,20 @@ _dshare() {
                     return 0
                     ;;
                 --grep)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --keep-messages)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace

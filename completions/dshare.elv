@@ -32,6 +32,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand archive 'Close the oldest messages of the box into an epoch file with a signed final head'
             cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
             cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
@@ -61,9 +62,12 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --retries 'Times a failing hook (non-zero exit) is run again, after 1s, 2s, 4s…, before it counts as failed'
             cand --author 'Only messages from this author: an id or a prefix of one (repeatable)'
             cand --grep 'Only messages whose body contains TEXT (plain substring, case-sensitive)'
+            cand --keep 'Close messages signed more than AGE ago (90d, 12h, 30s) into epochs, checked every AGE/8 (at least every second, at most daily)'
+            cand --keep-messages 'Keep at most about N messages in the live box: close the rest into epochs (checked every minute, and once N/8 more arrived)'
             cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
             cand --log-format 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers'
             cand --keep-going 'After the retries, report a failed hook and go on with the next message. Without it `log --exec` stops (exit 1) and the next run starts with that message, and `serve --on-message` tries it again every minute'
+            cand --prune-epochs 'Delete the lines of each epoch once closed, keeping its signed final head: the node then holds only the live box (and serves only that)'
             cand --print-config 'Print the settings serve would use, and where each comes from (flag, env, <home>/config.toml, default); then exit'
             cand --json 'Print data as JSON, one object per line'
             cand -q 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
@@ -154,6 +158,23 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand --quiet 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
             cand -h 'Print help'
             cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'dshare;archive'= {
+            cand --before 'Close every message signed before DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC), or an age such as 90d, 12h, 30s. Stops at the first line signed later'
+            cand --keep-messages 'Close all but the last N messages'
+            cand --node 'Talk to the node at URL instead of the one running on the home'
+            cand --token 'The node''s client token (default: the home''s). A value given here is visible to every local user in `ps`: prefer DSHARE_TOKEN or --token-file'
+            cand --token-file 'Read the node''s client token from FILE (its first line that is not a `#` comment), so it never shows on a command line'
+            cand --home 'The node''s home directory: box, keys, token, address [default: <data dir>/dshare]'
+            cand --log-format 'How diagnostics on stderr are written: text for people, or json (one object per line with ts, level, msg and fields such as peer) for log shippers'
+            cand --prune 'Then delete the lines of every closed epoch, keeping their signed heads (verify then proves continuity from the heads; the messages are gone from this node)'
+            cand --json 'Print data as JSON, one object per line'
+            cand -q 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
+            cand --quiet 'Print nothing on success, and no notes on stderr (warnings and errors still print)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -465,6 +486,7 @@ set edit:completion:arg-completer[dshare] = {|@words|
             cand log 'Print the conversation, oldest first'
             cand peers 'Show the known peers: up or down, last seen, round-trip time, in sync'
             cand verify 'Check every line of a message box; exit 1 if anything was tampered with'
+            cand archive 'Close the oldest messages of the box into an epoch file with a signed final head'
             cand run 'Run a command (cron job, CI step) and broadcast what happened: exit status, duration, host and the end of its output; exits with the command''s status'
             cand spool 'Show or deliver the requests that wait in the spool (sends that found no node)'
             cand doctor 'One health verdict for a watchdog: node, box, peers, forks, disk space'
@@ -486,6 +508,8 @@ set edit:completion:arg-completer[dshare] = {|@words|
         &'dshare;help;peers'= {
         }
         &'dshare;help;verify'= {
+        }
+        &'dshare;help;archive'= {
         }
         &'dshare;help;run'= {
         }

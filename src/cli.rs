@@ -86,6 +86,19 @@ pub enum Command {
     Peers(PeersArgs),
     /// Check every line of a message box; exit 1 if anything was tampered with
     Verify(VerifyArgs),
+    /// Close the oldest messages of the box into an epoch file with a signed final head
+    #[command(
+        long_about = "Close the oldest messages of the box into an epoch file with a signed final head.\n\n\
+            The lines move, in arrival order, into <home>/epochs/box.<n>.txt, and \
+            <home>/epochs/box.<n>.head records where the history stands after them (line \
+            count, chain hash, digest, each author's last message, time range), signed with \
+            this node's key. The live box goes on from that head, so its chain, the digest \
+            and `verify` are unchanged. With a node running on the home the node does the \
+            archive and serves throughout; without one the command works on the home \
+            directly (under its lock).",
+        after_help = "Exit status: 0 archived, or nothing to archive; 2 trouble (nothing changed)."
+    )]
+    Archive(ArchiveArgs),
     /// Run a command (cron job, CI step) and broadcast what happened: exit status,
     /// duration, host and the end of its output; exits with the command's status
     #[command(
@@ -200,6 +213,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
 
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+
     /// Print the settings serve would use, and where each comes from (flag, env,
     /// <home>/config.toml, default); then exit
     #[arg(long)]
@@ -240,9 +256,32 @@ impl ServeArgs {
             grep: setting(self.filter.grep.clone(), at("grep")),
             retries: setting(self.hook.retries, at("retries")),
             keep_going: setting(self.hook.keep_going, at("keep_going")),
+            keep: setting(self.retention.keep, at("keep")),
+            keep_messages: setting(self.retention.keep_messages, at("keep_messages")),
+            prune_epochs: setting(self.retention.prune_epochs, at("prune_epochs")),
             file: None,
         }
     }
+}
+
+/// How long the node keeps messages in its live box (`dshare archive` on a schedule).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Retention")]
+pub struct RetentionArgs {
+    /// Close messages signed more than AGE ago (90d, 12h, 30s) into epochs, checked
+    /// every AGE/8 (at least every second, at most daily)
+    #[arg(long, value_name = "AGE", value_parser = crate::time::parse_age)]
+    pub keep: Option<std::time::Duration>,
+
+    /// Keep at most about N messages in the live box: close the rest into epochs
+    /// (checked every minute, and once N/8 more arrived)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_messages: Option<u64>,
+
+    /// Delete the lines of each epoch once closed, keeping its signed final head: the
+    /// node then holds only the live box (and serves only that)
+    #[arg(long)]
+    pub prune_epochs: bool,
 }
 
 /// A hook's cursor and failure policy (`log --exec`, `serve --on-message`).
@@ -539,6 +578,27 @@ pub struct VerifyArgs {
     /// diverged (exit 1 unless every peer that is up is in sync)
     #[arg(long)]
     pub peers: bool,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("cut").args(["before", "keep_messages"]).multiple(false)))]
+pub struct ArchiveArgs {
+    /// Close every message signed before DATE: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC),
+    /// or an age such as 90d, 12h, 30s. Stops at the first line signed later
+    #[arg(long, value_name = "DATE", value_parser = crate::time::parse_before)]
+    pub before: Option<u64>,
+
+    /// Close all but the last N messages
+    #[arg(long, value_name = "N")]
+    pub keep_messages: Option<u64>,
+
+    /// Then delete the lines of every closed epoch, keeping their signed heads (verify
+    /// then proves continuity from the heads; the messages are gone from this node)
+    #[arg(long)]
+    pub prune: bool,
 
     #[command(flatten)]
     pub node: NodeArgs,

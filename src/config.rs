@@ -39,6 +39,9 @@ pub const KEYS: &[&str] = &[
     "grep",
     "retries",
     "keep-going",
+    "keep",
+    "keep-messages",
+    "prune-epochs",
 ];
 
 /// One value of the file.
@@ -289,6 +292,12 @@ pub struct ServeSettings {
     pub grep: Setting<Option<String>>,
     pub retries: Setting<u32>,
     pub keep_going: Setting<bool>,
+    /// Retention: close messages older than this into epochs.
+    pub keep: Setting<Option<std::time::Duration>>,
+    /// Retention: keep about this many messages in the live box.
+    pub keep_messages: Setting<Option<u64>>,
+    /// Retention: delete each epoch's lines once closed (its head stays).
+    pub prune_epochs: Setting<bool>,
     /// The config file read, if the home has one.
     pub file: Option<PathBuf>,
 }
@@ -340,6 +349,26 @@ impl ServeSettings {
             grep: merge(&cli.grep, file.string("grep")?.map(Some)),
             retries: merge(&cli.retries, narrow(file.number("retries", 0, 20)?)),
             keep_going: merge(&cli.keep_going, file.boolean("keep-going")?),
+            keep: merge(
+                &cli.keep,
+                match file.string("keep")? {
+                    Some(age) => Some(Some(crate::time::parse_age(&age).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: `keep`: {e}",
+                            file.path
+                                .as_deref()
+                                .unwrap_or(Path::new(FILE_NAME))
+                                .display()
+                        )
+                    })?)),
+                    None => None,
+                },
+            ),
+            keep_messages: merge(
+                &cli.keep_messages,
+                file.number("keep-messages", 1, u64::MAX)?.map(Some),
+            ),
+            prune_epochs: merge(&cli.prune_epochs, file.boolean("prune-epochs")?),
             file: file.path.clone(),
         })
     }
@@ -396,6 +425,21 @@ impl ServeSettings {
                 "keep-going",
                 json!(self.keep_going.value),
                 self.keep_going.source,
+            ),
+            (
+                "keep",
+                json!(self.keep.value.map(crate::time::render_age)),
+                self.keep.source,
+            ),
+            (
+                "keep-messages",
+                json!(self.keep_messages.value),
+                self.keep_messages.source,
+            ),
+            (
+                "prune-epochs",
+                json!(self.prune_epochs.value),
+                self.prune_epochs.source,
             ),
         ]
     }
@@ -538,6 +582,9 @@ mod reload_tests {
             grep: default(None),
             retries: default(0),
             keep_going: default(false),
+            keep: default(None),
+            keep_messages: default(None),
+            prune_epochs: default(false),
             file: None,
         }
     }

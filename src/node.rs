@@ -73,6 +73,7 @@ pub struct Node {
     hook: Option<hooks::Background>,
     watchers: Vec<Watcher>,
     live: Live,
+    retention: Option<crate::mbox::RetentionThread>,
     /// Held while the node runs: a second node on the same home refuses to start.
     _lock: File,
 }
@@ -143,6 +144,7 @@ impl Node {
             None => None,
         };
         let server = Server::start(listener, routes as Arc<dyn Handler>, workers, limits)?;
+        let retention = start_retention(home, settings, &writer)?;
         crate::metrics::mark_start();
         home.write_addr(&url)?;
         crate::note!(
@@ -164,6 +166,7 @@ impl Node {
                 settings: settings.clone(),
                 allowed,
             },
+            retention,
             _lock: lock,
         })
     }
@@ -206,6 +209,9 @@ impl Node {
     /// Stops the hook (after [`HOOK_GRACE`] at most), the replicator, the servers and
     /// the watchers, and removes the node's address from the home.
     pub fn stop(self) {
+        if let Some(retention) = self.retention {
+            retention.stop();
+        }
         if let Some(hook) = self.hook {
             hook.stop(HOOK_GRACE);
         }
@@ -254,7 +260,30 @@ fn open_home(home: &Home) -> Result<(File, Identity)> {
 
 /// Opens the box: reads it to its end and checks its chain, under the home's lock.
 fn open_store(home: &Home) -> Result<(Arc<Store>, File, Tracker)> {
-    Store::open(&home.box_path())
+    let base = crate::mbox::epoch::settle(&home.box_path())?;
+    Store::open_after(&home.box_path(), base.as_ref())
+}
+
+/// The thread that archives (and prunes) on the `keep` settings, if any is set.
+fn start_retention(
+    home: &Home,
+    settings: &ServeSettings,
+    writer: &Writer,
+) -> Result<Option<crate::mbox::RetentionThread>> {
+    let policy = crate::mbox::Retention {
+        keep: settings.keep.value,
+        keep_messages: settings.keep_messages.value,
+        prune: settings.prune_epochs.value,
+    };
+    if policy.is_off() {
+        anyhow::ensure!(
+            !policy.prune,
+            "prune-epochs deletes the epochs retention closes, and no retention is set: add --keep AGE or --keep-messages N (or use `dshare archive --prune`)"
+        );
+        return Ok(None);
+    }
+    let thread = crate::mbox::RetentionThread::start(writer.clone(), home.identity()?, policy)?;
+    Ok(Some(thread))
 }
 
 /// The allow-list in force at start: the `allow-author` setting plus `authors.allow`.
@@ -304,6 +333,7 @@ fn client_api(
         replicator: Arc::clone(replicator),
         writer: writer.clone(),
         token: home.token()?,
+        identity: home.identity()?,
         author,
         waiting: AtomicUsize::new(0),
         // Half the workers may wait for confirmations; the others stay free to answer.

@@ -1,7 +1,7 @@
 //! Wall-clock helpers: milliseconds since the Unix epoch, their UTC rendering, and durations for people.
 
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Names a signed number of milliseconds added to this process's wall clock. For
 /// tests only (a node whose clock runs fast or slow, without touching the machine's);
@@ -72,6 +72,90 @@ pub fn span(ms: u64) -> String {
     }
 }
 
+/// `90d`, `12h`, `30m`, `45s`, `500ms`: an age for `--keep` and `--before`.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not an age like 90d, 12h, 30m, 45s or 500ms");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => None,
+    }
+    .filter(|&ms| ms > 0)
+    .ok_or_else(bad)?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// The shortest spelling [`parse_age`] reads back as `age`.
+pub fn render_age(age: Duration) -> String {
+    let ms = age.as_millis() as u64;
+    [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ]
+    .into_iter()
+    .find(|(unit, _)| ms.is_multiple_of(*unit))
+    .map_or(format!("{ms}ms"), |(unit, name)| {
+        format!("{}{name}", ms / unit)
+    })
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC), or an age before now: a time in ms.
+pub fn parse_before(s: &str) -> Result<u64, String> {
+    if let Ok(age) = parse_age(s) {
+        return Ok(now_ms().saturating_sub(age.as_millis() as u64));
+    }
+    parse_utc(s).ok_or_else(|| {
+        format!("{s:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC) nor an age (90d)")
+    })
+}
+
+fn parse_utc(s: &str) -> Option<u64> {
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z')?)),
+        None => (s, None),
+    };
+    let num = |v: &str, len: usize| {
+        (v.len() == len && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse::<i64>().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let secs_of_day = match time {
+        None => 0,
+        Some(t) => {
+            let mut p = t.split(':');
+            let (h, mi, sec) = (num(p.next()?, 2)?, num(p.next()?, 2)?, num(p.next()?, 2)?);
+            if p.next().is_some() || h > 23 || mi > 59 || sec > 59 {
+                return None;
+            }
+            h * 3600 + mi * 60 + sec
+        }
+    };
+    // Days from civil (H. Hinnant), the inverse of `crate::time::utc`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = (days * 86_400 + secs_of_day).checked_mul(1000)?;
+    let ms = u64::try_from(ms).ok()?;
+    (utc(ms).starts_with(date)).then_some(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +178,24 @@ mod tests {
         assert_eq!(span(90_000_000), "1d 1h");
         assert_eq!(span(3_600_000), "1h");
         assert_eq!(span(120_000), "2m");
+    }
+
+    #[test]
+    fn dates_read_back_as_they_print() {
+        assert_eq!(parse_utc("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(parse_utc("2025-11-30T09:45:35Z"), Some(1_764_495_935_000));
+        assert_eq!(parse_utc("2025-02-30"), None, "no such day");
+        assert_eq!(parse_utc("2025-1-30"), None);
+        assert_eq!(parse_utc("2025-11-30T09:45:35"), None, "UTC must be said");
+    }
+
+    #[test]
+    fn ages_read_back_as_they_render() {
+        for s in ["90d", "12h", "30m", "2s", "1500ms"] {
+            assert_eq!(render_age(parse_age(s).unwrap()), s);
+        }
+        assert!(parse_age("0s").is_err());
+        assert!(parse_age("5").is_err());
+        assert!(parse_age("5w").is_err());
     }
 }

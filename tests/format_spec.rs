@@ -252,3 +252,64 @@ fn the_documented_example_box_and_its_values_are_right() {
         show(&out)
     );
 }
+
+/// The epochs script of docs/FORMAT.md §12 recomputes every final head of a real home
+/// (ids, chains and per-author heads of the epoch's lines from the head before it, the
+/// digest, the link between heads, the Ed25519 signature over the documented bytes),
+/// then follows the live box, and agrees with `dshare verify`.
+#[test]
+fn python_recomputes_the_final_heads_and_the_history_across_epochs() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    for body in AWKWARD {
+        ok(&home, &["send", body]);
+    }
+    ok(&home, &["archive", "--keep-messages", "3"]);
+    ok(&home, &["send", "after the first epoch"]);
+    ok(&home, &["archive", "--keep-messages", "2"]);
+    ok(&home, &["send", "in the live box"]);
+    let script = block_after("## 12.", "python");
+    assert!(script.starts_with("#!/usr/bin/env python3"), "{script}");
+    let report = verify_json(&home, None);
+    assert_eq!(report["ok"], true, "{report}");
+    let expected_end = format!(
+        "ok: {} lines in the history\nhead   {}\ndigest {}\n",
+        AWKWARD.len() + 2,
+        report["head"].as_str().unwrap(),
+        report["digest"].as_str().unwrap()
+    );
+    let out = python(&script, &[&home]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = AWKWARD.len() - 3;
+    assert!(
+        text.starts_with(&format!(
+            "epoch 1 lines 1-{first}: lines recomputed, signature ok\nepoch 2 lines {}-{}: lines recomputed, signature ok\n",
+            first + 1,
+            first + 2
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&expected_end),
+        "{text}\nexpected the end:\n{expected_end}"
+    );
+
+    // With the epochs' lines deleted the heads alone still link the history.
+    ok(&home, &["archive", "--prune"]);
+    let out = python(&script, &[&home]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("epoch 2 lines"), "{text}");
+    assert!(text.contains("lines not present, signature ok"), "{text}");
+    assert!(text.ends_with(&expected_end), "{text}");
+
+    // One changed figure in a head: its signature no longer checks.
+    let head = home.join("epochs").join("box.1.head");
+    let original = fs::read_to_string(&head).unwrap();
+    fs::write(&head, original.replace("first-ts ", "first-ts 1")).unwrap();
+    let out = python(&script, &[&home]);
+    assert!(!out.status.success(), "{}", show(&out));
+    drop(node);
+}

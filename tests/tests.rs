@@ -16,6 +16,7 @@ mod cron_run;
 mod diagnostics;
 mod doctor;
 mod durability;
+mod epochs;
 mod fleet;
 mod format_spec;
 mod generated;

@@ -276,4 +276,66 @@ fn catch_up_the_last_100_000(c: &Config, t: &mut Table, source: &Path, home: &Pa
         false,
         None,
     );
+    archive(c, t, home);
+}
+
+/// `dshare archive` of 90% of the box on a running node, `/status` polled throughout
+/// (its slowest answer says whether the node kept serving), then `verify` of the
+/// history it leaves (epoch file + live box).
+fn archive(c: &Config, t: &mut Table, home: &Path) {
+    let (node, _) = Node::start(&c.bin, home, &[]);
+    let keep = (c.big / 10).to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (mut conn, target) = (node.conn(), node.target("/status", ""));
+        let stop = std::sync::Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut worst = 0.0f64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t0 = Instant::now();
+                conn.get(&target).expect("GET /status during the archive");
+                worst = worst.max(ms(t0.elapsed()));
+                thread::sleep(Duration::from_millis(5));
+            }
+            worst
+        })
+    };
+    let t0 = Instant::now();
+    crate::harness::run_ok({
+        let mut cmd = dshare(&c.bin, home);
+        cmd.args(["-q", "archive", "--keep-messages", &keep]);
+        cmd
+    });
+    let took = t0.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = poller.join().expect("the poller");
+    drop(node);
+    t.time(
+        "archive",
+        format!(
+            "`dshare archive` of {} of {} messages on a running node (slowest `/status` meanwhile {} ms)",
+            num((c.big - c.big / 10) as f64),
+            num(c.big as f64),
+            num(worst)
+        ),
+        stats(vec![ms(took)]),
+        false,
+        Goal::AtMost(60_000.0),
+        false,
+        None,
+    );
+    let t0 = Instant::now();
+    crate::harness::run_ok({
+        let mut cmd = dshare(&c.bin, home);
+        cmd.args(["-q", "verify"]);
+        cmd
+    });
+    t.rate(
+        "archive",
+        "… then `dshare verify` of the epoch and the live box, with signatures",
+        c.big as f64 / t0.elapsed().as_secs_f64(),
+        "msgs/s",
+        Goal::AtLeast(150_000.0),
+        None,
+    );
 }

@@ -53,6 +53,10 @@ struct BoxCheck {
     messages: u64,
     errors: u64,
     first_error: Option<String>,
+    /// Where the history this node holds begins, when epochs were closed or retired
+    /// history was never received (`verify` says the same).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    history: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -254,7 +258,8 @@ fn check_box(home: &Home, v: &mut Verdict) -> Result<()> {
             .push(format!("{} does not exist yet", path.display()));
         return Ok(());
     }
-    let report = mbox::verify_file(&path, None, v.node.running)?;
+    let signer = home.identity().ok().map(|i| i.author());
+    let report = mbox::verify_history(&path, None, v.node.running, signer, &mut |_| {})?;
     let first_error = report
         .errors
         .first()
@@ -285,8 +290,32 @@ fn check_box(home: &Home, v: &mut Verdict) -> Result<()> {
         messages: report.messages,
         errors: report.error_count,
         first_error,
+        history: history_lines(&report),
     });
     Ok(())
+}
+
+/// What `verify` said of the history before the live box, in lines for people.
+fn history_lines(report: &mbox::Report) -> Vec<String> {
+    let epochs = report.epochs.len();
+    let kept = report
+        .epochs
+        .iter()
+        .filter(|e| e.state == "checked")
+        .count();
+    let mut lines = Vec::new();
+    if epochs > 0 {
+        lines.push(format!("{epochs} closed epoch(s), {kept} with their lines"));
+    }
+    lines.extend(report.history.clone());
+    lines.extend(report.starts.iter().map(|s| {
+        format!(
+            "author {}: history from seq {} on",
+            s.author.short(12),
+            s.from_seq
+        )
+    }));
+    lines
 }
 
 /// Free space where the box lives, from `df -Pk` (POSIX output, 1024-byte units).
@@ -407,6 +436,9 @@ fn print_human(v: &Verdict) {
     if let Some(b) = &v.box_ {
         if b.ok {
             println!("box    ok    {} lines intact", b.messages);
+            for line in &b.history {
+                println!("       {line}");
+            }
         } else {
             println!(
                 "box    FAIL  {}",

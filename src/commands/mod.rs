@@ -1,5 +1,6 @@
 //! One module per subcommand, each thin: resolve the home, call the core, render.
 
+pub(crate) mod archive;
 mod client;
 mod doctor;
 mod generate;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<Code> {
         Command::Spool(cmd) => run::spool(&home, &cmd, out),
         Command::Peers(args) => peers::run(&home, &args, out),
         Command::Verify(args) => verify::run(&home, &args, out),
+        Command::Archive(args) => archive::run(&home, &args, out),
         Command::Doctor(args) => doctor::run(&home, &args, out),
         Command::Invite(args) => {
             let url = match args.url {

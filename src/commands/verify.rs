@@ -30,8 +30,14 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
             .and_then(|dir| Home::resolve(Some(dir.to_path_buf())).ok())
             .is_some_and(|h| h.box_path() == *p && h.node_running()),
     };
+    // Only this node closes its epochs, so only its key may sign their final heads.
+    let signer = (given.is_none() || live_home_box(&path))
+        .then(|| Home::resolve(path.parent().map(|d| d.to_path_buf())).ok())
+        .flatten()
+        .and_then(|h| h.identity().ok())
+        .map(|i| i.author());
     let report = with_bar(&path, out, |progress| {
-        mbox::verify_file_with_progress(&path, known, live, progress)
+        mbox::verify_history(&path, known, live, signer, progress)
     })?;
     if given.is_none() || live_home_box(&path) {
         record(&path, &report);
@@ -55,6 +61,7 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
                 "ok: {} messages from {} authors\nhead   {}\ndigest {}",
                 report.messages, report.authors, report.head, report.digest
             );
+            print_epochs(&report);
         }
     } else if let Some(first) = report.errors.first() {
         println!("{}: line {}: {}", path.display(), first.line, first.error);
@@ -66,6 +73,34 @@ pub fn run(home: &Home, args: &VerifyArgs, out: Output) -> Result<Code> {
         }
     }
     Ok(code(&report))
+}
+
+/// One line per closed epoch, and what could not be read, after the verdict.
+fn print_epochs(report: &mbox::Report) {
+    for e in &report.epochs {
+        println!(
+            "epoch {} lines {}–{} ({} – {}): {}",
+            e.epoch,
+            e.first_line,
+            e.last_line,
+            crate::time::utc(e.first_ts),
+            crate::time::utc(e.last_ts),
+            match e.state {
+                "checked" => "every line checked, ends at its signed head",
+                _ => "lines not present; signed head checked and linked",
+            }
+        );
+    }
+    if let Some(history) = &report.history {
+        println!("{history}");
+    }
+    for s in &report.starts {
+        println!(
+            "author {}: history from seq {} on (taken from peers that had retired the older messages)",
+            s.author.short(12),
+            s.from_seq
+        );
+    }
 }
 
 /// Whether `path` is the box of a dshare home (only those get a record: a copy of a

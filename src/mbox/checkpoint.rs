@@ -287,7 +287,10 @@ fn read_heads(
             clock: f.u64()?,
         };
         let line = lines.u64()?;
-        if head.seq == 0 || head.seq > line || !seen.insert(author) {
+        // A seq may be above its line's number: after an archive the live box's lines
+        // are numbered from 1 and the seqs go on (the record on the line is checked
+        // against the head when the index is taken up).
+        if head.seq == 0 || !seen.insert(author) {
             return Err("an author listed twice, or with no message".into());
         }
         if line == 0 || line > anchor.lines || !lines_seen.insert(line) {
@@ -501,9 +504,10 @@ pub(super) fn tracker_of(index: &Index) -> Tracker {
         .collect();
     Tracker {
         chain: index.chain,
-        lines: index.lines,
+        lines: index.base + index.lines,
         max_clock: index.max_clock,
         heads,
+        starts: index.starts.clone(),
     }
 }
 

@@ -165,6 +165,17 @@ impl AuthorState {
         }
     }
 
+    /// An author whose history on this node continues from `head` (an epoch's final
+    /// head) with no line in the live box yet: its first line there points at nothing
+    /// before it, and reads never go below it.
+    pub(super) fn before(head: AuthorHead) -> AuthorState {
+        AuthorState {
+            head,
+            line: 0,
+            spine: Some(Vec::new()),
+        }
+    }
+
     /// An author not seen before: nothing to read for its spine.
     pub(super) fn first() -> AuthorState {
         AuthorState {

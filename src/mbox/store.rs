@@ -2,7 +2,9 @@
 //! holds O(authors): each author's head and the line it is on, the chain head and the
 //! counts, and a bounded overlay of the newest lines' conversation order; everything
 //! older is found on disk through `box.index` ([`super::index`]) and the sorted runs
-//! ([`super::runs`]), read with `pread`. Bodies stay in the box.
+//! ([`super::runs`]), read with `pread`. Bodies stay in the box. After an archive the
+//! index describes the live box alone (its lines numbered from 1, rebuilt inside the
+//! archive, [`Store::replace_box`]); the answers add the lines of the epochs before it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -50,6 +52,16 @@ pub(super) struct Index {
     pub max_clock: u64,
     /// Offset and length of line `lines`: a checkpoint's anchor.
     pub last_line: (u64, u32),
+    /// Lines closed into epochs before the live box (docs/FORMAT.md §12). `lines`, the
+    /// records and the runs number the live box's lines from 1; the line numbers the
+    /// node answers with count the whole history, `base + lines`.
+    pub base: u64,
+    /// Per author, the head its history on this node continues from (the last epoch's
+    /// final head, or a late joiner's start in `box.starts`): its first seq held is the
+    /// one after it.
+    pub before: HashMap<AuthorId, AuthorHead>,
+    /// The starts of `box.starts`, for the writer's checker.
+    pub starts: HashMap<AuthorId, AuthorHead>,
 }
 
 impl Index {
@@ -64,7 +76,43 @@ impl Index {
             chain: chain::GENESIS,
             max_clock: 0,
             last_line: (0, 0),
+            base: 0,
+            before: HashMap::new(),
+            starts: HashMap::new(),
         }
+    }
+
+    /// Makes the index (empty, or as a checkpoint of the live box left it) go on from
+    /// the epoch's final head `head` and the late joiner's `starts`: every author of the
+    /// head gets a slot at once (its head is held, with no line in the live box), and
+    /// an empty live box has the head's chain.
+    pub(super) fn continue_from(
+        &mut self,
+        head: Option<&super::epoch::FinalHead>,
+        starts: &HashMap<AuthorId, AuthorHead>,
+    ) {
+        self.starts = starts.clone();
+        self.before = starts.clone();
+        let Some(head) = head else { return };
+        self.base = head.lines;
+        if self.lines == 0 {
+            self.chain = head.chain;
+            self.max_clock = head.max_clock;
+        }
+        for &(author, h) in &head.heads {
+            self.before.insert(author, h);
+            if !self.slot.contains_key(&author) {
+                let s = u32::try_from(self.authors.len()).expect("fewer than 2^32 authors");
+                Arc::make_mut(&mut self.ids).push(author);
+                self.authors.push(AuthorState::before(h));
+                self.slot.insert(author, s);
+            }
+        }
+    }
+
+    /// The first seq of `author` held in the live box (or to come there).
+    fn first_seq(&self, author: &AuthorId) -> u64 {
+        self.before.get(author).map_or(1, |h| h.seq + 1)
     }
 
     /// Takes `line` as the next line, appending its record to `records` (written by
@@ -175,7 +223,9 @@ pub struct Summary {
 /// the [`super::Writer`], which owns the append handle (one commit at a time).
 pub struct Store {
     path: PathBuf,
-    reader: File,
+    /// The box file the index's offsets point into; replaced with the index when an
+    /// archive replaces the box (taken under the index lock, swapped under its write lock).
+    reader: RwLock<Arc<File>>,
     index: RwLock<Index>,
     /// Number of durable lines, for readers that wait for new ones.
     lines: Mutex<u64>,
@@ -415,6 +465,42 @@ fn read_tail(
     Ok((append, torn))
 }
 
+/// The index of an archive's next live box while it is built, and the checker's state
+/// at its last line.
+pub(super) struct NextIndex {
+    index: Index,
+    tracker: Tracker,
+}
+
+/// Adds the lines of the next live box `next` after those `index` holds to it (and
+/// its files beside `next`); returns a handle on `next` for reads. A line that does
+/// not check is an error: the archive that wrote it stops, and the box is untouched.
+fn read_next_box(next: &Path, index: &mut Index, tracker: &mut Tracker) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(crate::home::NO_FOLLOW)
+        .open(next)
+        .with_context(|| format!("cannot open {}", next.display()))?;
+    let anchor = (index.lines > 0).then_some(super::checkpoint::Anchor {
+        lines: index.lines,
+        chain: index.chain,
+        offset: index.last_line.0,
+        len: index.last_line.1,
+        max_clock: index.max_clock,
+        written_ms: 0,
+    });
+    let mut retired = Vec::new();
+    let (file, torn) = read_tail(next, file, anchor, index, tracker, &mut retired)?;
+    for path in retired {
+        let _ = std::fs::remove_file(path);
+    }
+    if torn {
+        bail!("{} does not hold whole lines", next.display());
+    }
+    Ok(file)
+}
+
 /// Called with each batch of newly stored messages; see [`Store::subscribe`].
 type Subscriber = Box<dyn Fn(&Arc<Vec<Message>>) + Send + Sync>;
 
@@ -425,6 +511,15 @@ impl Store {
     /// and stops the node. Signatures are not re-checked here: the node checked them
     /// before it wrote them, and `dshare verify` checks them all.
     pub fn open(path: &Path) -> Result<(Arc<Store>, File, Tracker)> {
+        Store::open_after(path, None)
+    }
+
+    /// [`Store::open`] of a live box that continues from an epoch's final head
+    /// (`None`: a box without epochs, which starts from the genesis chain).
+    pub fn open_after(
+        path: &Path,
+        base: Option<&super::epoch::FinalHead>,
+    ) -> Result<(Arc<Store>, File, Tracker)> {
         let append = OpenOptions::new()
             .read(true)
             .append(true)
@@ -438,12 +533,16 @@ impl Store {
             IndexFile::open(path)
                 .with_context(|| format!("cannot open {}", index_path(path).display()))?,
         );
+        let starts = super::epoch::read_starts(path)?;
+        // A checkpoint describes the live box only (its lines numbered from 1); the
+        // epochs before it are known from the last final head.
         let (mut index, anchor) = start_from_checkpoint(path, &append, size, &records)?;
+        index.continue_from(base, &starts);
         let mut tracker = super::checkpoint::tracker_of(&index);
         let mut retired = Vec::new();
         let (append, torn) =
             read_tail(path, append, anchor, &mut index, &mut tracker, &mut retired)?;
-        let read = tracker.lines - anchor.map_or(0, |a| a.lines);
+        let read = index.lines - anchor.map_or(0, |a| a.lines);
         let took = started.elapsed().as_millis();
         match anchor {
             Some(a) => crate::note!(
@@ -458,9 +557,10 @@ impl Store {
         let cut = keep_cut_evidence(path, tracker.lines);
         let reader = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let lines = tracker.lines;
+        let checkpointed = index.base + anchor.map_or(0, |a| a.lines);
         let store = Store {
             path: path.to_path_buf(),
-            reader,
+            reader: RwLock::new(Arc::new(reader)),
             index: RwLock::new(index),
             lines: Mutex::new(lines),
             closing: AtomicBool::new(false),
@@ -469,13 +569,13 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
             recovering: AtomicBool::new(torn || cut),
-            checkpoints: Checkpoints::new(anchor.map_or(0, |a| a.lines)),
+            checkpoints: Checkpoints::new(checkpointed),
             retired: Mutex::new(retired),
             damaged: AtomicBool::new(false),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
-        if lines > anchor.map_or(0, |a| a.lines) {
+        if lines > checkpointed {
             // The next start should not pay for this one's read.
             store.checkpoints.request();
         }
@@ -552,6 +652,9 @@ impl Store {
     /// Merges the newest runs of the conversation order while the rule asks for it,
     /// off the index lock (readers and commits go on). Returns whether it merged.
     fn merge_runs(&self) -> bool {
+        // An archive swaps the whole index under the same lock: a merge of the old
+        // runs must not land in the new order, nor its file over a new run's name.
+        let _writing = self.checkpoints.writing.lock().expect("checkpoint lock");
         let mut merged_any = false;
         loop {
             let (inputs, ids) = {
@@ -597,13 +700,14 @@ impl Store {
         }
         let snapshot = {
             let index = self.index.read().expect("index lock");
-            if index.lines == c.at_lines.load(AtomicOrdering::Relaxed) && !even_if_same_line {
+            let held = index.base + index.lines;
+            if held == c.at_lines.load(AtomicOrdering::Relaxed) && !even_if_same_line {
                 return;
             }
             let retired = std::mem::take(&mut *self.retired.lock().expect("retired lock"));
             super::checkpoint::encode(&index, crate::time::now_ms()).map(|bytes| {
                 let files = (Arc::clone(&index.file), index.order.runs.clone());
-                (bytes, index.lines, files, retired)
+                (bytes, held, files, retired)
             })
         };
         let Some((mut bytes, lines, (records, runs), retired)) = snapshot else {
@@ -629,6 +733,121 @@ impl Store {
                 );
             }
         }
+    }
+
+    /// The index of the next live box `next` (continuing from `head`) as an archive
+    /// has copied it so far, built in files beside it (its own `.index` and runs)
+    /// while commits go on; [`Store::replace_box`] reads the rest of it.
+    pub(super) fn index_next_box(
+        &self,
+        next: &Path,
+        head: &super::epoch::FinalHead,
+    ) -> Result<NextIndex> {
+        let records = Arc::new(
+            IndexFile::open(next)
+                .with_context(|| format!("cannot open {}", index_path(next).display()))?,
+        );
+        records
+            .clear()
+            .with_context(|| format!("cannot empty {}", index_path(next).display()))?;
+        let starts = self.index.read().expect("index lock").starts.clone();
+        let mut index = Index::empty(records);
+        index.continue_from(Some(head), &starts);
+        let mut tracker = super::checkpoint::tracker_of(&index);
+        read_next_box(next, &mut index, &mut tracker)?;
+        Ok(NextIndex { index, tracker })
+    }
+
+    /// Replaces the box under a running node: called by an archive with commits held,
+    /// once `next` (the live box to be) is complete and durable. The index `prepared`
+    /// of the first part of it is completed (only the lines appended meanwhile are
+    /// read while commits wait), `commit` renames `next` over the box, and the index
+    /// files are renamed after it and swapped in with the box's reader. The
+    /// checkpoint, which describes the old box, is removed before the rename: a crash
+    /// anywhere leaves no checkpoint naming files that changed, and the next start
+    /// reads the live box whole. An error before `commit` changed nothing.
+    pub(super) fn replace_box(
+        &self,
+        next: &Path,
+        prepared: NextIndex,
+        commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let c = &self.checkpoints;
+        let _writing = c.writing.lock().expect("checkpoint lock");
+        let checkpoint = super::checkpoint::checkpoint_path(&self.path);
+        match std::fs::remove_file(&checkpoint) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("cannot remove {}: {e}", checkpoint.display()),
+        }
+        let NextIndex {
+            index: mut fresh,
+            mut tracker,
+        } = prepared;
+        let (starts, chain, lines) = {
+            let index = self.index.read().expect("index lock");
+            (index.starts.clone(), index.chain, index.base + index.lines)
+        };
+        // Starts recorded since the index was begun (a late joiner's).
+        for (author, start) in &starts {
+            fresh.starts.insert(*author, *start);
+            fresh.before.entry(*author).or_insert(*start);
+            tracker.starts.insert(*author, *start);
+        }
+        let reader = read_next_box(next, &mut fresh, &mut tracker)?;
+        if tracker.chain != chain || tracker.lines != lines {
+            bail!(
+                "{} does not end where the box does ({} lines, not {lines})",
+                next.display(),
+                tracker.lines
+            );
+        }
+        commit()?;
+        let (fresh, trouble) = self.install_index(next, fresh);
+        {
+            let mut index = self.index.write().expect("index lock");
+            *self.reader.write().expect("reader lock") = Arc::new(reader);
+            *index = fresh;
+            remove_stray_runs(&self.path, &index.order.runs);
+        }
+        self.retired.lock().expect("retired lock").clear();
+        match trouble {
+            Some(why) => self.mark_damaged(&why),
+            None => {
+                // The rebuilt index is whole again, whatever the old one was.
+                self.damaged.store(false, AtomicOrdering::SeqCst);
+                // No checkpoint is on disk now: the next one is due at once.
+                c.at_lines.store(0, AtomicOrdering::Relaxed);
+                c.request();
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames the index files built beside the next box to the box's names, now that
+    /// it is the box; a failure is returned to be reported (the open files still serve,
+    /// the next start rebuilds them).
+    fn install_index(&self, next: &Path, mut index: Index) -> (Index, Option<String>) {
+        let (from, to) = (index_path(next), index_path(&self.path));
+        if let Err(e) = std::fs::rename(&from, &to) {
+            return (
+                index,
+                Some(format!("cannot rename {}: {e}", from.display())),
+            );
+        }
+        let mut runs = Vec::with_capacity(index.order.runs.len());
+        for run in &index.order.runs {
+            let to = super::runs::run_path(&self.path, run.first, run.last);
+            let reopened = std::fs::rename(&run.path, &to)
+                .map_err(|e| format!("cannot rename {}: {e}", run.path.display()))
+                .and_then(|()| Run::open(&self.path, run.first, run.last));
+            match reopened {
+                Ok(r) => runs.push(Arc::new(r)),
+                Err(why) => return (index, Some(why)),
+            }
+        }
+        index.order.runs = runs;
+        (index, None)
     }
 
     /// Calls `f` with every batch of newly stored messages, on the thread that
@@ -662,7 +881,7 @@ impl Store {
         let index = self.index.read().expect("index lock");
         let heads = index.heads();
         Summary {
-            messages: index.lines,
+            messages: index.base + index.lines,
             authors: heads.len() as u64,
             head: index.chain,
             digest: chain::digest(&heads),
@@ -686,6 +905,13 @@ impl Store {
         let (slot, head, line, file) = {
             let index = self.index.read().expect("index lock");
             let (slot, head, line) = index.place_of(author)?;
+            if seq + 1 < index.first_seq(author) {
+                // Closed into an epoch, or never held (a late joiner).
+                return None;
+            }
+            if seq + 1 == index.first_seq(author) {
+                return index.before.get(author).map(|h| h.id);
+            }
             (slot, head, line, Arc::clone(&index.file))
         };
         if seq == head.seq {
@@ -703,11 +929,43 @@ impl Store {
         }
     }
 
+    /// The first seq of `author` this node can still serve (1 unless its older
+    /// messages were closed into epochs or never held); above [`Store::seq_of`] when
+    /// none is left.
+    pub fn first_seq(&self, author: &AuthorId) -> u64 {
+        self.index.read().expect("index lock").first_seq(author)
+    }
+
+    /// Records that `author`'s history on this node starts after `start` (the writer
+    /// calls it, with commits held, once the start is durable).
+    pub(super) fn add_start(&self, author: AuthorId, start: AuthorHead) {
+        let mut index = self.index.write().expect("index lock");
+        index.starts.insert(author, start);
+        index.before.entry(author).or_insert(start);
+    }
+
+    /// Bytes of the live box that hold published lines: durable, and never cut back
+    /// (a failed write is, but it was never published).
+    pub(super) fn durable_bytes(&self) -> u64 {
+        let index = self.index.read().expect("index lock");
+        let (offset, len) = index.last_line;
+        if index.lines == 0 {
+            0
+        } else {
+            offset + u64::from(len)
+        }
+    }
+
+    /// Lines closed into epochs before the live box (0 without epochs).
+    pub fn base_lines(&self) -> u64 {
+        self.index.read().expect("index lock").base
+    }
+
     /// The last `n` messages in conversation order (all when `n` is `None`), and the
     /// number of lines they were read at, so a follower can go on from there with
     /// [`Store::since`] without missing or repeating a message.
     pub fn last(&self, n: Option<usize>) -> Result<(Vec<Message>, u64)> {
-        let (newest, runs, ids, file, lines, n) = {
+        let (newest, runs, ids, file, lines, n, base, reader) = {
             let index = self.index.read().expect("index lock");
             let n = n
                 .unwrap_or(usize::MAX)
@@ -720,6 +978,8 @@ impl Store {
                 Arc::clone(&index.file),
                 index.lines,
                 n,
+                index.base,
+                self.reader_now(),
             )
         };
         let records = super::runs::last_n(newest, &runs, n, &ids)
@@ -738,42 +998,67 @@ impl Store {
                     .collect::<Result<Vec<Record>, String>>()
             })
             .map_err(|e| self.damage(e))?;
-        Ok((self.read_records(&records)?, lines))
+        Ok((self.read_records(&reader, &records)?, base + lines))
     }
 
     /// Up to `limit` messages after the first `after` lines, in arrival order.
     pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Message>> {
-        let (file, lines) = {
+        self.since_next(after, limit).map(|(messages, _)| messages)
+    }
+
+    /// [`Store::since`], and the line number the page ends at, where the next one goes
+    /// on: lines closed into epochs are no longer here, so a page asked from before
+    /// the live box starts where it begins (and ends that much further on).
+    pub fn since_next(&self, after: u64, limit: usize) -> Result<(Vec<Message>, u64)> {
+        let (file, lines, reader, base) = {
             let index = self.index.read().expect("index lock");
-            (Arc::clone(&index.file), index.lines)
+            (
+                Arc::clone(&index.file),
+                index.lines,
+                self.reader_now(),
+                index.base,
+            )
         };
-        let count = lines.saturating_sub(after).min(limit as u64) as usize;
+        let after = after.max(base);
+        let local = after - base;
+        let count = lines.saturating_sub(local).min(limit as u64) as usize;
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), after));
         }
         let records = file
-            .read_span(after + 1, count)
+            .read_span(local + 1, count)
             .map_err(|e| self.damage(e))?;
-        self.read_records(&records)
+        let messages = self.read_records(&reader, &records)?;
+        let next = after + messages.len() as u64;
+        Ok((messages, next))
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.
     pub fn range(&self, author: &AuthorId, from: u64, limit: usize) -> Result<Vec<Message>> {
-        let (slot, head, line, file) = {
+        let (slot, head, line, file, reader, first) = {
             let index = self.index.read().expect("index lock");
             let Some((slot, head, line)) = index.place_of(author) else {
                 return Ok(Vec::new());
             };
-            (slot, head, line, Arc::clone(&index.file))
+            let first = index.first_seq(author);
+            (
+                slot,
+                head,
+                line,
+                Arc::clone(&index.file),
+                self.reader_now(),
+                first,
+            )
         };
-        let from = from.max(1);
+        // Below the first seq held: from the first held.
+        let from = from.max(first);
         if limit == 0 || from > head.seq {
             return Ok(Vec::new());
         }
         let to = head.seq.min(from.saturating_add(limit as u64 - 1));
         let records = super::index::run_of(&file, slot, head.seq, line, from, to)
             .map_err(|e| self.damage(e))?;
-        self.read_records(&records)
+        self.read_records(&reader, &records)
     }
 
     /// Waits until the box holds more than `lines` lines or `timeout` passes;
@@ -809,7 +1094,12 @@ impl Store {
 
     /// The messages on the lines `records` point at, each checked to be the one the
     /// record names.
-    fn read_records(&self, records: &[Record]) -> Result<Vec<Message>> {
+    /// The box file the index's offsets point into; taken under the index lock.
+    fn reader_now(&self) -> Arc<File> {
+        Arc::clone(&self.reader.read().expect("reader lock"))
+    }
+
+    fn read_records(&self, reader: &File, records: &[Record]) -> Result<Vec<Message>> {
         let mut out = Vec::with_capacity(records.len());
         let mut buf = Vec::new();
         for r in records {
@@ -817,7 +1107,7 @@ impl Store {
                 return Err(self.damage(format!("a record of a {}-byte line", r.len)));
             }
             buf.resize(r.len as usize, 0);
-            self.reader
+            reader
                 .read_exact_at(&mut buf, r.offset)
                 .with_context(|| format!("cannot read {}", self.path.display()))?;
             let text =

@@ -63,6 +63,11 @@ pub struct Tracker {
     pub lines: u64,
     pub max_clock: u64,
     pub heads: HashMap<AuthorId, AuthorHead>,
+    /// Authors whose history on this node begins after a seq other than 0 (a late
+    /// joiner took them from peers that had retired the older messages,
+    /// docs/FORMAT.md §12): their first line follows this head. Its clock is 0, since
+    /// the retired message's clock is not known.
+    pub starts: HashMap<AuthorId, AuthorHead>,
 }
 
 impl Default for Tracker {
@@ -72,6 +77,7 @@ impl Default for Tracker {
             lines: 0,
             max_clock: 0,
             heads: HashMap::new(),
+            starts: HashMap::new(),
         }
     }
 }
@@ -84,7 +90,7 @@ impl Tracker {
         if line.chain != expected {
             return Err(LineError::Chain { expected });
         }
-        let head = self.heads.get(&m.author);
+        let head = self.head_of(&m.author);
         let want = head.map_or(1, |h| h.seq + 1);
         if m.seq != want {
             return Err(LineError::Gap {
@@ -102,6 +108,11 @@ impl Tracker {
             }
         }
         Ok(())
+    }
+
+    /// The author's last message seen, or where its history starts on this node.
+    pub fn head_of(&self, author: &AuthorId) -> Option<&AuthorHead> {
+        self.heads.get(author).or_else(|| self.starts.get(author))
     }
 
     /// Takes `line` as the next line, whether or not it checked, so that a checker

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::hex::Hash;
+use crate::message::AuthorId;
 
 use super::format::{Line, parse_line};
 use super::head::{HeadRecord, head_path, read_head_record};
@@ -37,6 +38,39 @@ pub struct Report {
     /// integrity (a clock over the cap, signed before clocks were bound to wall time);
     /// not errors. The first [`MAX_LISTED`].
     pub warnings: Vec<LineReport>,
+    /// The closed epochs before the live box, when there are any (docs/FORMAT.md §12).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<EpochReport>,
+    /// What the check could not read because it is no longer on this node, in words:
+    /// "history before … not present; continuity from its signed head".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
+    /// Authors whose history on this node begins above seq 1 without an epoch of its
+    /// own (taken from peers that had retired the older messages).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<AuthorStart>,
+}
+
+/// An author whose history on this node begins above seq 1 (docs/FORMAT.md §12).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuthorStart {
+    pub author: AuthorId,
+    pub from_seq: u64,
+}
+
+/// One closed epoch in the `--json` form of `verify`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EpochReport {
+    pub epoch: u64,
+    pub first_line: u64,
+    pub last_line: u64,
+    pub first_ts: u64,
+    pub last_ts: u64,
+    /// The chain hash of its last line, from its signed final head.
+    pub chain: Hash,
+    /// `checked`: its lines are present and end exactly at its final head;
+    /// `head only`: its lines were deleted, its signed head links the history.
+    pub state: &'static str,
 }
 
 impl Report {
@@ -88,9 +122,25 @@ pub fn verify_file_with_progress(
     live: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report> {
+    verify_lines(path, Tracker::default(), known_head, live, true, progress).map(|(r, _)| r)
+}
+
+/// [`verify_file_with_progress`] of a file whose first line follows `start` (the
+/// final head of the epoch before it), returning the checker's state after its last
+/// line too. Without `head_record` no head file beside it is read (an epoch's file
+/// has its final head there instead).
+pub(super) fn verify_lines(
+    path: &Path,
+    start: Tracker,
+    known_head: Option<Hash>,
+    live: bool,
+    head_record: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Report, Tracker)> {
     // The head file first: the box only grows, so the box read after it holds at least
     // the lines it records, even while a node appends.
     let record = match read_head_record(&head_path(path)) {
+        _ if !head_record => HeadRecord::Missing,
         // The node rewrites the record in place: a read that met a write half done
         // gets a clean one on a second try.
         HeadRecord::Unreadable(_) if live => read_head_record(&head_path(path)),
@@ -101,7 +151,7 @@ pub fn verify_file_with_progress(
         HeadRecord::Missing | HeadRecord::Unreadable(_) => None,
     };
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut tracker = Tracker::default();
+    let mut tracker = start;
     let mut report = Report {
         ok: true,
         messages: 0,
@@ -111,11 +161,14 @@ pub fn verify_file_with_progress(
         errors: Vec::new(),
         error_count: 0,
         warnings: Vec::new(),
+        epochs: Vec::new(),
+        history: None,
+        starts: Vec::new(),
     };
     let mut chain_at_recorded = None;
     let mut known_seen = known_head.is_none();
     let mut resync = false;
-    let mut line_no = 0u64;
+    let mut line_no = tracker.lines;
     // Parsing a line, recomputing its id and checking its signature need no other
     // line: that runs on every core, a block of lines at a time. The checks that link
     // lines (chain hash, seq, prev, clock) then run in file order.
@@ -202,7 +255,7 @@ pub fn verify_file_with_progress(
                 head_path(path).display()
             ),
         ),
-        HeadRecord::Missing if known_head.is_none() && line_no > 0 => {
+        HeadRecord::Missing if known_head.is_none() && line_no > 0 && head_record => {
             report.warn(
                 line_no + 1,
                 format!(
@@ -225,7 +278,7 @@ pub fn verify_file_with_progress(
     report.authors = tracker.heads.len() as u64;
     report.head = tracker.chain;
     report.digest = tracker.digest();
-    Ok(report)
+    Ok((report, tracker))
 }
 
 /// What can be said of one line on its own.

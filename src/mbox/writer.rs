@@ -147,6 +147,40 @@ impl Writer {
         &self.store
     }
 
+    /// Makes `author`'s history on this node start after `start` (seq and id of the
+    /// message before the first one held), when the node holds nothing of it yet: a
+    /// late joiner whose peers retired the older messages (docs/FORMAT.md §12). The
+    /// start is on disk before any line that needs it. Returns whether it was made.
+    pub fn adopt(&self, author: AuthorId, start: AuthorHead) -> anyhow::Result<bool> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the writer has stopped after a failed commit"))?;
+        if start.seq == 0 || state.tracker.head_of(&author).is_some() {
+            return Ok(false);
+        }
+        super::epoch::append_start(self.store.path(), &author, &start)?;
+        state.tracker.starts.insert(author, start);
+        self.store.add_start(author, start);
+        Ok(true)
+    }
+
+    /// Runs `replace` with every commit held back, then appends through the file it
+    /// returns: how an archive swaps the live box under a running node. The tracker
+    /// is untouched (the history goes on at the same line, chain and heads).
+    pub(super) fn replace_box(
+        &self,
+        replace: impl FnOnce() -> anyhow::Result<File>,
+    ) -> anyhow::Result<()> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the writer has stopped after a failed commit"))?;
+        state.file = replace()?;
+        state.len = None;
+        Ok(())
+    }
+
     /// Where the peers' clock readings go; a send is refused while most disagree with
     /// this node's clock.
     pub fn peer_clocks(&self) -> &Arc<PeerClocks> {
@@ -313,7 +347,7 @@ impl State {
     fn next_local(&mut self, body: &str, now: u64) -> Result<Message, ClockError> {
         self.clocks.check(now)?;
         let author = self.identity.author();
-        let head = self.tracker.heads.get(&author).copied();
+        let head = self.tracker.head_of(&author).copied();
         let clock = crate::clock::next(head.map(|h| h.clock), self.tracker.max_clock, now)?;
         let draft = Draft {
             author,
@@ -337,8 +371,14 @@ impl State {
         {
             return refused("author is not on this node's allow-list");
         }
-        let head = self.tracker.heads.get(&m.author).copied();
+        let head = self.tracker.head_of(&m.author).copied();
         let have = head.map_or(0, |h| h.seq);
+        if m.seq <= have && m.seq + 1 < self.store.first_seq(&m.author) {
+            // Retired here (or never held, by a late joiner): nothing left to compare
+            // it with, so it cannot be told from a duplicate. The seq just before the
+            // first held is still compared: its id is in the final head (or the start).
+            return Outcome::Duplicate;
+        }
         if m.seq <= have {
             let held = self.held_id(&m.author, m.seq, head, fresh);
             return if held == Some(m.id) {

@@ -44,6 +44,8 @@ pub struct ClientApi {
     pub confirming: super::waits::Waits,
     /// Idempotency keys of recent sends (`send --key`), and the messages they stored.
     pub keys: Arc<super::idempotency::Keys>,
+    /// Signs the final heads of the epochs `/archive` closes.
+    pub identity: crate::identity::Identity,
 }
 
 /// Longest a remote client (`/c/send`) may wait for confirmations; a node's own
@@ -125,6 +127,11 @@ impl ClientApi {
             (false, status::PATH) => self.status(),
             (false, peers::PATH) => self.peers(),
             (false, "/metrics") => self.metrics(),
+            (true, "/archive") if credential == Credential::Token => self.archive(req),
+            (_, "/archive") => Response::text(
+                405,
+                "POST /archive with the token in the Authorization header (`dshare archive`)",
+            ),
             (true, "/" | "/log" | "/status" | "/peers" | "/metrics") => {
                 Response::text(405, "use GET here")
             }
@@ -472,10 +479,7 @@ impl ClientApi {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                 }
                 let limit = n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(PAGE).min(PAGE));
-                store.since(after, limit).map(|m| {
-                    let next = after + m.len() as u64;
-                    (m, next)
-                })
+                store.since_next(after, limit)
             }
         };
         match read {

@@ -718,9 +718,11 @@ impl Replicator {
                 fits
             })
             .collect();
+        let first = self.writer.store().first_seq(&req.author);
         Ok(Messages {
             messages,
             sent_to_all: false,
+            first: (first > 1).then_some(first),
         })
     }
 

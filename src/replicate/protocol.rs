@@ -125,6 +125,11 @@ pub struct Messages {
     /// ignores it and forwards as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sent_to_all: bool,
+    /// On a range answer: the first seq of the author the answering node holds, when
+    /// it is above 1 (it retired the older ones into epochs, or joined after they were
+    /// retired everywhere). Left out otherwise; an older node ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<u64>,
 }
 
 /// A push as it is sent: the JSON of [`Messages`], written from borrowed messages
@@ -207,6 +212,7 @@ mod tests {
             let owned = Messages {
                 messages: vec![m.clone(), m.clone()],
                 sent_to_all,
+                first: None,
             };
             let borrowed = PushOf {
                 messages: &[&m, &m],

@@ -251,6 +251,7 @@ fn send_missing(
                 &Messages {
                     messages: missing,
                     sent_to_all: false,
+                    first: None,
                 },
             )?;
         }
@@ -622,10 +623,13 @@ fn pull_author(
     }
     std::thread::scope(|s| {
         // One page waits while the next is fetched: memory stays at two pages.
-        let (pages, fetched) = std::sync::mpsc::sync_channel::<Result<Vec<Message>>>(1);
+        let (pages, fetched) = std::sync::mpsc::sync_channel::<Result<Page>>(1);
         s.spawn(move || fetch_pages(rep, url, head, first, &pages));
         for page in fetched {
-            let page = page?;
+            let (page, peer_first) = page?;
+            if !starts_where_asked(rep, url, head, first, &page, peer_first)? {
+                break;
+            }
             let received = page.len();
             let bytes: usize = page.iter().map(|m| m.body.len() + MESSAGE_OVERHEAD).sum();
             crate::metrics::METRICS.repair_bytes.add(bytes as u64);
@@ -643,6 +647,68 @@ fn pull_author(
     })
 }
 
+/// A page of one author's messages, and the first seq the peer said it holds.
+type Page = (Vec<Message>, Option<u64>);
+
+/// Whether a page asked from seq `asked` can be stored. A peer that retired the older
+/// messages answers from its first seq held and says so: a node holding nothing of the
+/// author starts its history there (a late joiner, docs/FORMAT.md §12); a node that
+/// holds an older part cannot bridge the gap from this peer, and says so once.
+fn starts_where_asked(
+    rep: &Replicator,
+    url: &str,
+    head: &Head,
+    asked: u64,
+    page: &[Message],
+    peer_first: Option<u64>,
+) -> Result<bool> {
+    let Some(m) = page.first().filter(|m| m.seq > asked) else {
+        return Ok(true);
+    };
+    let (Some(prev), true) = (m.prev, peer_first == Some(m.seq)) else {
+        return Ok(true);
+    };
+    if asked == 1 {
+        let start = crate::mbox::AuthorHead {
+            seq: m.seq - 1,
+            id: prev,
+            clock: 0,
+        };
+        if rep.writer.adopt(head.author, start)? {
+            crate::note!(
+                "author {}: {url} holds its history from seq {} on (older messages retired); this node's history of it starts there too",
+                head.author.short(12),
+                m.seq
+            );
+        }
+        return Ok(true);
+    }
+    if warn_once(head.author) {
+        crate::warning!(
+            "author {}: {url} holds its history from seq {} on only, and this node holds up to seq {}: seqs {}–{} must come from a peer that still has them",
+            head.author.short(12),
+            m.seq,
+            asked - 1,
+            asked,
+            m.seq - 1
+        );
+    }
+    Ok(false)
+}
+
+/// True the first time for `author` in this process (up to a bound): a gap no peer
+/// fills is said once, not at every round.
+fn warn_once(author: crate::message::AuthorId) -> bool {
+    static WARNED: std::sync::Mutex<Vec<crate::message::AuthorId>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.contains(&author) || warned.len() >= 1024 {
+        return false;
+    }
+    warned.push(author);
+    true
+}
+
 /// Fetches `head.author`'s messages from `from` to `head.seq`, page by page, into
 /// `pages`, until the receiver is gone, the peer has no more, or a call fails.
 fn fetch_pages(
@@ -650,7 +716,7 @@ fn fetch_pages(
     url: &str,
     head: &Head,
     mut from: u64,
-    pages: &std::sync::mpsc::SyncSender<Result<Vec<Message>>>,
+    pages: &std::sync::mpsc::SyncSender<Result<Page>>,
 ) {
     while from <= head.seq {
         let limit = usize::try_from((head.seq - from).saturating_add(1))
@@ -675,7 +741,7 @@ fn fetch_pages(
             .collect();
         let next = messages.last().map_or(from, |m| m.seq.saturating_add(1));
         let done = messages.is_empty() || next <= from;
-        if pages.send(Ok(messages)).is_err() || done {
+        if pages.send(Ok((messages, page.first))).is_err() || done {
             return;
         }
         from = next;

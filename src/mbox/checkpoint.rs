@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::hex::{Hash, Hex};
 use crate::message::AuthorId;
 
+use super::held::{Index, MIN_LINE, parse_own_line};
 use super::index::{AuthorState, IndexFile, matches_head};
 use super::runs::{Key, OVERLAY_MAX, Run};
-use super::store::{Index, MIN_LINE, parse_own_line};
 use super::track::{AuthorHead, Tracker};
 
 /// The checkpoint of the box at `box_path`, beside it.

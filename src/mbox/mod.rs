@@ -9,6 +9,7 @@ mod combine;
 pub mod epoch;
 mod format;
 mod head;
+mod held;
 mod history;
 mod index;
 mod lines;

@@ -85,6 +85,15 @@ impl Candidates {
         self.waiting.remove(url);
     }
 
+    /// `url` proved itself but the peer table had no room for it: set aside like a
+    /// dropped address. Otherwise, in a network larger than the table, every hello
+    /// naming it would have it probed again: at 100 nodes each node kept probing the
+    /// 36 it could not adopt, as fast as probes go (one every 100 ms).
+    pub fn no_room(&mut self, url: &str, now_ms: u64) {
+        self.waiting.remove(url);
+        self.drop_for_a_while(url, now_ms);
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.waiting.len()
@@ -144,5 +153,17 @@ mod tests {
         assert_eq!(c.len(), 0, "dropped after {MAX_ATTEMPTS} probes");
         assert!(!c.offer(url, now + 1), "not taken again at once");
         assert!(c.offer(url, now + FORGET_DROPPED_MS), "taken again later");
+    }
+
+    #[test]
+    fn a_proven_address_without_room_is_not_probed_again_for_a_while() {
+        let mut c = Candidates::default();
+        let url = "http://10.0.0.1:1";
+        assert!(c.offer(url, 0));
+        assert_eq!(c.next_due(0).as_deref(), Some(url));
+        c.no_room(url, 0);
+        assert_eq!(c.len(), 0);
+        assert!(!c.offer(url, 1), "named again by the next hello: not taken");
+        assert!(c.offer(url, FORGET_DROPPED_MS), "taken again later");
     }
 }

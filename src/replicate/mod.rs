@@ -382,19 +382,28 @@ impl Replicator {
                     .insert(url.to_string());
             }
             Ok(_) => {
-                candidates.done(url);
+                // Not under the candidates lock: adopting tells the core and SWIM.
                 drop(candidates);
-                self.adopt(url);
+                let adopted = self.adopt(url);
+                let mut candidates = self.candidates.lock().expect("candidates lock");
+                if adopted {
+                    candidates.done(url);
+                } else {
+                    candidates.no_room(url, crate::time::now_ms());
+                }
             }
             Err(_) => candidates.failed(url, crate::time::now_ms()),
         }
     }
 
-    /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]).
-    fn adopt(&self, url: &str) {
-        if self.peers.add(url) || self.peers.contains(url) {
+    /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]):
+    /// whether it has one now.
+    fn adopt(&self, url: &str) -> bool {
+        let held = self.peers.add(url) || self.peers.contains(url);
+        if held {
             self.add_lane(url);
         }
+        held
     }
 
     /// A lane for `url`, and the core told of the peer (it greets it at once).

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use crate::identity::Identity;
 
 use super::epoch::{self, FinalHead};
-use super::format::Line;
+use super::format::parse_line_head;
 use super::track::Tracker;
 use super::writer::Writer;
 
@@ -178,7 +178,7 @@ fn copy_prefix(
         |lines| {
             // Parsing needs no other line: on every core, a block at a time; the
             // checks that link lines run below in order.
-            let parsed = crate::par::map(lines, |raw| line_head(raw));
+            let parsed = crate::par::map(lines, |raw| parse_line_head(raw));
             for (raw, parsed) in lines.iter().zip(parsed) {
                 if moved == most {
                     return Ok(false);
@@ -265,93 +265,6 @@ fn copy_range(old: &File, mut out: &File, from: u64, to: u64) -> std::io::Result
         at += take as u64;
     }
     Ok(())
-}
-
-/// The fields that link a line to the ones before it (chain, id, author, seq, prev,
-/// clock) and its `ts`, read from the start of the line without decoding the body or
-/// the signature: a line has one spelling with its keys in a fixed order
-/// (docs/FORMAT.md §2), and these come before the body. The lines an archive moves were
-/// fully checked when they were stored; what is read here is enough to check that they
-/// still chain, and to write the final head. The body and signature are left empty.
-pub(super) fn line_head(raw: &[u8]) -> Result<Line, String> {
-    let text = raw
-        .strip_suffix(b"\n")
-        .ok_or_else(|| "not a whole line".to_string())?;
-    let mut r = Cursor(text);
-    r.literal(b"{\"chain\":\"")?;
-    let chain = r.hash()?;
-    r.literal(b"\",\"id\":\"")?;
-    let id = r.hash()?;
-    r.literal(b"\",\"author\":\"")?;
-    let author = r.hash()?;
-    r.literal(b"\",\"seq\":")?;
-    let seq = r.number()?;
-    r.literal(b",\"prev\":")?;
-    let prev = if r.0.starts_with(b"null") {
-        r.literal(b"null")?;
-        None
-    } else {
-        r.literal(b"\"")?;
-        let prev = r.hash()?;
-        r.literal(b"\"")?;
-        Some(prev)
-    };
-    r.literal(b",\"clock\":")?;
-    let clock = r.number()?;
-    r.literal(b",\"ts\":")?;
-    let ts = r.number()?;
-    r.literal(b",\"body\":\"")?;
-    let message = crate::message::Message {
-        id,
-        author,
-        seq,
-        prev,
-        clock,
-        ts,
-        body: String::new(),
-        sig: crate::hex::Hex([0; 64]),
-    };
-    Ok(Line { chain, message })
-}
-
-/// What is left of a line as [`line_head`] reads it.
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn literal(&mut self, want: &[u8]) -> Result<(), String> {
-        match self.0.strip_prefix(want) {
-            Some(rest) => {
-                self.0 = rest;
-                Ok(())
-            }
-            None => Err(format!("expected {}", String::from_utf8_lossy(want))),
-        }
-    }
-
-    fn hash(&mut self) -> Result<crate::hex::Hash, String> {
-        let (hex, rest) = self.0.split_at_checked(64).ok_or("a hash is cut short")?;
-        let hash = std::str::from_utf8(hex)
-            .ok()
-            .filter(|h| !h.bytes().any(|b| b.is_ascii_uppercase()))
-            .and_then(|h| h.parse().ok())
-            .ok_or("not 64 lowercase hex digits")?;
-        self.0 = rest;
-        Ok(hash)
-    }
-
-    fn number(&mut self) -> Result<u64, String> {
-        let digits = self.0.iter().take_while(|b| b.is_ascii_digit()).count();
-        let (num, rest) = self.0.split_at(digits);
-        if num.is_empty() || (num.len() > 1 && num[0] == b'0') {
-            return Err("not a plain decimal number".into());
-        }
-        let n = std::str::from_utf8(num)
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .ok_or("a number out of range")?;
-        self.0 = rest;
-        Ok(n)
-    }
 }
 
 /// Runs with commits held back: completes the next live box (the lines after
@@ -628,7 +541,7 @@ mod tests {
         let (lines, _, _) = lines();
         for line in &lines {
             let text = format!("{}\n", crate::mbox::encode_line(&line.chain, &line.message));
-            let head = line_head(text.as_bytes()).unwrap();
+            let head = parse_line_head(text.as_bytes()).unwrap();
             let (m, h) = (&line.message, &head.message);
             assert_eq!(
                 (head.chain, h.id, h.author, h.seq, h.prev, h.clock, h.ts),
@@ -636,12 +549,12 @@ mod tests {
             );
             let upper = text.replacen(&m.id.to_hex(), &m.id.to_hex().to_uppercase(), 1);
             if upper != text {
-                assert!(line_head(upper.as_bytes()).is_err());
+                assert!(parse_line_head(upper.as_bytes()).is_err());
             }
-            assert!(line_head(text.replacen("\"seq\":", "\"seq\":0", 1).as_bytes()).is_err());
-            assert!(line_head(&text.as_bytes()[..100]).is_err());
+            assert!(parse_line_head(text.replacen("\"seq\":", "\"seq\":0", 1).as_bytes()).is_err());
+            assert!(parse_line_head(&text.as_bytes()[..100]).is_err());
             assert!(
-                line_head(text.trim_end().as_bytes()).is_err(),
+                parse_line_head(text.trim_end().as_bytes()).is_err(),
                 "no line feed"
             );
         }

@@ -110,6 +110,11 @@ fn a_node_with_an_allow_list_stores_only_the_listed_authors() {
         let peers: serde_json::Value = serde_json::from_str(&c.get("/peers", &[]).1).unwrap();
         (peers["refused"].as_u64().unwrap() > 0).then_some(())
     });
+    // The refusal of b's message says nothing of a's, which may arrive a moment
+    // later: wait for it, then check that nothing else is held.
+    wait_for("c to hold a's message", DEADLINE, || {
+        bodies(&c_home).iter().any(|b| b == "from a").then_some(())
+    });
     let mut held = bodies(&c_home);
     held.sort();
     assert_eq!(held, ["from a", "from c"]);

@@ -182,6 +182,9 @@ pub struct Metrics {
     /// [`PEER_HTTP_HEAD`] for its HTTP head: a node's cost on the wire at rest.
     pub peer_bytes_out: Counter,
     pub peer_bytes_in: Counter,
+    /// Times failure detection came to suspect a member (its probe and the indirect
+    /// probes through others went unanswered), whether or not it was down after.
+    pub member_suspicions: Counter,
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
@@ -213,6 +216,7 @@ impl Metrics {
             peer_api_bytes_out: [const { Counter::new() }; PEER_ROUTES.len()],
             peer_bytes_out: Counter::new(),
             peer_bytes_in: Counter::new(),
+            member_suspicions: Counter::new(),
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -422,6 +426,12 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
         "counter",
         "Bytes received from peers (requests and answers), HTTP heads estimated.",
         m.peer_bytes_in.get() as f64,
+    );
+    out.single(
+        "dshare_member_suspicions_total",
+        "counter",
+        "Times failure detection suspected a member: its probes went unanswered.",
+        m.member_suspicions.get() as f64,
     );
     out.single(
         "dshare_hook_runs_total",

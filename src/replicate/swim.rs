@@ -335,6 +335,9 @@ impl Membership {
             self.seen.retain(|u, _| rep.peers.contains(u));
         }
         self.seen.insert(url.to_string(), seen);
+        if seen == Seen::Suspect {
+            crate::metrics::METRICS.member_suspicions.inc();
+        }
         if rep.peers.contains(url) {
             rep.member_seen(url, seen);
         } else if seen == Seen::Up {

@@ -256,6 +256,16 @@ impl Node {
         (status, body)
     }
 
+    /// The value of the metric sample `series` (name and labels as written), 0 if the
+    /// scrape does not have it.
+    pub fn metric(&self, series: &str) -> f64 {
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let (_, _, text) = raw_request(&format!("{}/metrics", self.url), &[&auth]);
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Stops the node with `kill -9`; no chance to clean up.
     pub fn kill9(mut self) -> PathBuf {
         let mut child = self.child.take().unwrap();

@@ -185,6 +185,9 @@ pub struct Metrics {
     /// Times failure detection came to suspect a member (its probe and the indirect
     /// probes through others went unanswered), whether or not it was down after.
     pub member_suspicions: Counter,
+    /// Times this node took a new membership identity because the network held the
+    /// old one down (it was declared down, or told so when it spoke).
+    pub member_renewals: Counter,
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
@@ -217,6 +220,7 @@ impl Metrics {
             peer_bytes_out: Counter::new(),
             peer_bytes_in: Counter::new(),
             member_suspicions: Counter::new(),
+            member_renewals: Counter::new(),
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -432,6 +436,12 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
         "counter",
         "Times failure detection suspected a member: its probes went unanswered.",
         m.member_suspicions.get() as f64,
+    );
+    out.single(
+        "dshare_member_renewals_total",
+        "counter",
+        "Times this node took a new membership identity: the network held it down.",
+        m.member_renewals.get() as f64,
     );
     out.single(
         "dshare_hook_runs_total",

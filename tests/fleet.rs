@@ -204,13 +204,29 @@ fn at_rest_cost_per_node() {
         .unwrap_or(3);
     let s = Scratch::new();
     let nodes = network(&s, n);
-    wait_all_know(&nodes, n - 1, DEADLINE * 4);
+    wait_all_know(&nodes, (n - 1).min(dshare::replicate::peers::MAX_PEERS), DEADLINE * 4);
     // Let the start-up catch-up and peer exchange settle.
     std::thread::sleep(Duration::from_secs(5));
+    let total = |series: &str| nodes.iter().map(|n| n.metric(series)).sum::<f64>();
+    let churn = || {
+        (
+            total("dshare_member_suspicions_total"),
+            total("dshare_member_renewals_total"),
+        )
+    };
+    let churn_before = churn();
     let r = at_rest(&nodes, Duration::from_secs(20));
+    let churn_after = churn();
     eprintln!(
         "at rest, {n} nodes, per node: threads {:.1} (max {}), CPU {:.3}% of a core, {:.0} B/s sent to peers, {:.0} B/s received",
         r.threads_mean, r.threads_max, r.cpu_percent, r.out_per_s, r.in_per_s
+    );
+    eprintln!(
+        "all nodes, before the 20 s and during them: {} and {} suspicions, {} and {} identity renewals",
+        churn_before.0,
+        churn_after.0 - churn_before.0,
+        churn_before.1,
+        churn_after.1 - churn_before.1,
     );
     // Which threads the busiest node runs, by name.
     if let Some(busiest) = nodes.iter().max_by_key(|n| threads(n.pid())) {

@@ -430,7 +430,10 @@ fn a_hostile_member_naming_400_fake_members_cannot_raise_probes_or_threads() {
             last_told = Instant::now();
         }
     }
-    assert_eq!(told, fakes.len(), "the hostile member never joined");
+    // A member the node has not adopted is not even let in: its datagrams are
+    // dropped, so it never learns the node's identity to name fakes to (an adopted
+    // one is tried in fleet_bounds).
+    assert_eq!(told, 0, "a member not adopted joined");
     let spent = start.elapsed().as_secs_f64();
     let mut received = 0;
     for party in &third_party {

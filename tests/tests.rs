@@ -18,6 +18,7 @@ mod doctor;
 mod durability;
 mod epochs;
 mod fleet;
+mod fleet_bounds;
 mod format_spec;
 mod generated;
 mod history_index;

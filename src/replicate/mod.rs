@@ -679,9 +679,12 @@ impl Replicator {
         let store = self.writer.store();
         let now = crate::time::now_ms();
         let mut asked = self.asked.lock().expect("asked lock");
-        if asked.len() + offer.ids.len() > MAX_ASKED {
+        // Only the ids looked at can be added: a long offer empties the table no
+        // sooner than a page would.
+        let looked_at = offer.ids.len().min(MAX_PAGE);
+        if asked.len() + looked_at > MAX_ASKED {
             asked.retain(|_, at| now.saturating_sub(*at) < ASK_AGAIN_MS);
-            if asked.len() + offer.ids.len() > MAX_ASKED {
+            if asked.len() + looked_at > MAX_ASKED {
                 asked.clear();
             }
         }

@@ -12,16 +12,20 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Mutex;
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use foca::{AccumulatingRuntime, Foca, Member, OwnedNotification, PostcardCodec, State, Timer};
+use foca::{
+    AccumulatingRuntime, Codec, Foca, Header, Member, Message, OwnedNotification, PostcardCodec,
+    State, Timer,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Replicator;
-use crate::seal::Keyring;
+use crate::seal::{Keyring, Opened, ReplayGuard};
 
 /// What a datagram's seal is bound to: no HTTP request or answer opens as one.
 pub const SWIM_AAD: &[u8] = b"dshare/1 swim";
@@ -40,6 +44,32 @@ pub const MAX_MEMBERS: usize = 4096;
 const REMOVE_DOWN_AFTER: Duration = Duration::from_secs(120);
 /// How long a suspected member has to refute the suspicion before it is down.
 const SUSPECT_TO_DOWN: Duration = Duration::from_secs(3);
+/// Least time between two fresh starts of foca. A fresh start forgets every probe
+/// and suspicion under way; were it allowed at every datagram past [`MAX_MEMBERS`],
+/// a member naming thousands a second would keep failure detection from ever
+/// reaching a verdict. By the time another start is allowed, the down members of
+/// the last one have been forgotten anyway.
+const AFRESH_AT_MOST_EVERY: Duration = REMOVE_DOWN_AFTER;
+/// Most datagram nonces remembered against replays (8 bytes each, about 5 MiB with
+/// the tables' slack). A node at rest opens a few datagrams a second per peer, a
+/// few thousand in the two-minute span of accepted timestamps: the bound is met
+/// only by a member sealing a flood, and then datagrams are refused, not
+/// remembered less.
+const MAX_NONCES: usize = 1 << 18;
+/// Datagrams a second, and as many at once, this node sends to addresses it has
+/// not adopted: the helpers of an indirect probe may name a target this node has
+/// not adopted (in a fleet larger than a peer table), and a hostile member may
+/// name any address there. This is what bounds the second.
+const STRANGER_DATAGRAMS_PER_SECOND: f64 = 10.0;
+/// How long the UDP address of a host name is trusted once looked up.
+const RESOLVED_FOR: Duration = Duration::from_secs(60);
+/// How long a failed lookup is not tried again.
+const UNRESOLVED_FOR: Duration = Duration::from_secs(10);
+/// Most datagrams waiting for a lookup; past it they are dropped (SWIM takes a
+/// lost datagram in its stride) rather than held.
+const MAX_AWAITING_LOOKUP: usize = 64;
+/// Most looked-up addresses remembered.
+const MAX_RESOLVED: usize = 4 * MAX_MEMBERS;
 
 /// A member: the address others reach it at, and when this run of it started (a
 /// restarted node is a new identity on the same address, and the newer one wins).
@@ -148,6 +178,16 @@ pub fn start(
     };
     let foca = Foca::new(me, config(), SwimRng::new(seed), PostcardCodec);
     let (tx, rx) = mpsc::channel();
+    let resolver = match socket
+        .try_clone()
+        .and_then(|s| Resolver::start(s, Box::new(lookup)))
+    {
+        Ok(resolver) => resolver,
+        Err(e) => {
+            crate::warning!("no membership socket on udp {at} ({e}): liveness from exchanges only");
+            return None;
+        }
+    };
     let mut member = Membership {
         socket,
         foca,
@@ -156,8 +196,10 @@ pub fn start(
         keyring,
         rep: Weak::clone(rep),
         commands: rx,
-        addrs: HashMap::new(),
+        resolver,
         seen: HashMap::new(),
+        replay: ReplayGuard::with_limit(MAX_NONCES),
+        last_afresh: None,
     };
     thread::Builder::new()
         .name("membership".into())
@@ -174,10 +216,14 @@ struct Membership {
     keyring: Arc<Keyring>,
     rep: Weak<Replicator>,
     commands: mpsc::Receiver<Command>,
-    /// UDP addresses of member URLs, looked up once.
-    addrs: HashMap<String, Option<SocketAddr>>,
+    /// UDP addresses of member URLs, looked up off this thread.
+    resolver: Resolver,
     /// The state last reported for each member URL.
     seen: HashMap<String, Seen>,
+    /// Nonces of the datagrams opened within the seal's window: each is acted on once.
+    replay: ReplayGuard,
+    /// When foca was last started afresh, to bound how often it is.
+    last_afresh: Option<Instant>,
 }
 
 impl Membership {
@@ -223,7 +269,10 @@ impl Membership {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
             return;
         };
-        let _ = self.foca.handle_data(&opened.plaintext, &mut self.runtime);
+        let Some(packet) = self.admitted(&opened) else {
+            return;
+        };
+        let _ = self.foca.handle_data(&packet, &mut self.runtime);
         self.earn_membership();
     }
 
@@ -258,6 +307,13 @@ impl Membership {
     /// A new foca, as a new identity of this node, announced to every peer: what
     /// bounds the down members kept when a member names too many.
     fn start_afresh(&mut self, rep: &Replicator) {
+        if self
+            .last_afresh
+            .is_some_and(|at| at.elapsed() < AFRESH_AT_MOST_EVERY)
+        {
+            return;
+        }
+        self.last_afresh = Some(Instant::now());
         crate::warning!("membership: more than {MAX_MEMBERS} members named; starting afresh");
         let me = self.foca.identity().clone();
         let renewed = SwimId {
@@ -287,13 +343,7 @@ impl Membership {
     /// concluded about members.
     fn flush(&mut self, rep: &Replicator) {
         while let Some((to, data)) = self.runtime.to_send() {
-            if let Some(addr) = self.addr_of(&to.url) {
-                let sealed = self.keyring.seal(SWIM_AAD, &data, crate::time::now_ms());
-                crate::metrics::METRICS
-                    .peer_bytes_out
-                    .add(sealed.len() as u64);
-                let _ = self.socket.send_to(&sealed, addr);
-            }
+            self.send(rep, &to.url, &data);
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             self.timers.push((Instant::now() + after, timer));
@@ -344,21 +394,431 @@ impl Membership {
             rep.heard_of(url);
         }
     }
+}
 
-    /// The UDP address of a member URL: its host and port (the same port number as
-    /// its HTTP listener).
-    fn addr_of(&mut self, url: &str) -> Option<SocketAddr> {
-        if let Some(addr) = self.addrs.get(url) {
-            return *addr;
+impl Membership {
+    /// What of an opened datagram foca may see: nothing if it was opened before (a
+    /// replay) or comes from a member this node has not adopted (foca would hold
+    /// every such sender for [`REMOVE_DOWN_AFTER`], and a member forging senders
+    /// would fill it); otherwise the packet less its news of members not adopted,
+    /// whose addresses are heard of instead, as every address heard of is.
+    fn admitted(&mut self, opened: &Opened) -> Option<Vec<u8>> {
+        if self.replay.check(opened, crate::time::now_ms()).is_err() {
+            crate::metrics::METRICS.refused(crate::metrics::Refusal::Replay);
+            return None;
         }
-        let addr = url
-            .strip_prefix("http://")
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|host| host.to_socket_addrs().ok()?.next());
-        if self.addrs.len() >= 4 * MAX_MEMBERS {
-            self.addrs.clear();
+        let rep = self.rep.upgrade()?;
+        let me = self.foca.identity().url.clone();
+        let known = |url: &str| url == me || rep.peers.contains(url);
+        match screen(&opened.plaintext, &known) {
+            Screened::Dropped { sender } => {
+                if let Some(url) = sender {
+                    rep.heard_of(&url);
+                }
+                None
+            }
+            Screened::Kept { packet, strangers } => {
+                for url in &strangers {
+                    rep.heard_of(url);
+                }
+                Some(packet)
+            }
         }
-        self.addrs.insert(url.to_string(), addr);
-        addr
+    }
+
+    /// Seals `data` and sends it to the member at `url`: at once to an adopted peer,
+    /// within [`STRANGER_DATAGRAMS_PER_SECOND`] to any other address.
+    fn send(&mut self, rep: &Replicator, url: &str, data: &[u8]) {
+        if !rep.peers.contains(url) && !self.resolver.stranger_budget.take(Instant::now()) {
+            return;
+        }
+        let sealed = self.keyring.seal(SWIM_AAD, data, crate::time::now_ms());
+        crate::metrics::METRICS
+            .peer_bytes_out
+            .add(sealed.len() as u64);
+        self.resolver.send_to(url, sealed);
+    }
+}
+
+/// What [`screen`] made of a packet.
+#[derive(Debug, PartialEq)]
+enum Screened {
+    /// Not for foca: undecodable, or from `sender`, a member not adopted.
+    Dropped { sender: Option<String> },
+    /// For foca: `packet`, less its news of `strangers`.
+    Kept {
+        packet: Vec<u8>,
+        strangers: Vec<String>,
+    },
+}
+
+/// The screen a packet passes before foca sees it (foca's own layout: header, then
+/// a big-endian count of member updates and the updates, then custom broadcasts,
+/// which this node has none of). `known` says which member URLs may be held.
+fn screen(packet: &[u8], known: &dyn Fn(&str) -> bool) -> Screened {
+    let mut codec = PostcardCodec;
+    let mut rest = packet;
+    let Ok(header) = Codec::<SwimId>::decode_header(&mut codec, &mut rest) else {
+        return Screened::Dropped { sender: None };
+    };
+    if !known(&header.src.url) {
+        return Screened::Dropped {
+            sender: Some(header.src.url),
+        };
+    }
+    let carries_updates =
+        rest.len() >= 2 && !matches!(header.message, Message::Broadcast | Message::Announce);
+    if !carries_updates {
+        return Screened::Kept {
+            packet: packet.to_vec(),
+            strangers: Vec::new(),
+        };
+    }
+    let count = u16::from_be_bytes([rest[0], rest[1]]);
+    rest = &rest[2..];
+    let mut kept = Vec::new();
+    let mut strangers = Vec::new();
+    for _ in 0..count {
+        let Ok(member) = Codec::<SwimId>::decode_member(&mut codec, &mut rest) else {
+            return Screened::Dropped { sender: None };
+        };
+        if known(&member.id().url) {
+            kept.push(member);
+        } else {
+            strangers.push(member.id().url.clone());
+        }
+    }
+    if strangers.is_empty() {
+        return Screened::Kept {
+            packet: packet.to_vec(),
+            strangers,
+        };
+    }
+    match reencode(&header, &kept, rest) {
+        Some(packet) => Screened::Kept { packet, strangers },
+        None => Screened::Dropped { sender: None },
+    }
+}
+
+/// A packet of `header`, the updates `kept`, and the `tail` after them.
+fn reencode(header: &Header<SwimId>, kept: &[Member<SwimId>], tail: &[u8]) -> Option<Vec<u8>> {
+    let mut codec = PostcardCodec;
+    let mut packet = Vec::with_capacity(MAX_PACKET);
+    codec.encode_header(header, &mut packet).ok()?;
+    // Fewer than were decoded from a u16 count.
+    let count = u16::try_from(kept.len()).ok()?;
+    packet.extend_from_slice(&count.to_be_bytes());
+    for member in kept {
+        codec.encode_member(member, &mut packet).ok()?;
+    }
+    packet.extend_from_slice(tail);
+    Some(packet)
+}
+
+/// A token bucket: `take` allows [`STRANGER_DATAGRAMS_PER_SECOND`] a second on
+/// average, as many at once.
+struct Budget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn new(now: Instant) -> Budget {
+        Budget {
+            tokens: STRANGER_DATAGRAMS_PER_SECOND,
+            at: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + refill * STRANGER_DATAGRAMS_PER_SECOND)
+            .min(STRANGER_DATAGRAMS_PER_SECOND);
+        self.at = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+/// How a host name becomes addresses (the system's resolver in a node, a stand-in
+/// in tests).
+type Lookup = Box<dyn Fn(&str) -> Option<SocketAddr> + Send>;
+
+/// The system's resolver: the first address of `host:port`.
+fn lookup(host: &str) -> Option<SocketAddr> {
+    host.to_socket_addrs().ok()?.next()
+}
+
+/// The `host:port` of a member URL (its UDP port is its HTTP port number).
+fn host_of(url: &str) -> Option<&str> {
+    url.strip_prefix("http://")?.split('/').next()
+}
+
+/// Sends datagrams to member URLs without ever resolving a host name on the
+/// membership thread: a name can take seconds to resolve (a slow or dead DNS
+/// server), and that thread must answer probes within half a second or be
+/// suspected. Addresses written as IP literals are sent to at once; names looked up
+/// before are sent to from a cache; any other datagram goes to a helper thread that
+/// looks the name up (one at a time, so a slow server costs one thread) and sends it.
+struct Resolver {
+    socket: UdpSocket,
+    cache: Arc<Mutex<Resolved>>,
+    awaiting: mpsc::SyncSender<(String, Vec<u8>)>,
+    stranger_budget: Budget,
+}
+
+impl Resolver {
+    /// Starts the helper thread, which ends when the resolver is dropped.
+    fn start(socket: UdpSocket, lookup: Lookup) -> std::io::Result<Resolver> {
+        let helper_socket = socket.try_clone()?;
+        let cache = Arc::new(Mutex::new(Resolved::default()));
+        let (awaiting, jobs) = mpsc::sync_channel(MAX_AWAITING_LOOKUP);
+        let helper_cache = Arc::clone(&cache);
+        thread::Builder::new()
+            .name("membership-dns".into())
+            .spawn(move || look_up_and_send(&jobs, &helper_cache, &helper_socket, &lookup))?;
+        Ok(Resolver {
+            socket,
+            cache,
+            awaiting,
+            stranger_budget: Budget::new(Instant::now()),
+        })
+    }
+
+    /// Sends at once if the address is known; hands the datagram to the helper
+    /// otherwise, or drops it when [`MAX_AWAITING_LOOKUP`] already wait.
+    fn send_to(&self, url: &str, datagram: Vec<u8>) {
+        let Some(host) = host_of(url) else {
+            return;
+        };
+        if let Ok(addr) = host.parse::<SocketAddr>() {
+            let _ = self.socket.send_to(&datagram, addr);
+            return;
+        }
+        let cached = self
+            .cache
+            .lock()
+            .expect("resolver lock")
+            .get(host, Instant::now());
+        match cached {
+            Some(Some(addr)) => {
+                let _ = self.socket.send_to(&datagram, addr);
+            }
+            Some(None) => {}
+            None => {
+                let _ = self.awaiting.try_send((host.to_string(), datagram));
+            }
+        }
+    }
+}
+
+/// The helper thread's work: looks each host up (unless a lookup just before did)
+/// and sends its datagram.
+fn look_up_and_send(
+    jobs: &mpsc::Receiver<(String, Vec<u8>)>,
+    cache: &Mutex<Resolved>,
+    socket: &UdpSocket,
+    lookup: &Lookup,
+) {
+    while let Ok((host, datagram)) = jobs.recv() {
+        let cached = cache
+            .lock()
+            .expect("resolver lock")
+            .get(&host, Instant::now());
+        let addr = match cached {
+            Some(addr) => addr,
+            None => {
+                let addr = lookup(&host);
+                cache
+                    .lock()
+                    .expect("resolver lock")
+                    .put(&host, addr, Instant::now());
+                addr
+            }
+        };
+        if let Some(addr) = addr {
+            let _ = socket.send_to(&datagram, addr);
+        }
+    }
+}
+
+/// Host names looked up, with what they gave and when that stops being trusted.
+#[derive(Default)]
+struct Resolved {
+    by_host: HashMap<String, (Option<SocketAddr>, Instant)>,
+}
+
+impl Resolved {
+    /// `Some(result)` of a lookup still trusted at `now`.
+    fn get(&self, host: &str, now: Instant) -> Option<Option<SocketAddr>> {
+        self.by_host
+            .get(host)
+            .filter(|(_, until)| now < *until)
+            .map(|(addr, _)| *addr)
+    }
+
+    fn put(&mut self, host: &str, addr: Option<SocketAddr>, now: Instant) {
+        if self.by_host.len() >= MAX_RESOLVED {
+            self.by_host.retain(|_, (_, until)| now < *until);
+            if self.by_host.len() >= MAX_RESOLVED {
+                self.by_host.clear();
+            }
+        }
+        let trusted_for = if addr.is_some() {
+            RESOLVED_FOR
+        } else {
+            UNRESOLVED_FOR
+        };
+        self.by_host
+            .insert(host.to_string(), (addr, now + trusted_for));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(url: &str) -> SwimId {
+        SwimId {
+            url: url.to_string(),
+            started_ms: 1,
+        }
+    }
+
+    fn gossip(src: &str, named: &[&str]) -> Vec<u8> {
+        let header = Header {
+            src: id(src),
+            src_incarnation: 0,
+            dst: id("http://me"),
+            message: Message::Gossip,
+        };
+        let members: Vec<Member<SwimId>> = named.iter().map(|u| Member::alive(id(u))).collect();
+        reencode(&header, &members, &[]).unwrap()
+    }
+
+    fn known(url: &str) -> bool {
+        url == "http://me" || url.starts_with("http://peer")
+    }
+
+    #[test]
+    fn news_of_members_not_adopted_is_taken_out_and_reported() {
+        let packet = gossip(
+            "http://peer1",
+            &["http://peer2", "http://fake1", "http://me"],
+        );
+        let Screened::Kept { packet, strangers } = screen(&packet, &known) else {
+            panic!("dropped");
+        };
+        assert_eq!(strangers, ["http://fake1"]);
+        assert_eq!(
+            packet,
+            gossip("http://peer1", &["http://peer2", "http://me"])
+        );
+    }
+
+    #[test]
+    fn a_packet_naming_only_adopted_members_passes_unchanged() {
+        let packet = gossip("http://peer1", &["http://peer2"]);
+        assert_eq!(
+            screen(&packet, &known),
+            Screened::Kept {
+                packet: packet.clone(),
+                strangers: Vec::new()
+            }
+        );
+    }
+
+    #[test]
+    fn a_packet_from_a_member_not_adopted_or_undecodable_is_dropped() {
+        let packet = gossip("http://fake9", &["http://peer2"]);
+        assert_eq!(
+            screen(&packet, &known),
+            Screened::Dropped {
+                sender: Some("http://fake9".into())
+            }
+        );
+        let mut cut = gossip("http://peer1", &["http://peer2", "http://peer3"]);
+        cut.truncate(cut.len() - 3);
+        assert_eq!(screen(&cut, &known), Screened::Dropped { sender: None });
+        assert_eq!(screen(b"", &known), Screened::Dropped { sender: None });
+    }
+
+    #[test]
+    fn the_budget_for_strangers_allows_ten_a_second() {
+        let t0 = Instant::now();
+        let mut budget = Budget::new(t0);
+        let at_once = (0..100).filter(|_| budget.take(t0)).count();
+        assert_eq!(at_once, 10);
+        let later = t0 + Duration::from_millis(500);
+        let after_half_a_second = (0..100).filter(|_| budget.take(later)).count();
+        assert_eq!(after_half_a_second, 5);
+    }
+
+    #[test]
+    fn lookups_expire_and_their_table_is_bounded() {
+        let t0 = Instant::now();
+        let mut resolved = Resolved::default();
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        resolved.put("a:9", Some(addr), t0);
+        resolved.put("b:9", None, t0);
+        assert_eq!(resolved.get("a:9", t0), Some(Some(addr)));
+        assert_eq!(resolved.get("b:9", t0), Some(None));
+        assert_eq!(
+            resolved.get("b:9", t0 + UNRESOLVED_FOR),
+            None,
+            "failure retried"
+        );
+        assert_eq!(
+            resolved.get("a:9", t0 + RESOLVED_FOR),
+            None,
+            "looked up again"
+        );
+        for i in 0..3 * MAX_RESOLVED {
+            resolved.put(&format!("h{i}:9"), Some(addr), t0);
+        }
+        assert!(resolved.by_host.len() <= MAX_RESOLVED);
+    }
+
+    /// A host name that takes two seconds to resolve: the membership thread's send
+    /// returns at once, the datagram arrives once it is resolved, and the next one
+    /// goes straight from the cache.
+    #[test]
+    fn a_slow_lookup_does_not_hold_up_the_sender() {
+        let target = UdpSocket::bind("127.0.0.1:0").unwrap();
+        target
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let to = target.local_addr().unwrap();
+        let lookups = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&lookups);
+        let slow: Lookup = Box::new(move |host| {
+            *counted.lock().unwrap() += 1;
+            thread::sleep(Duration::from_secs(2));
+            (host == "slow.example:1").then_some(to)
+        });
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let resolver = Resolver::start(socket, slow).unwrap();
+        let start = Instant::now();
+        resolver.send_to("http://slow.example:1", b"first".to_vec());
+        resolver.send_to("http://slow.example:1", b"second".to_vec());
+        let spent = start.elapsed();
+        assert!(spent < Duration::from_millis(100), "send blocked {spent:?}");
+        let mut buf = [0u8; 16];
+        let (n, _) = target.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"first");
+        let (n, _) = target.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"second");
+        let start = Instant::now();
+        resolver.send_to("http://slow.example:1", b"third".to_vec());
+        let (n, _) = target.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"third");
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "not from the cache"
+        );
+        assert_eq!(*lookups.lock().unwrap(), 1, "looked up once");
     }
 }

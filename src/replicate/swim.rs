@@ -42,6 +42,9 @@ pub const MAX_MEMBERS: usize = 4096;
 /// How long a member declared down is remembered (so that old news of it is not
 /// taken as new).
 const REMOVE_DOWN_AFTER: Duration = Duration::from_secs(120);
+/// How long a member that spoke to this node from its own address is admitted like
+/// an adopted peer (it probes this node about once every table's length of seconds).
+const SPOKE_REMEMBERED: Duration = Duration::from_secs(600);
 /// How long a suspected member has to refute the suspicion before it is down.
 const SUSPECT_TO_DOWN: Duration = Duration::from_secs(3);
 /// Least time between two fresh starts of foca. A fresh start forgets every probe
@@ -172,9 +175,10 @@ pub fn start(
             return None;
         }
     };
+    let started_ms = crate::time::now_ms();
     let me = SwimId {
         url: url.to_string(),
-        started_ms: crate::time::now_ms(),
+        started_ms,
     };
     let foca = Foca::new(me, config(), SwimRng::new(seed), PostcardCodec);
     let (tx, rx) = mpsc::channel();
@@ -200,6 +204,8 @@ pub fn start(
         seen: HashMap::new(),
         replay: ReplayGuard::with_limit(MAX_NONCES),
         last_afresh: None,
+        spoke: HashMap::new(),
+        started_ms,
     };
     thread::Builder::new()
         .name("membership".into())
@@ -224,6 +230,12 @@ struct Membership {
     replay: ReplayGuard,
     /// When foca was last started afresh, to bound how often it is.
     last_afresh: Option<Instant>,
+    /// Members whose sealed datagrams came from the address their URL names, and
+    /// when they last did, at most [`MAX_MEMBERS`] (see [`Membership::note_sender`]).
+    spoke: HashMap<String, Instant>,
+    /// This node's identity as last seen: foca renews it when the network holds
+    /// the old one down.
+    started_ms: u64,
 }
 
 impl Membership {
@@ -252,8 +264,8 @@ impl Membership {
                 .unwrap_or(Duration::from_secs(1))
                 .clamp(Duration::from_millis(1), Duration::from_secs(1));
             let _ = self.socket.set_read_timeout(Some(wait));
-            if let Ok((n, _from)) = self.socket.recv_from(&mut buf) {
-                self.received(&buf[..n]);
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                self.received(&buf[..n], from);
             }
             self.flush(&rep);
         }
@@ -261,7 +273,7 @@ impl Membership {
 
     /// Opens a datagram and hands it to foca; one that does not open is dropped
     /// without a word.
-    fn received(&mut self, datagram: &[u8]) {
+    fn received(&mut self, datagram: &[u8], from: SocketAddr) {
         crate::metrics::METRICS
             .peer_bytes_in
             .add(datagram.len() as u64);
@@ -269,7 +281,7 @@ impl Membership {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
             return;
         };
-        let Some(packet) = self.admitted(&opened) else {
+        let Some(packet) = self.admitted(&opened, from) else {
             return;
         };
         let _ = self.foca.handle_data(&packet, &mut self.runtime);
@@ -289,7 +301,7 @@ impl Membership {
         let strangers: Vec<SwimId> = self
             .foca
             .iter_members()
-            .filter(|m| !rep.peers.contains(&m.id().url))
+            .filter(|m| !rep.peers.contains(&m.id().url) && !self.spoke_lately(&m.id().url))
             .map(|m| m.id().clone())
             .collect();
         for stranger in &strangers {
@@ -321,6 +333,7 @@ impl Membership {
             started_ms: crate::time::now_ms().max(me.started_ms + 1),
         };
         let seed = self.foca.identity().started_ms;
+        self.started_ms = renewed.started_ms;
         self.foca = Foca::new(renewed, config(), SwimRng::new(seed), PostcardCodec);
         self.timers.clear();
         self.runtime = AccumulatingRuntime::new();
@@ -342,6 +355,11 @@ impl Membership {
     /// Carries out what foca asked for: datagrams (sealed), timers, and what it
     /// concluded about members.
     fn flush(&mut self, rep: &Replicator) {
+        let me = self.foca.identity();
+        if me.started_ms != self.started_ms {
+            self.started_ms = me.started_ms;
+            crate::metrics::METRICS.member_renewals.inc();
+        }
         while let Some((to, data)) = self.runtime.to_send() {
             self.send(rep, &to.url, &data);
         }
@@ -402,14 +420,15 @@ impl Membership {
     /// every such sender for [`REMOVE_DOWN_AFTER`], and a member forging senders
     /// would fill it); otherwise the packet less its news of members not adopted,
     /// whose addresses are heard of instead, as every address heard of is.
-    fn admitted(&mut self, opened: &Opened) -> Option<Vec<u8>> {
+    fn admitted(&mut self, opened: &Opened, from: SocketAddr) -> Option<Vec<u8>> {
         if self.replay.check(opened, crate::time::now_ms()).is_err() {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Replay);
             return None;
         }
+        self.note_sender(&opened.plaintext, from);
         let rep = self.rep.upgrade()?;
         let me = self.foca.identity().url.clone();
-        let known = |url: &str| url == me || rep.peers.contains(url);
+        let known = |url: &str| url == me || rep.peers.contains(url) || self.spoke_lately(url);
         match screen(&opened.plaintext, &known) {
             Screened::Dropped { sender } => {
                 if let Some(url) = sender {
@@ -426,10 +445,48 @@ impl Membership {
         }
     }
 
-    /// Seals `data` and sends it to the member at `url`: at once to an adopted peer,
-    /// within [`STRANGER_DATAGRAMS_PER_SECOND`] to any other address.
+    /// Records the sender of a sealed datagram as a member that spoke to this node,
+    /// if it came from the address its URL names: it proved it holds the network key
+    /// at that address, as a sealed hello answer would. Such a member is admitted
+    /// like an adopted peer: a node that adopted this one while this one has no room
+    /// for it (any network larger than the peer table) must have its probes
+    /// answered, or it would suspect this node, and this node would tell it it is
+    /// down at each probe, making it take a new identity each time.
+    fn note_sender(&mut self, plaintext: &[u8], from: SocketAddr) {
+        let decoded: Result<Header<SwimId>, _> = PostcardCodec.decode_header(plaintext);
+        let Ok(header) = decoded else {
+            return;
+        };
+        let url = header.src.url;
+        if self.resolver.known_addr(&url) != Some(from) {
+            return;
+        }
+        let now = Instant::now();
+        if self.spoke.len() >= MAX_MEMBERS && !self.spoke.contains_key(&url) {
+            self.spoke
+                .retain(|_, at| now.duration_since(*at) < SPOKE_REMEMBERED);
+            if self.spoke.len() >= MAX_MEMBERS {
+                return;
+            }
+        }
+        self.spoke.insert(url, now);
+    }
+
+    /// Whether the member at `url` spoke to this node lately from its own address.
+    fn spoke_lately(&self, url: &str) -> bool {
+        self.spoke
+            .get(url)
+            .is_some_and(|at| at.elapsed() < SPOKE_REMEMBERED)
+    }
+
+    /// Seals `data` and sends it to the member at `url`: at once to an adopted peer
+    /// or one that spoke lately, within [`STRANGER_DATAGRAMS_PER_SECOND`] to any
+    /// other address.
     fn send(&mut self, rep: &Replicator, url: &str, data: &[u8]) {
-        if !rep.peers.contains(url) && !self.resolver.stranger_budget.take(Instant::now()) {
+        if !rep.peers.contains(url)
+            && !self.spoke_lately(url)
+            && !self.resolver.stranger_budget.take(Instant::now())
+        {
             return;
         }
         let sealed = self.keyring.seal(SWIM_AAD, data, crate::time::now_ms());
@@ -586,6 +643,20 @@ impl Resolver {
             awaiting,
             stranger_budget: Budget::new(Instant::now()),
         })
+    }
+
+    /// The address of `url` if it is written as an IP literal or was looked up
+    /// lately; never looks a name up.
+    fn known_addr(&self, url: &str) -> Option<SocketAddr> {
+        let host = host_of(url)?;
+        if let Ok(addr) = host.parse::<SocketAddr>() {
+            return Some(addr);
+        }
+        self.cache
+            .lock()
+            .expect("resolver lock")
+            .get(host, Instant::now())
+            .flatten()
     }
 
     /// Sends at once if the address is known; hands the datagram to the helper

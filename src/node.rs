@@ -32,9 +32,10 @@ use crate::seal::{Keyring, ReplayGuard};
 /// How long a stopping node waits for a running --on-message hook.
 const HOOK_GRACE: Duration = Duration::from_secs(10);
 
-/// How often a watched file's modification time is looked at: a `dshare keys` or
-/// `dshare client` change shows within half a second, at the cost of one `stat`.
-const WATCH_PERIOD: Duration = Duration::from_millis(500);
+/// How often the watched files' modification times are looked at: a `dshare keys`
+/// change is picked up within a second (client keys are also checked on every
+/// remote send), at the cost of one wake-up and a `stat` per file.
+const WATCH_PERIOD: Duration = Duration::from_secs(1);
 
 /// Runs a node on `home` until SIGINT or SIGTERM. On SIGHUP, `reread` gives the
 /// settings again (the command line re-reads the config file) and the live part of
@@ -71,7 +72,7 @@ pub struct Node {
     server: Server,
     metrics_server: Option<Server>,
     hook: Option<hooks::Background>,
-    watchers: Vec<Watcher>,
+    watcher: Watcher,
     live: Live,
     retention: Option<crate::mbox::RetentionThread>,
     /// Held while the node runs: a second node on the same home refuses to start.
@@ -111,10 +112,10 @@ impl Node {
         // Checked on every remote send too; the watcher only makes a reload show in
         // the log when no request comes.
         let remote_keys = Arc::new(ClientKeys::load(home)?);
-        let watchers = vec![
+        let watcher = Watcher::start(vec![
             watch_keyring(home, &keyring),
             watch_clients(home, &remote_keys),
-        ];
+        ]);
         let replicator = Replicator::start(
             writer.clone(),
             keyring,
@@ -161,7 +162,7 @@ impl Node {
             server,
             metrics_server,
             hook: on_message.map(hooks::Background::start),
-            watchers,
+            watcher,
             live: Live {
                 settings: settings.clone(),
                 allowed,
@@ -223,9 +224,7 @@ impl Node {
         if let Some(metrics) = self.metrics_server {
             metrics.stop();
         }
-        for watcher in self.watchers {
-            watcher.stop();
-        }
+        self.watcher.stop();
         let _ = std::fs::remove_file(self.home.addr_path());
     }
 }
@@ -550,24 +549,29 @@ impl Handler for Routes {
 }
 
 /// Reloads the network keys when `dshare keys` changes the keyring file.
-fn watch_keyring(home: &Home, keyring: &Arc<Keyring>) -> Watcher {
+fn watch_keyring(home: &Home, keyring: &Arc<Keyring>) -> Watched {
     let (home, keyring) = (home.clone(), Arc::clone(keyring));
-    Watcher::start(home.keyring_path(), move || match home.keyring() {
+    let path = home.keyring_path();
+    let reload = move || match home.keyring() {
         Ok(keys) => {
             keyring.replace(&keys);
             crate::note!("network keys reloaded: {}", keyring.ids().join(", "));
         }
         Err(e) => crate::warning!("keeping the current network keys: {e:#}"),
-    })
+    };
+    (path, Box::new(reload))
 }
 
 /// Reloads the remote clients' keys when `dshare client` changes their file.
-fn watch_clients(home: &Home, remote_keys: &Arc<ClientKeys>) -> Watcher {
+fn watch_clients(home: &Home, remote_keys: &Arc<ClientKeys>) -> Watched {
     let remote_keys = Arc::clone(remote_keys);
-    Watcher::start(home.clients_path(), move || remote_keys.refresh())
+    (home.clients_path(), Box::new(move || remote_keys.refresh()))
 }
 
-/// A thread that calls a reload whenever a file changes, so `dshare keys` and
+/// A file, and what to do when it changes.
+type Watched = (PathBuf, Box<dyn FnMut() + Send>);
+
+/// One thread that calls a file's reload whenever it changes, so `dshare keys` and
 /// `dshare client` act on a running node without a restart. Stopped with the node,
 /// so a node started and stopped in-process leaves no thread behind.
 struct Watcher {
@@ -577,18 +581,20 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(path: PathBuf, mut reload: impl FnMut() + Send + 'static) -> Watcher {
-        let modified = move || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut seen = modified();
+    fn start(mut files: Vec<Watched>) -> Watcher {
+        let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut seen: Vec<_> = files.iter().map(|(path, _)| modified(path)).collect();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("file-watch".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(WATCH_PERIOD) {
-                    let now = modified();
-                    if now != seen {
-                        seen = now;
-                        reload();
+                    for ((path, reload), seen) in files.iter_mut().zip(&mut seen) {
+                        let now = modified(path);
+                        if now != *seen {
+                            *seen = now;
+                            reload();
+                        }
                     }
                 }
             })
@@ -617,10 +623,11 @@ mod tests {
         let (seen, changes) = mpsc::channel();
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&calls);
-        let watcher = Watcher::start(path.clone(), move || {
+        let reload = move || {
             counted.fetch_add(1, Ordering::SeqCst);
             let _ = seen.send(());
-        });
+        };
+        let watcher = Watcher::start(vec![(path.clone(), Box::new(reload))]);
         std::fs::write(&path, "x").unwrap();
         changes.recv_timeout(Duration::from_secs(10)).unwrap();
         let asked = Instant::now();

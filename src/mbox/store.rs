@@ -70,7 +70,7 @@ pub struct Store {
     /// may now exist only on peers, and signing a new one before they are back would
     /// reuse their seqs, a fork of its own history. Cleared by the replicator.
     recovering: AtomicBool,
-    checkpoints: Checkpoints,
+    checkpoints: Arc<Checkpoints>,
     /// Run files replaced by a merge, removed once a checkpoint that does not name
     /// them is written.
     retired: Mutex<Vec<PathBuf>>,
@@ -92,7 +92,20 @@ struct Checkpoints {
     writing: Mutex<()>,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.checkpoints.wake_writer();
+    }
+}
+
 impl Checkpoints {
+    /// Wakes the background thread to look again (at a stop, or the store gone).
+    /// Under the flag's lock, so it cannot be missed between the look and the wait.
+    fn wake_writer(&self) {
+        let _wanted = self.wanted.lock().expect("checkpoint lock");
+        self.wake.notify_all();
+    }
+
     fn new(at_lines: u64) -> Checkpoints {
         Checkpoints {
             at_lines: AtomicU64::new(at_lines),
@@ -114,31 +127,30 @@ impl Checkpoints {
         super::checkpoint::due(lines, self.at_lines.load(AtomicOrdering::Relaxed), since)
     }
 
-    /// The thread writes each requested checkpoint until the store closes. It holds the
-    /// store only weakly, so it never keeps one alive.
+    /// The thread writes each requested checkpoint until the store closes or is
+    /// dropped. It holds the store only weakly, and only while it writes, so it never
+    /// keeps one alive; it sleeps until asked (the store's drop wakes it too).
     fn start(store: &Arc<Store>) {
         let weak = Arc::downgrade(store);
+        let c = Arc::clone(&store.checkpoints);
         let spawned = std::thread::Builder::new()
             .name("checkpoint".into())
             .spawn(move || {
-                while let Some(store) = weak.upgrade() {
-                    let c = &store.checkpoints;
+                loop {
                     let mut wanted = c.wanted.lock().expect("checkpoint lock");
-                    if !*wanted {
-                        wanted = c
-                            .wake
-                            .wait_timeout(wanted, Duration::from_secs(1))
-                            .expect("checkpoint lock")
-                            .0;
+                    while !*wanted && weak.strong_count() > 0 {
+                        wanted = c.wake.wait(wanted).expect("checkpoint lock");
                     }
+                    let Some(store) = weak.upgrade() else {
+                        return;
+                    };
                     if store.closing.load(AtomicOrdering::Relaxed) {
                         return;
                     }
-                    if std::mem::take(&mut *wanted) {
-                        drop(wanted);
-                        let merged = store.merge_runs();
-                        store.write_checkpoint(merged);
-                    }
+                    *wanted = false;
+                    drop(wanted);
+                    let merged = store.merge_runs();
+                    store.write_checkpoint(merged);
                 }
             });
         if let Err(e) = spawned {
@@ -395,7 +407,7 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
             recovering: AtomicBool::new(torn || cut),
-            checkpoints: Checkpoints::new(checkpointed),
+            checkpoints: Arc::new(Checkpoints::new(checkpointed)),
             retired: Mutex::new(retired),
             damaged: AtomicBool::new(false),
         };
@@ -909,7 +921,7 @@ impl Store {
         let _held = self.lines.lock().expect("lines lock");
         self.closing.store(true, AtomicOrdering::Relaxed);
         self.grew.notify_all();
-        self.checkpoints.wake.notify_all();
+        self.checkpoints.wake_writer();
     }
 
     /// Reports a mismatch found in the index files, as an error for the reader.

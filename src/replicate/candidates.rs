@@ -66,6 +66,11 @@ impl Candidates {
             .map(|(url, _)| url.clone())
     }
 
+    /// When the first waiting address is due, if any waits.
+    pub fn first_due_ms(&self) -> Option<u64> {
+        self.waiting.values().map(|c| c.due_ms).min()
+    }
+
     /// The probe of `url` failed: later again, or dropped after [`MAX_ATTEMPTS`].
     pub fn failed(&mut self, url: &str, now_ms: u64) {
         let Some(c) = self.waiting.get_mut(url) else {

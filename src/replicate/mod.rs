@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,9 @@ const ASK_AGAIN_MS: u64 = 2_000;
 const MAX_ASKED: usize = 100_000;
 /// Time between two probes of addresses not yet proven (see [`candidates`]).
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// Longest sleep of the prober with nothing due (it is woken when an address is
+/// taken, and at shutdown).
+const PROBER_IDLE: Duration = Duration::from_secs(5);
 /// Ids of messages received with `sent_to_all` and not to be forwarded, until the
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
@@ -111,6 +114,8 @@ pub struct Replicator {
     pace: Arc<outbox::Pace>,
     /// Addresses heard of, waiting to prove themselves before they are adopted.
     candidates: Mutex<candidates::Candidates>,
+    /// Wakes the prober: an address was taken to be probed, or the node stops.
+    candidate_taken: Condvar,
     /// Messages asked for after an offer, and when: asked again only after
     /// [`ASK_AGAIN_MS`] (the push that was asked for may have been lost).
     asked: Mutex<std::collections::HashMap<Hash, u64>>,
@@ -157,6 +162,7 @@ impl Replicator {
             swim: Mutex::new(None),
             pace: Arc::default(),
             candidates: Mutex::default(),
+            candidate_taken: Condvar::new(),
             no_forward: Mutex::new(HashSet::new()),
             asked: Mutex::default(),
             self_urls: Mutex::new(HashSet::new()),
@@ -221,6 +227,11 @@ impl Replicator {
 
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        {
+            // Under the lock, so the prober cannot miss it between its check and its wait.
+            let _candidates = self.candidates.lock().expect("candidates lock");
+            self.candidate_taken.notify_all();
+        }
         self.pool.stop();
         self.timer_stop.lock().expect("timer lock").take();
         self.lanes.lock().expect("lanes lock").clear();
@@ -347,26 +358,43 @@ impl Replicator {
         if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {
             return;
         }
-        self.candidates
+        let taken = self
+            .candidates
             .lock()
             .expect("candidates lock")
             .offer(&url, crate::time::now_ms());
+        if taken {
+            self.candidate_taken.notify_one();
+        }
     }
 
     /// Probes the waiting addresses one at a time, at most one every
     /// [`PROBE_EVERY`]: this node never probes unproven addresses faster than that,
-    /// whatever its peers tell it. Runs on its own thread until the node stops.
+    /// whatever its peers tell it. Runs on its own thread until the node stops, and
+    /// sleeps until the next probe is due or an address is taken: a node whose table
+    /// is settled does not wake ten times a second for nothing.
     fn probe_candidates(self: Arc<Self>) {
+        let mut candidates = self.candidates.lock().expect("candidates lock");
         while !self.stopping() {
-            let due = self
-                .candidates
-                .lock()
-                .expect("candidates lock")
-                .next_due(crate::time::now_ms());
-            if let Some(url) = due {
+            let now = crate::time::now_ms();
+            if let Some(url) = candidates.next_due(now) {
+                drop(candidates);
                 self.probe(&url);
+                thread::sleep(PROBE_EVERY);
+                candidates = self.candidates.lock().expect("candidates lock");
+                continue;
             }
-            thread::sleep(PROBE_EVERY);
+            let wait = candidates
+                .first_due_ms()
+                .map_or(PROBER_IDLE, |at| {
+                    Duration::from_millis(at.saturating_sub(now))
+                })
+                .min(PROBER_IDLE);
+            candidates = self
+                .candidate_taken
+                .wait_timeout(candidates, wait)
+                .expect("candidates lock")
+                .0;
         }
     }
 

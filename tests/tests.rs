@@ -21,6 +21,7 @@ mod fleet;
 mod format_spec;
 mod generated;
 mod history_index;
+mod history_left;
 mod hostile;
 mod http_limits;
 mod in_process;

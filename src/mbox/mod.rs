@@ -7,6 +7,7 @@ mod audit;
 mod checkpoint;
 mod combine;
 pub mod epoch;
+mod epoch_read;
 mod format;
 mod head;
 mod held;

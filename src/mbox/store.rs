@@ -77,6 +77,9 @@ pub struct Store {
     /// Set once the index files were found not to match the box while serving: the
     /// checkpoint is then removed, so the next start rebuilds them.
     damaged: AtomicBool,
+    /// Where the last page read from a closed epoch ended (one follower catching up at
+    /// a time reads on without a rescan; any other only costs a rescan).
+    epoch_resume: Mutex<Option<super::epoch_read::Resume>>,
 }
 
 /// When the checkpoint was last written, and the background thread that writes the
@@ -398,6 +401,7 @@ impl Store {
             checkpoints: Checkpoints::new(checkpointed),
             retired: Mutex::new(retired),
             damaged: AtomicBool::new(false),
+            epoch_resume: Mutex::new(None),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
@@ -857,6 +861,22 @@ impl Store {
         let messages = self.read_records(&reader, &records)?;
         let next = after + messages.len() as u64;
         Ok((messages, next))
+    }
+
+    /// [`Store::since_next`] over the whole history: lines closed into an epoch whose
+    /// file is still here are read from it, so a follower that was behind when an
+    /// archive ran (a hook's cursor) misses none of them. Lines of a pruned epoch are
+    /// gone: the page then starts after them, and ends that much further on.
+    pub fn since_history(&self, after: u64, limit: usize) -> Result<(Vec<Message>, u64)> {
+        if after < self.base_lines() {
+            let (messages, next) =
+                super::epoch_read::since(&self.path, after, limit, &self.epoch_resume)?;
+            if !messages.is_empty() {
+                return Ok((messages, next));
+            }
+            return self.since_next(next, limit);
+        }
+        self.since_next(after, limit)
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.

@@ -479,7 +479,11 @@ impl ClientApi {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                 }
                 let limit = n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(PAGE).min(PAGE));
-                store.since_next(after, limit)
+                if req.param("epochs") == Some("1") {
+                    store.since_history(after, limit)
+                } else {
+                    store.since_next(after, limit)
+                }
             }
         };
         match read {

@@ -1,0 +1,162 @@
+//! What is left of "years of history": hook cursors that survive an archive, a crash
+//! inside an archive that leaves no file behind, where a pruned node's history begins,
+//! start-up after a crash with a long tail, and an index overlay that stays bounded
+//! when its runs cannot be written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::util::{Node, Scratch, ok, run, show, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn send(node: &Node, from: usize, to: usize) {
+    for i in from..to {
+        let (status, body) = node.get("/send", &[("msg", &format!("m {i:03}"))]);
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// A hook that appends each body it is given, one a line, to `out`.
+fn recording_hook(out: &Path) -> String {
+    format!("{{ cat; echo; }} >> '{}'", out.display())
+}
+
+fn handled(out: &Path) -> Vec<String> {
+    fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every body `m 000` … `m {n-1}` exactly once, in order.
+fn assert_each_once(out: &Path, n: usize) {
+    let got = handled(out);
+    let want: Vec<String> = (0..n).map(|i| format!("m {i:03}")).collect();
+    assert_eq!(got, want, "the hook ran for these messages");
+}
+
+fn exec_once(home: &Path, out: &Path) -> std::process::Output {
+    let hook = recording_hook(out);
+    let got = run(
+        home,
+        &["log", "--exec", &hook, "--cursor", "c", "--from", "start"],
+    );
+    assert!(got.status.success(), "{}", show(&got));
+    got
+}
+
+#[test]
+fn a_log_exec_cursor_behind_an_archive_reads_the_epoch_and_handles_each_message_once() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let out = scratch.dir.path().join("handled");
+    let node = Node::start(&home, &[]);
+    send(&node, 0, 30);
+    exec_once(&home, &out);
+    assert_each_once(&out, 30);
+    send(&node, 30, 50);
+    // Lines 1–40 move into epoch 1: the cursor (at line 30) is inside it.
+    ok(&home, &["archive", "--keep-messages", "10"]);
+    exec_once(&home, &out);
+    assert_each_once(&out, 50);
+    // And once more past the archive: nothing is replayed.
+    send(&node, 50, 55);
+    ok(&home, &["archive", "--keep-messages", "2"]);
+    exec_once(&home, &out);
+    assert_each_once(&out, 55);
+}
+
+#[test]
+fn a_cursor_into_pruned_history_says_so_and_goes_on_where_history_begins() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let out = scratch.dir.path().join("handled");
+    let node = Node::start(&home, &[]);
+    send(&node, 0, 10);
+    exec_once(&home, &out);
+    send(&node, 10, 20);
+    // Lines 1–15 closed and their lines deleted: 11–15 were never handled.
+    ok(&home, &["archive", "--keep-messages", "5", "--prune"]);
+    let said = exec_once(&home, &out);
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert!(
+        stderr.contains("lines 11–15")
+            && stderr.contains("pruned")
+            && stderr.contains("from line 16"),
+        "{stderr}"
+    );
+    let want: Vec<String> = (0..10).chain(15..20).map(|i| format!("m {i:03}")).collect();
+    assert_eq!(handled(&out), want);
+    // The cursor went on from there: no warning, nothing run, the next time.
+    let again = exec_once(&home, &out);
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("pruned"),
+        "{}",
+        show(&again)
+    );
+    assert_eq!(handled(&out).len(), 15);
+    drop(node);
+}
+
+/// A hook that records each body, and waits for `go` to exist before it records
+/// `m 005`: an archive can then run while it is in the middle of a message.
+fn stalling_hook(out: &Path, go: &Path) -> String {
+    format!(
+        "b=$(cat); if [ \"$b\" = 'm 005' ]; then while [ ! -e '{}' ]; do sleep 0.02; done; fi; echo \"$b\" >> '{}'",
+        go.display(),
+        out.display()
+    )
+}
+
+#[test]
+fn an_on_message_cursor_survives_an_archive_while_its_hook_runs_and_between_two_runs() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let out = scratch.dir.path().join("handled");
+    let go = scratch.dir.path().join("go");
+    let hook = stalling_hook(&out, &go);
+    let node = Node::start(&home, &["--on-message", &hook, "--from", "start"]);
+    send(&node, 0, 20);
+    wait_for("the hook to reach m 005", DEADLINE, || {
+        (handled(&out).len() == 5).then_some(())
+    });
+    // The hook is running for line 6 while lines 1–17 are closed into epoch 1.
+    let (code, body) =
+        crate::util::raw_post(&node.url_for("/archive", &[("keep_messages", "3")]), b"");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    fs::write(&go, "").unwrap();
+    wait_for("the hook to handle all 20", DEADLINE, || {
+        (handled(&out).len() >= 20).then_some(())
+    });
+    assert!(node.stop().success());
+    // Without the hook, 10 more arrive and an archive closes all but 2: the cursor
+    // (line 20) is now inside epoch 2.
+    let node = Node::start(&home, &[]);
+    send(&node, 20, 30);
+    ok(&home, &["archive", "--keep-messages", "2"]);
+    assert!(node.stop().success());
+    let node = Node::start(&home, &["--on-message", &hook]);
+    wait_for("the hook to handle all 30", DEADLINE, || {
+        (handled(&out).len() >= 30).then_some(())
+    });
+    send(&node, 30, 32);
+    wait_for("the hook to handle the 2 new ones", DEADLINE, || {
+        (handled(&out).len() >= 32).then_some(())
+    });
+    assert_each_once(&out, 32);
+}
+
+#[allow(dead_code)]
+fn home_files(home: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for dir in [home.to_path_buf(), home.join("epochs")] {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            all.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    all.sort();
+    all
+}

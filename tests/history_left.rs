@@ -4,7 +4,7 @@
 //! when its runs cannot be written.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::util::{Node, Scratch, ok, run, show, wait_for};
@@ -149,14 +149,124 @@ fn an_on_message_cursor_survives_an_archive_while_its_hook_runs_and_between_two_
     assert_each_once(&out, 32);
 }
 
-#[allow(dead_code)]
-fn home_files(home: &Path) -> Vec<PathBuf> {
+/// Every file of a home and of its epochs directory, by name relative to the home.
+fn home_files(home: &Path) -> Vec<String> {
     let mut all = Vec::new();
-    for dir in [home.to_path_buf(), home.join("epochs")] {
+    for (dir, prefix) in [(home.to_path_buf(), ""), (home.join("epochs"), "epochs/")] {
         if let Ok(entries) = fs::read_dir(&dir) {
-            all.extend(entries.flatten().map(|e| e.path()));
+            all.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .map(|e| format!("{prefix}{}", e.file_name().to_string_lossy())),
+            );
         }
     }
     all.sort();
     all
+}
+
+/// What an archive writes on its way and a finished one does not leave: temporary
+/// files, the next box and its index, an epoch's lines without its head.
+fn leftovers(home: &Path) -> Vec<String> {
+    let files = home_files(home);
+    files
+        .iter()
+        .filter(|f| {
+            f.ends_with(".tmp")
+                || f.starts_with("box.txt.")
+                || f.strip_prefix("epochs/")
+                    .and_then(|n| n.strip_suffix(".txt"))
+                    .is_some_and(|stem| !files.contains(&format!("epochs/{stem}.head")))
+        })
+        .cloned()
+        .collect()
+}
+
+fn copy_home(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Kills `dshare archive` on a large box as soon as each file it writes on its way
+/// appears (its epoch's lines being copied, the next box, the next box's index and
+/// runs, the epoch's lines without a head), then starts a node on what is left: no
+/// leftover survives the start, the box verifies, and every message is there.
+#[test]
+fn a_kill_at_any_point_of_an_archive_leaves_nothing_behind_after_the_next_start() {
+    let scratch = Scratch::new();
+    let template = scratch.home("template");
+    ok(&template, &["init"]);
+    let n = 40_000u64;
+    let chain = crate::util::write_signed_box(&template.join("box.txt"), n, |s| {
+        format!("old {s} {}", "x".repeat(200))
+    });
+    fs::write(template.join("box.head"), format!("{n:020} {chain}\n")).unwrap();
+    let points: [(&str, fn(&[String]) -> bool); 4] = [
+        ("the epoch's lines being copied", |f| {
+            f.iter().any(|f| f == "epochs/box.1.txt.tmp")
+        }),
+        ("the epoch's lines without a head", |f| {
+            f.iter().any(|f| f == "epochs/box.1.txt") && !f.iter().any(|f| f == "epochs/box.1.head")
+        }),
+        ("the next box", |f| f.iter().any(|f| f == "box.txt.next")),
+        ("the next box's index", |f| {
+            f.iter()
+                .any(|f| f == "box.txt.index" || f.starts_with("box.txt.order-"))
+        }),
+    ];
+    let mut hit = 0;
+    for (i, (what, at)) in points.iter().enumerate() {
+        let home = scratch.home(&format!("h{i}"));
+        copy_home(&template, &home);
+        let mut cmd = crate::util::dshare(&home, &["archive", "--keep-messages", "20000"]);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = crate::util::Reaped(cmd.spawn().unwrap());
+        let seen = wait_for(what, DEADLINE, || {
+            if at(&home_files(&home)) {
+                return Some(true);
+            }
+            match child.0.try_wait().unwrap() {
+                Some(_) => Some(false),
+                None => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    None
+                }
+            }
+        });
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        let left = leftovers(&home);
+        eprintln!("killed at {what}: seen {seen}, left {left:?}");
+        if !seen {
+            continue;
+        }
+        hit += 1;
+        let node = Node::start(&home, &[]);
+        assert_eq!(
+            leftovers(&home),
+            Vec::<String>::new(),
+            "after a kill at {what}"
+        );
+        let (code, body) = node.get("/status", &[]);
+        assert_eq!(code, 200, "{body}");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            status["messages"].as_u64(),
+            Some(n),
+            "after a kill at {what}"
+        );
+        drop(node);
+        let verified = run(&home, &["--json", "verify"]);
+        assert!(verified.status.success(), "{}", show(&verified));
+        // The next archive goes through on what is left.
+        ok(&home, &["archive", "--keep-messages", "20000"]);
+        assert_eq!(leftovers(&home), Vec::<String>::new());
+    }
+    assert!(hit >= 2, "too few kill points were caught ({hit})");
 }

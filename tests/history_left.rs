@@ -270,3 +270,85 @@ fn a_kill_at_any_point_of_an_archive_leaves_nothing_behind_after_the_next_start(
     }
     assert!(hit >= 2, "too few kill points were caught ({hit})");
 }
+
+fn status(node: &Node) -> serde_json::Value {
+    let (code, body) = node.get("/status", &[]);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn status_and_log_say_where_the_history_held_begins_after_an_archive_and_a_prune() {
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    let node = Node::start(&home, &[]);
+    send(&node, 0, 20);
+    let before = status(&node);
+    assert_eq!(before["history"]["first_line"], 1, "{before}");
+    assert_eq!(before["history"]["box_first_line"], 1, "{before}");
+    ok(&home, &["archive", "--keep-messages", "5"]);
+    let s = status(&node);
+    let h = &s["history"];
+    assert_eq!(
+        (
+            &h["first_line"],
+            &h["box_first_line"],
+            &h["epochs"],
+            &h["epochs_with_lines"],
+            &h["pruned_lines"]
+        ),
+        (&1.into(), &16.into(), &1.into(), &1.into(), &0.into()),
+        "{s}"
+    );
+    let log = run(&home, &["log", "--json"]);
+    let said = String::from_utf8_lossy(&log.stderr);
+    assert!(
+        said.contains("begins at line 16") && said.contains("epochs/"),
+        "{}",
+        show(&log)
+    );
+    ok(&home, &["archive", "--keep-messages", "2", "--prune"]);
+    let s = status(&node);
+    let h = &s["history"];
+    assert_eq!(
+        (
+            &h["first_line"],
+            &h["box_first_line"],
+            &h["epochs"],
+            &h["epochs_with_lines"],
+            &h["pruned_lines"]
+        ),
+        (&19.into(), &19.into(), &2.into(), &0.into(), &18.into()),
+        "{s}"
+    );
+    let first = crate::util::json_lines(&ok(&home, &["log", "--json", "-n", "2"]));
+    assert_eq!(
+        h["first_ts"], first[0]["ts"],
+        "the first message held is m 018"
+    );
+    let log = run(&home, &["log", "-n", "100"]);
+    let said = String::from_utf8_lossy(&log.stderr);
+    assert!(
+        said.contains("begins at line 19") && said.contains("signed heads"),
+        "{}",
+        show(&log)
+    );
+    // The fields that were there keep their values and their order.
+    let keys: Vec<&String> = s.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "node",
+            "url",
+            "version",
+            "messages",
+            "authors",
+            "head",
+            "digest",
+            "commits",
+            "recovering",
+            "history"
+        ]
+    );
+    assert_eq!(s["messages"], 20);
+}

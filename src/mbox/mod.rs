@@ -27,7 +27,7 @@ pub use audit::{Audit, audit_path, last_audit, record_audit};
 pub use checkpoint::checkpoint_path;
 pub use format::{Line, encode_line, parse_line};
 pub use head::{HeadRecord, head_path, read_head_file, read_head_record};
-pub use history::verify_history;
+pub use history::{history_start, verify_history};
 pub use index::index_path;
 pub use read::{read_messages, sort_conversation};
 pub use store::{Store, Summary};

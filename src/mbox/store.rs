@@ -80,7 +80,15 @@ pub struct Store {
     /// Where the last page read from a closed epoch ended (one follower catching up at
     /// a time reads on without a rescan; any other only costs a rescan).
     epoch_resume: Mutex<Option<super::epoch_read::Resume>>,
+    /// Where the history begins, with what it was worked out from (the lines before
+    /// the live box and the epochs directory's change time): `/status` is asked often,
+    /// and reading every final head each time would cost O(epochs × authors).
+    history_start: Mutex<Option<(HistoryKey, crate::api::status::HistoryStart)>>,
 }
+
+/// What [`Store::history_start`] depends on: an archive moves the base, a prune
+/// deletes files in the epochs directory (which changes its times).
+type HistoryKey = (u64, Option<std::time::SystemTime>);
 
 /// When the checkpoint was last written, and the background thread that writes the
 /// next one: a commit only asks for it, so a checkpoint never holds up a commit.
@@ -402,6 +410,7 @@ impl Store {
             retired: Mutex::new(retired),
             damaged: AtomicBool::new(false),
             epoch_resume: Mutex::new(None),
+            history_start: Mutex::new(None),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
@@ -877,6 +886,27 @@ impl Store {
             return self.since_next(next, limit);
         }
         self.since_next(after, limit)
+    }
+
+    /// Where the history this node holds begins (`/status`), from its final heads.
+    pub fn history_start(&self) -> Result<crate::api::status::HistoryStart> {
+        let base = self.base_lines();
+        let dir = super::epoch::epochs_dir(&self.path);
+        let changed = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        let key = (base, changed);
+        let mut cached = self.history_start.lock().expect("history start lock");
+        if let Some((k, start)) = cached.as_ref()
+            && *k == key
+        {
+            return Ok(start.clone());
+        }
+        let live_first_ts = self.since_next(base, 1)?.0.first().map(|m| m.ts);
+        let start = super::history::history_start(&self.path, live_first_ts)?;
+        // An empty live box gains its first line without any change to the key.
+        if live_first_ts.is_some() || start.first_line < start.box_first_line {
+            *cached = Some((key, start.clone()));
+        }
+        Ok(start)
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.

@@ -545,6 +545,7 @@ impl ClientApi {
                 digest: s.digest,
                 commits: self.writer.store().commits(),
                 recovering: self.writer.store().recovering(),
+                history: self.writer.store().history_start().ok(),
             },
         )
     }

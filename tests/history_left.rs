@@ -352,3 +352,98 @@ fn status_and_log_say_where_the_history_held_begins_after_an_archive_and_a_prune
     );
     assert_eq!(s["messages"], 20);
 }
+
+/// Sends `count` messages over `threads` connections at once (so that they share
+/// commits); returns the HTTP statuses seen.
+fn send_many(node: &Node, tag: &str, count: usize, threads: usize) -> Vec<u16> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..count)
+                        .step_by(threads)
+                        .map(|i| node.get("/send", &[("msg", &format!("{tag} {i}"))]).0)
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+/// The overlay of the conversation order is written as a run every 16,384 lines. When
+/// that cannot be done (here a directory squats the name of the run being written),
+/// the node takes 4,096 more lines into memory and then refuses sends with 507 until
+/// a run can be written; nothing acknowledged is lost, and it takes sends again once
+/// the way is clear.
+#[test]
+fn the_index_overlay_stays_bounded_when_its_run_cannot_be_written() {
+    const OVERLAY_MAX: u64 = 16_384;
+    const OVERLAY_LIMIT: u64 = OVERLAY_MAX + OVERLAY_MAX / 4;
+    let scratch = Scratch::new();
+    let home = scratch.home("a");
+    ok(&home, &["init"]);
+    let old = OVERLAY_MAX - 100;
+    let chain = crate::util::write_signed_box(&home.join("box.txt"), old, |s| format!("old {s}"));
+    fs::write(home.join("box.head"), format!("{old:020} {chain}\n")).unwrap();
+    // Permissions would not stop a node running as root: directories squatting every
+    // name the first run can take (its last line is that of the commit that filled
+    // the overlay, and the write is tried again at every commit) do.
+    let squatters: Vec<_> = (OVERLAY_MAX..OVERLAY_LIMIT + 4096)
+        .map(|last| home.join(format!("box.order-1-{last}.tmp")))
+        .collect();
+    for dir in &squatters {
+        fs::create_dir(dir).unwrap();
+    }
+    let node = Node::start(&home, &[]);
+    let room = (OVERLAY_LIMIT - old) as usize;
+    let statuses = send_many(&node, "in", room + 300, 8);
+    let stored = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 507).count();
+    eprintln!("stored {stored}, refused {refused} of {}", statuses.len());
+    assert_eq!(
+        stored + refused,
+        statuses.len(),
+        "only 200 or 507: {statuses:?}"
+    );
+    assert!(
+        refused >= 250,
+        "the overlay was not bounded: stored {stored}\n{}",
+        node.log()
+    );
+    assert!(
+        stored >= room - 8 && stored <= room + 8,
+        "stored {stored}, room for {room}"
+    );
+    let s = status(&node);
+    assert_eq!(s["messages"].as_u64(), Some(old + stored as u64), "{s}");
+    assert!(
+        node.log().contains("cannot write a sorted run"),
+        "{}",
+        node.log()
+    );
+    // The way is clear again: the next send writes the run and is taken.
+    for dir in &squatters {
+        fs::remove_dir(dir).unwrap();
+    }
+    let (code, body) = node.get("/send", &[("msg", "after")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        fs::read_dir(&home)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("box.order-1-")),
+        "the run is written"
+    );
+    let total = old + stored as u64 + 1;
+    assert_eq!(status(&node)["messages"].as_u64(), Some(total));
+    node.kill9();
+    let node = Node::start(&home, &[]);
+    assert_eq!(status(&node)["messages"].as_u64(), Some(total));
+    drop(node);
+    let verified = run(&home, &["--json", "verify"]);
+    assert!(verified.status.success(), "{}", show(&verified));
+}

@@ -84,6 +84,8 @@ pub struct Store {
     /// the live box and the epochs directory's change time): `/status` is asked often,
     /// and reading every final head each time would cost O(epochs × authors).
     history_start: Mutex<Option<(HistoryKey, crate::api::status::HistoryStart)>>,
+    /// Set while the overlay's run cannot be written ([`Store::flush_overlay`]).
+    runs_stalled: AtomicBool,
 }
 
 /// What [`Store::history_start`] depends on: an archive moves the base, a prune
@@ -411,6 +413,7 @@ impl Store {
             damaged: AtomicBool::new(false),
             epoch_resume: Mutex::new(None),
             history_start: Mutex::new(None),
+            runs_stalled: AtomicBool::new(false),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
@@ -431,7 +434,7 @@ impl Store {
     /// never before.
     pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
         self.commits.fetch_add(1, AtomicOrdering::Relaxed);
-        let mut flushed = false;
+        let flushed;
         let messages: Vec<Message> = {
             let mut index = self.index.write().expect("index lock");
             let first = index.lines + 1;
@@ -447,10 +450,7 @@ impl Store {
                     index_path(&self.path).display()
                 ));
             }
-            match index.flush(&self.path, false, &mut Vec::new()) {
-                Ok(f) => flushed = f,
-                Err(e) => self.mark_damaged(&format!("cannot write a run: {e}")),
-            }
+            flushed = self.flush_overlay(&mut index);
             appended
                 .into_iter()
                 .map(|(line, _, _)| line.message)
@@ -473,6 +473,58 @@ impl Store {
         if flushed || self.checkpoints.due(held) {
             self.checkpoints.request();
         }
+    }
+
+    /// Writes the overlay as a run if it is full. A run that cannot be written is not
+    /// damage: the overlay keeps its keys (reads go on) and the write is tried again
+    /// at every commit, up to [`super::runs::OVERLAY_LIMIT`] keys
+    /// ([`Store::room_in_index`]). Said once when it starts failing and once when it
+    /// works again.
+    fn flush_overlay(&self, index: &mut Index) -> bool {
+        match index.flush(&self.path, false, &mut Vec::new()) {
+            Ok(flushed) => {
+                if flushed && self.runs_stalled.swap(false, AtomicOrdering::SeqCst) {
+                    crate::note!(
+                        "the index's sorted runs are written again beside {}; new messages are taken again",
+                        self.path.display()
+                    );
+                }
+                flushed
+            }
+            Err(e) => {
+                if !self.runs_stalled.swap(true, AtomicOrdering::SeqCst) {
+                    crate::error!(
+                        "cannot write a sorted run of the index beside {} ({e}); it is tried again at every commit, and new messages are refused once {} lines wait for it",
+                        self.path.display(),
+                        super::runs::OVERLAY_LIMIT
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Whether a commit may add lines: not while the overlay is at its bound because
+    /// its run cannot be written, which is tried once more first. Asked by the writer
+    /// before it appends anything, so a refusal stores nothing.
+    pub(super) fn room_in_index(&self) -> Result<(), super::StoreError> {
+        if self.index.read().expect("index lock").order.overlay.len() < super::runs::OVERLAY_LIMIT {
+            return Ok(());
+        }
+        let (flushed, waiting) = {
+            let mut index = self.index.write().expect("index lock");
+            let flushed = self.flush_overlay(&mut index);
+            (flushed, index.order.overlay.len())
+        };
+        if flushed {
+            self.checkpoints.request();
+        }
+        if waiting < super::runs::OVERLAY_LIMIT {
+            return Ok(());
+        }
+        Err(super::StoreError::IndexStalled(format!(
+            "{waiting} lines wait for a sorted run that cannot be written; the node's log says why"
+        )))
     }
 
     /// The index files do not match the box (or cannot be written): say so once, and

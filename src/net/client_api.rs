@@ -556,6 +556,7 @@ impl ClientApi {
 pub fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::Full => Response::text(507, e.to_string()),
+        StoreError::IndexStalled(_) => Response::text(507, e.to_string()).with("Retry-After", "5"),
         StoreError::Closed | StoreError::Recovering => {
             Response::text(503, e.to_string()).with("Retry-After", "1")
         }

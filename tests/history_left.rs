@@ -192,6 +192,9 @@ fn copy_home(from: &Path, to: &Path) {
     }
 }
 
+/// Whether the files of a home show an archive at one point of its way.
+type Seen = fn(&[String]) -> bool;
+
 /// Kills `dshare archive` on a large box as soon as each file it writes on its way
 /// appears (its epoch's lines being copied, the next box, the next box's index and
 /// runs, the epoch's lines without a head), then starts a node on what is left: no
@@ -206,7 +209,7 @@ fn a_kill_at_any_point_of_an_archive_leaves_nothing_behind_after_the_next_start(
         format!("old {s} {}", "x".repeat(200))
     });
     fs::write(template.join("box.head"), format!("{n:020} {chain}\n")).unwrap();
-    let points: [(&str, fn(&[String]) -> bool); 4] = [
+    let points: [(&str, Seen); 4] = [
         ("the epoch's lines being copied", |f| {
             f.iter().any(|f| f == "epochs/box.1.txt.tmp")
         }),

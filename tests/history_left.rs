@@ -304,6 +304,12 @@ fn status_and_log_say_where_the_history_held_begins_after_an_archive_and_a_prune
         "{s}"
     );
     let log = run(&home, &["log", "--json"]);
+    // The whole conversation of the live box, once each (it was read from line 0 by
+    // counting, and repeated the live box's lines until the count reached its end).
+    let shown = crate::util::json_lines(&String::from_utf8_lossy(&log.stdout));
+    let bodies: Vec<&str> = shown.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let want: Vec<String> = (15..20).map(|i| format!("m {i:03}")).collect();
+    assert_eq!(bodies, want, "{}", show(&log));
     let said = String::from_utf8_lossy(&log.stderr);
     assert!(
         said.contains("begins at line 16") && said.contains("epochs/"),

@@ -22,6 +22,7 @@ mod fleet_bounds;
 mod format_spec;
 mod generated;
 mod history_index;
+mod history_left;
 mod hostile;
 mod http_limits;
 mod in_process;

@@ -58,6 +58,11 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
         if args.lines != Some(0) {
             say_if_none(&out, messages.len(), shown, home);
         }
+        if args.lines.is_none_or(|n| n > messages.len())
+            && let Ok(Some(start)) = client.status().map(|s| s.history)
+        {
+            say_where_history_begins(&out, &start);
+        }
         if args.follow {
             loop {
                 let (messages, after) = client.since(next, FOLLOW_WAIT_S)?;
@@ -80,6 +85,11 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
     if args.lines != Some(0) {
         say_if_none(&out, messages.len(), shown, home);
     }
+    if args.lines.is_none_or(|n| n > messages.len())
+        && let Ok(start) = mbox::history_start(&path, messages.first().map(|m| m.ts))
+    {
+        say_where_history_begins(&out, &start);
+    }
     if args.follow {
         out.out.note(format!(
             "no node is running for {}: following its box file, which grows only while a node runs (`dshare serve --home {}`)",
@@ -89,6 +99,40 @@ pub fn run(home: &Home, args: &LogArgs, out: Output) -> Result<Code> {
         follow_file(&mut stdout, &path, &out)?;
     }
     Ok(Code::Success)
+}
+
+/// `log` shows the live box: when older lines were closed into epochs, and so were
+/// asked for but not shown, says where the box begins and where the rest is.
+fn say_where_history_begins(shown: &Shown, start: &crate::api::status::HistoryStart) {
+    if start.box_first_line <= 1 {
+        return;
+    }
+    let closed = start.box_first_line - 1;
+    let kept = if start.pruned_lines == 0 {
+        format!(
+            "all with their lines in epochs/ (line {} on)",
+            start.first_line
+        )
+    } else if start.epochs_with_lines == 0 {
+        format!(
+            "their lines deleted: only their signed heads are here ({} lines), and `dshare verify` proves the box continues from them",
+            start.pruned_lines
+        )
+    } else {
+        format!(
+            "{} with their lines in epochs/ (line {} on), the lines of {} deleted",
+            start.epochs_with_lines, start.first_line, start.pruned_lines
+        )
+    };
+    let since = start
+        .first_ts
+        .filter(|_| start.first_line == start.box_first_line)
+        .map(|ts| format!(", from {}", crate::time::utc(ts)))
+        .unwrap_or_default();
+    shown.out.note(format!(
+        "this box begins at line {}{since}: lines 1–{closed} were closed into {} epoch(s), {kept}",
+        start.box_first_line, start.epochs
+    ));
 }
 
 /// How messages are shown: the output switches and the filters.

@@ -287,9 +287,20 @@ impl<S: Source> Runner<S> {
     pub fn run(&mut self, follow: bool, wait: Duration) -> Result<()> {
         let mut pos = self.resume()?;
         while !self.guard.stopping() {
-            let batch = self
-                .source
-                .since(pos, PAGE, if follow { wait } else { Duration::ZERO })?;
+            let (batch, next) =
+                self.source
+                    .since(pos, PAGE, if follow { wait } else { Duration::ZERO })?;
+            // The source numbers its lines; a page that starts later than asked
+            // means the lines between are no longer held here (`first`: the lines
+            // before the page).
+            let first = next - batch.len() as u64;
+            if first > pos {
+                self.say_pruned(pos, first);
+                pos = first;
+                self.state.position = pos;
+                self.state.id = None;
+                self.dirty = true;
+            }
             if batch.is_empty() {
                 if follow {
                     continue;
@@ -307,15 +318,32 @@ impl<S: Source> Runner<S> {
         self.flush()
     }
 
+    /// Says that lines `after + 1` to `first` were pruned before this cursor reached
+    /// them: their messages were not handled, and cannot be here.
+    fn say_pruned(&self, after: u64, first: u64) {
+        crate::warning!(
+            "cursor{}: lines {}–{} of the history are no longer on this node (their epoch was pruned) and were not handled; going on from line {}, where the history held here begins",
+            self.cursor
+                .as_ref()
+                .map(|c| format!(" {:?}", c.name))
+                .unwrap_or_default(),
+            after + 1,
+            first,
+            first + 1
+        );
+    }
+
     /// Where to read from: the cursor's position if the box still holds the recorded
-    /// message there, else the first line (the heads then skip what was handled).
+    /// message there (or no longer holds that line at all: it was pruned, and the
+    /// next page says so), else the first line (the heads then skip what was handled).
     fn resume(&mut self) -> Result<u64> {
         let p = self.state.position;
         if p == 0 {
             return Ok(0);
         }
-        let at = self.source.since(p - 1, 1, Duration::ZERO)?;
-        if at.first().map(|m| m.id) == self.state.id {
+        let (at, next) = self.source.since(p - 1, 1, Duration::ZERO)?;
+        let first = next - at.len() as u64;
+        if first >= p || at.first().map(|m| m.id) == self.state.id {
             return Ok(p);
         }
         crate::note!(
@@ -459,7 +487,9 @@ pub fn initial_state(source: &mut impl Source, start: &Start) -> Result<State> {
     }
     let mut pos = 0;
     loop {
-        let batch = source.since(pos, PAGE, Duration::ZERO)?;
+        let (batch, next) = source.since(pos, PAGE, Duration::ZERO)?;
+        pos = next - batch.len() as u64;
+        state.position = state.position.max(pos);
         if batch.is_empty() {
             break;
         }
@@ -603,9 +633,11 @@ mod tests {
     struct Lines(Vec<Message>);
 
     impl Source for Lines {
-        fn since(&mut self, after: u64, limit: usize, _: Duration) -> Result<Vec<Message>> {
+        fn since(&mut self, after: u64, limit: usize, _: Duration) -> Result<(Vec<Message>, u64)> {
             let start = usize::try_from(after).unwrap().min(self.0.len());
-            Ok(self.0[start..].iter().take(limit).cloned().collect())
+            let page: Vec<Message> = self.0[start..].iter().take(limit).cloned().collect();
+            let next = start as u64 + page.len() as u64;
+            Ok((page, next))
         }
     }
 

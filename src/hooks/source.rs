@@ -15,19 +15,22 @@ use crate::net::client::{NodeChoice, NodeClient};
 /// A box, read by position.
 pub trait Source {
     /// Up to `limit` messages after the first `after` lines of the box, in arrival
-    /// order, waiting up to `wait` for one to arrive when there is none yet.
-    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<Vec<Message>>;
+    /// order, waiting up to `wait` for one to arrive when there is none yet; and the
+    /// line the page ends at. That is more than `after` plus the messages when lines
+    /// after `after` are no longer held (their epoch was pruned): the page then starts
+    /// where this node's history goes on.
+    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<(Vec<Message>, u64)>;
 }
 
 /// The node's own store, for `serve --on-message`.
 pub struct StoreSource(pub Arc<Store>);
 
 impl Source for StoreSource {
-    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<Vec<Message>> {
+    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<(Vec<Message>, u64)> {
         if !wait.is_zero() {
             self.0.wait_beyond(after, wait);
         }
-        self.0.since(after, limit)
+        self.0.since_history(after, limit)
     }
 }
 
@@ -80,7 +83,7 @@ impl NodeSource {
         after: u64,
         limit: usize,
         wait: Duration,
-    ) -> Result<Vec<Message>, Failure> {
+    ) -> Result<(Vec<Message>, u64), Failure> {
         if self.client.is_none() {
             let client = NodeClient::connect(&self.home, &self.node).map_err(Failure::Transient)?;
             self.client = Some(client);
@@ -91,7 +94,10 @@ impl NodeSource {
             limit.to_string(),
             wait.as_secs().to_string(),
         );
-        let answer = match client.call("/log", &[("since", &a), ("n", &n), ("wait", &w)], None) {
+        // `epochs=1`: lines an archive closed since the cursor last read are read from
+        // the epoch files, not skipped.
+        let params = [("since", &*a), ("n", &n), ("wait", &w), ("epochs", "1")];
+        let answer = match client.call("/log", &params, None) {
             Ok(answer) => answer,
             Err(e) => {
                 // The node may come back on another port: find it again next time.
@@ -108,16 +114,27 @@ impl NodeSource {
             )
         };
         match answer.status {
-            200 => answer
-                .body
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    serde_json::from_str(l).map_err(|e| {
-                        Failure::Permanent(anyhow!("the node sent a malformed message: {e}"))
+            200 => {
+                let messages: Vec<Message> = answer
+                    .body
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        serde_json::from_str(l).map_err(|e| {
+                            Failure::Permanent(anyhow!("the node sent a malformed message: {e}"))
+                        })
                     })
-                })
-                .collect(),
+                    .collect::<Result<_, _>>()?;
+                // A node without the header numbers pages without gaps.
+                let next = answer.next.unwrap_or(after + messages.len() as u64);
+                if next < after + messages.len() as u64 {
+                    return Err(Failure::Permanent(anyhow!(
+                        "the node said a page of {} messages after line {after} ends at line {next}",
+                        messages.len()
+                    )));
+                }
+                Ok((messages, next))
+            }
             500..=599 => Err(Failure::Transient(failed())),
             _ => Err(Failure::Permanent(failed())),
         }
@@ -125,12 +142,12 @@ impl NodeSource {
 }
 
 impl Source for NodeSource {
-    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<Vec<Message>> {
+    fn since(&mut self, after: u64, limit: usize, wait: Duration) -> Result<(Vec<Message>, u64)> {
         let mut pause = Duration::from_millis(100);
         loop {
             let asked = Instant::now();
             match self.try_since(after, limit, wait) {
-                Ok(messages) => {
+                Ok((messages, next)) => {
                     if self.down {
                         crate::note!("the node answers again");
                     }
@@ -140,7 +157,7 @@ impl Source for NodeSource {
                     if messages.is_empty() && !wait.is_zero() && asked.elapsed() < wait / 4 {
                         std::thread::sleep(Duration::from_millis(500));
                     }
-                    return Ok(messages);
+                    return Ok((messages, next));
                 }
                 Err(Failure::Permanent(e)) => return Err(e),
                 Err(Failure::Transient(e)) => {

@@ -83,7 +83,7 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let lines_path = epoch::epoch_box(&path, n);
     let head_path = epoch::epoch_head(&path, n);
-    remove_next_index(&path);
+    epoch::remove_next_index(&path);
     let copied = copy_prefix(&path, &lines_path, &before, most, until)?;
     let Some(Copied { tracker, bytes, ts }) = copied else {
         return Ok(None);
@@ -112,7 +112,7 @@ pub fn archive(writer: &Writer, identity: &Identity, until: Until) -> Result<Opt
             let _ = std::fs::remove_file(&head_path);
             let _ = std::fs::remove_file(&lines_path);
             let _ = std::fs::remove_file(epoch::next_box(&path));
-            remove_next_index(&path);
+            epoch::remove_next_index(&path);
             return Err(e);
         }
     };
@@ -308,7 +308,7 @@ fn replace_live_box(
         });
     if let Err(e) = replaced {
         let _ = std::fs::remove_file(&next);
-        remove_next_index(path);
+        epoch::remove_next_index(path);
         return Err(e);
     }
     OpenOptions::new()
@@ -317,37 +317,6 @@ fn replace_live_box(
         .custom_flags(crate::home::NO_FOLLOW)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))
-}
-
-/// Removes what an archive that did not complete left of the next box's index (its
-/// `.index` and runs beside the box, named after the next box).
-fn remove_next_index(box_path: &Path) {
-    let next = epoch::next_box(box_path);
-    let _ = std::fs::remove_file(super::index_path(&next));
-    let (Some(dir), Some(stem)) = (
-        box_path.parent(),
-        next.file_stem()
-            .and_then(|s| s.to_str())
-            .map(|s| format!("{s}.order-")),
-    ) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    }) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&stem))
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 impl Archived {

@@ -392,8 +392,12 @@ fn link(box_path: &Path, last: &FinalHead) -> Result<Link> {
 /// whole, by one rename), and returns the final head the live box continues from.
 pub fn settle(box_path: &Path) -> Result<Option<FinalHead>> {
     remove_if_there(&next_box(box_path))?;
+    remove_next_index(box_path);
+    remove_if_there(&super::checkpoint_path(box_path).with_extension("checkpoint.tmp"))?;
+    remove_epoch_temporaries(box_path)?;
     loop {
         let epochs = list(box_path)?;
+        remove_lines_without_head(box_path, epochs.last().map_or(0, |e| e.n))?;
         let Some(last) = epochs.last() else {
             return Ok(None);
         };
@@ -415,6 +419,84 @@ pub fn settle(box_path: &Path) -> Result<Option<FinalHead>> {
                 box_path.display(),
                 epoch_head(box_path, n).display()
             ),
+        }
+    }
+}
+
+/// The files of the epochs directory, by name (none without the directory).
+fn epoch_files(box_path: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let dir = epochs_dir(box_path);
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other.with_context(|| format!("cannot read {}", dir.display()))?,
+    };
+    Ok(entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+        .collect())
+}
+
+/// Removes what an archive was writing when it stopped: an epoch's lines or head
+/// not yet renamed into place (`box.<n>.txt.tmp`, `box.<n>.head.tmp`). Nothing else
+/// in the directory ends in `.tmp`.
+fn remove_epoch_temporaries(box_path: &Path) -> Result<()> {
+    for (name, path) in epoch_files(box_path)? {
+        if name.starts_with("box.") && name.ends_with(".tmp") {
+            remove_if_there(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the lines of an epoch after `last` (the last one with a final head): an
+/// archive stopped between renaming them into place and writing their head, so the
+/// live box still holds every one of them.
+fn remove_lines_without_head(box_path: &Path, last: u64) -> Result<()> {
+    for (name, path) in epoch_files(box_path)? {
+        let n = name
+            .strip_prefix("box.")
+            .and_then(|s| s.strip_suffix(".txt"))
+            .filter(|s| !s.starts_with('0'))
+            .and_then(|s| s.parse::<u64>().ok());
+        if n.is_some_and(|n| n > last) {
+            crate::warning!(
+                "{} has no final head (an archive stopped before writing it); the box still holds its lines, so it is removed",
+                path.display()
+            );
+            remove_if_there(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes what an archive that did not complete left of the next box's index (its
+/// `.index` and runs beside the box, named after the next box: `box.txt.index`,
+/// `box.txt.order-F-L`).
+pub(super) fn remove_next_index(box_path: &Path) {
+    let next = next_box(box_path);
+    let _ = std::fs::remove_file(super::index_path(&next));
+    let (Some(dir), Some(stem)) = (
+        box_path.parent(),
+        next.file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| format!("{s}.order-")),
+    ) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&stem))
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

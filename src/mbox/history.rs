@@ -172,6 +172,34 @@ fn missing_history(epochs: &[epoch::Epoch]) -> Option<String> {
     })
 }
 
+/// Where the history held at `box_path` begins, from its final heads alone; the live
+/// box's first line (line `base + 1`, its `ts` as `live_first_ts`) when no epoch's
+/// lines are here.
+pub fn history_start(
+    box_path: &Path,
+    live_first_ts: Option<u64>,
+) -> Result<crate::api::status::HistoryStart> {
+    let epochs = epoch::list(box_path)?;
+    let base = epochs.last().map_or(0, |e| e.head.lines);
+    let first_present = epochs.iter().find(|e| e.lines_present);
+    let (first_line, first_ts) = match first_present {
+        Some(e) => (e.head.first_line, Some(e.head.first_ts)),
+        None => (base + 1, live_first_ts),
+    };
+    Ok(crate::api::status::HistoryStart {
+        first_line,
+        first_ts,
+        box_first_line: base + 1,
+        epochs: epochs.len() as u64,
+        epochs_with_lines: epochs.iter().filter(|e| e.lines_present).count() as u64,
+        pruned_lines: epochs
+            .iter()
+            .filter(|e| !e.lines_present)
+            .map(|e| e.head.lines + 1 - e.head.first_line)
+            .sum(),
+    })
+}
+
 /// Adds the errors and counts of an epoch's check to the whole report.
 fn absorb(report: &mut Report, part: &Report) {
     report.ok &= part.ok;

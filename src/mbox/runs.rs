@@ -33,6 +33,13 @@ use super::order::Blocks;
 /// (24 bytes a key), smaller makes more, smaller runs and more merging.
 pub(super) const OVERLAY_MAX: usize = 16_384;
 
+/// Most keys the overlay may hold when its run cannot be written (a full disk, EIO,
+/// a directory that refuses new files): the writer then refuses new messages until a
+/// run is written. A quarter more than a full overlay leaves time for a passing fault
+/// without refusing anything, and keeps the lines after the last run (this plus one
+/// commit) well under the 65,536 a checkpoint may leave to the overlay.
+pub(super) const OVERLAY_LIMIT: usize = OVERLAY_MAX + OVERLAY_MAX / 4;
+
 /// Bytes of one key on disk: clock 8, slot 4, line 8.
 pub(super) const KEY_BYTES: usize = 20;
 

@@ -77,7 +77,20 @@ pub struct Store {
     /// Set once the index files were found not to match the box while serving: the
     /// checkpoint is then removed, so the next start rebuilds them.
     damaged: AtomicBool,
+    /// Where the last page read from a closed epoch ended (one follower catching up at
+    /// a time reads on without a rescan; any other only costs a rescan).
+    epoch_resume: Mutex<Option<super::epoch_read::Resume>>,
+    /// Where the history begins, with what it was worked out from (the lines before
+    /// the live box and the epochs directory's change time): `/status` is asked often,
+    /// and reading every final head each time would cost O(epochs × authors).
+    history_start: Mutex<Option<(HistoryKey, crate::api::status::HistoryStart)>>,
+    /// Set while the overlay's run cannot be written ([`Store::flush_overlay`]).
+    runs_stalled: AtomicBool,
 }
+
+/// What [`Store::history_start`] depends on: an archive moves the base, a prune
+/// deletes files in the epochs directory (which changes its times).
+type HistoryKey = (u64, Option<std::time::SystemTime>);
 
 /// When the checkpoint was last written, and the background thread that writes the
 /// next one: a commit only asks for it, so a checkpoint never holds up a commit.
@@ -410,6 +423,9 @@ impl Store {
             checkpoints: Arc::new(Checkpoints::new(checkpointed)),
             retired: Mutex::new(retired),
             damaged: AtomicBool::new(false),
+            epoch_resume: Mutex::new(None),
+            history_start: Mutex::new(None),
+            runs_stalled: AtomicBool::new(false),
         };
         let store = Arc::new(store);
         Checkpoints::start(&store);
@@ -430,7 +446,7 @@ impl Store {
     /// never before.
     pub(super) fn publish(&self, appended: Vec<(Line, u64, u32)>) {
         self.commits.fetch_add(1, AtomicOrdering::Relaxed);
-        let mut flushed = false;
+        let flushed;
         let messages: Vec<Message> = {
             let mut index = self.index.write().expect("index lock");
             let first = index.lines + 1;
@@ -446,10 +462,7 @@ impl Store {
                     index_path(&self.path).display()
                 ));
             }
-            match index.flush(&self.path, false, &mut Vec::new()) {
-                Ok(f) => flushed = f,
-                Err(e) => self.mark_damaged(&format!("cannot write a run: {e}")),
-            }
+            flushed = self.flush_overlay(&mut index);
             appended
                 .into_iter()
                 .map(|(line, _, _)| line.message)
@@ -472,6 +485,58 @@ impl Store {
         if flushed || self.checkpoints.due(held) {
             self.checkpoints.request();
         }
+    }
+
+    /// Writes the overlay as a run if it is full. A run that cannot be written is not
+    /// damage: the overlay keeps its keys (reads go on) and the write is tried again
+    /// at every commit, up to [`super::runs::OVERLAY_LIMIT`] keys
+    /// ([`Store::room_in_index`]). Said once when it starts failing and once when it
+    /// works again.
+    fn flush_overlay(&self, index: &mut Index) -> bool {
+        match index.flush(&self.path, false, &mut Vec::new()) {
+            Ok(flushed) => {
+                if flushed && self.runs_stalled.swap(false, AtomicOrdering::SeqCst) {
+                    crate::note!(
+                        "the index's sorted runs are written again beside {}; new messages are taken again",
+                        self.path.display()
+                    );
+                }
+                flushed
+            }
+            Err(e) => {
+                if !self.runs_stalled.swap(true, AtomicOrdering::SeqCst) {
+                    crate::error!(
+                        "cannot write a sorted run of the index beside {} ({e}); it is tried again at every commit, and new messages are refused once {} lines wait for it",
+                        self.path.display(),
+                        super::runs::OVERLAY_LIMIT
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Whether a commit may add lines: not while the overlay is at its bound because
+    /// its run cannot be written, which is tried once more first. Asked by the writer
+    /// before it appends anything, so a refusal stores nothing.
+    pub(super) fn room_in_index(&self) -> Result<(), super::StoreError> {
+        if self.index.read().expect("index lock").order.overlay.len() < super::runs::OVERLAY_LIMIT {
+            return Ok(());
+        }
+        let (flushed, waiting) = {
+            let mut index = self.index.write().expect("index lock");
+            let flushed = self.flush_overlay(&mut index);
+            (flushed, index.order.overlay.len())
+        };
+        if flushed {
+            self.checkpoints.request();
+        }
+        if waiting < super::runs::OVERLAY_LIMIT {
+            return Ok(());
+        }
+        Err(super::StoreError::IndexStalled(format!(
+            "{waiting} lines wait for a sorted run that cannot be written; the node's log says why"
+        )))
     }
 
     /// The index files do not match the box (or cannot be written): say so once, and
@@ -869,6 +934,43 @@ impl Store {
         let messages = self.read_records(&reader, &records)?;
         let next = after + messages.len() as u64;
         Ok((messages, next))
+    }
+
+    /// [`Store::since_next`] over the whole history: lines closed into an epoch whose
+    /// file is still here are read from it, so a follower that was behind when an
+    /// archive ran (a hook's cursor) misses none of them. Lines of a pruned epoch are
+    /// gone: the page then starts after them, and ends that much further on.
+    pub fn since_history(&self, after: u64, limit: usize) -> Result<(Vec<Message>, u64)> {
+        if after < self.base_lines() {
+            let (messages, next) =
+                super::epoch_read::since(&self.path, after, limit, &self.epoch_resume)?;
+            if !messages.is_empty() {
+                return Ok((messages, next));
+            }
+            return self.since_next(next, limit);
+        }
+        self.since_next(after, limit)
+    }
+
+    /// Where the history this node holds begins (`/status`), from its final heads.
+    pub fn history_start(&self) -> Result<crate::api::status::HistoryStart> {
+        let base = self.base_lines();
+        let dir = super::epoch::epochs_dir(&self.path);
+        let changed = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        let key = (base, changed);
+        let mut cached = self.history_start.lock().expect("history start lock");
+        if let Some((k, start)) = cached.as_ref()
+            && *k == key
+        {
+            return Ok(start.clone());
+        }
+        let live_first_ts = self.since_next(base, 1)?.0.first().map(|m| m.ts);
+        let start = super::history::history_start(&self.path, live_first_ts)?;
+        // An empty live box gains its first line without any change to the key.
+        if live_first_ts.is_some() || start.first_line < start.box_first_line {
+            *cached = Some((key, start.clone()));
+        }
+        Ok(start)
     }
 
     /// Up to `limit` of `author`'s messages from seq `from` on.

@@ -62,6 +62,9 @@ pub enum StoreError {
     /// This node will not sign now: its clock would be over the cap, or its wall
     /// clock is far from its peers'. Nothing was stored.
     Clock(ClockError),
+    /// The index's sorted runs cannot be written (why): the overlay in memory is at
+    /// its bound, so nothing more is stored until one is. Transient; nothing was stored.
+    IndexStalled(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -72,6 +75,10 @@ impl std::fmt::Display for StoreError {
             }
             StoreError::Io(e) => write!(f, "cannot write the message box: {e}; nothing was stored"),
             StoreError::Closed => f.write_str("the node is shutting down; nothing was stored"),
+            StoreError::IndexStalled(why) => write!(
+                f,
+                "the index beside the message box cannot be written ({why}); new messages are refused until it can (free space or fix the disk); nothing was stored, retry later"
+            ),
             StoreError::Recovering => f.write_str(
                 "the node lost the end of its box before it started (its log says how) and signs no new message until a peer has sent back what it holds; nothing was stored, retry shortly",
             ),
@@ -266,6 +273,9 @@ impl State {
         let fail_all = |jobs: &[Job], err: &StoreError| jobs.iter().map(|j| j.fail(err)).collect();
         if self.broken {
             return fail_all(&jobs, &StoreError::Closed);
+        }
+        if let Err(e) = self.store.room_in_index() {
+            return fail_all(&jobs, &e);
         }
         let start_len = match self.len {
             Some(len) => len,

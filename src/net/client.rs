@@ -211,11 +211,21 @@ impl NodeClient {
         let mut all = Vec::new();
         let mut next = 0;
         while next < end {
-            let page = self.page(next, (end - next).min(LOG_PAGE))?;
+            let answer = self.log(LogQuery::Since {
+                after: next,
+                n: Some((end - next).min(LOG_PAGE)),
+                wait_s: None,
+            })?;
+            let page = parse_lines(&answer.body)?;
             if page.is_empty() {
                 break;
             }
-            next += page.len() as u64;
+            // After an archive the live box begins after line 0: the node says where
+            // each page ended, and counting from 0 would ask for its first lines again.
+            next = answer
+                .next
+                .unwrap_or(next + page.len() as u64)
+                .max(next + page.len() as u64);
             all.extend(page);
         }
         crate::mbox::sort_conversation(&mut all);

@@ -479,7 +479,11 @@ impl ClientApi {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                 }
                 let limit = n.map_or(PAGE, |n| usize::try_from(n).unwrap_or(PAGE).min(PAGE));
-                store.since_next(after, limit)
+                if req.param("epochs") == Some("1") {
+                    store.since_history(after, limit)
+                } else {
+                    store.since_next(after, limit)
+                }
             }
         };
         match read {
@@ -541,6 +545,7 @@ impl ClientApi {
                 digest: s.digest,
                 commits: self.writer.store().commits(),
                 recovering: self.writer.store().recovering(),
+                history: self.writer.store().history_start().ok(),
             },
         )
     }
@@ -551,6 +556,7 @@ impl ClientApi {
 pub fn store_error(e: &StoreError) -> Response {
     match e {
         StoreError::Full => Response::text(507, e.to_string()),
+        StoreError::IndexStalled(_) => Response::text(507, e.to_string()).with("Retry-After", "5"),
         StoreError::Closed | StoreError::Recovering => {
             Response::text(503, e.to_string()).with("Retry-After", "1")
         }

@@ -176,7 +176,7 @@ fn typed_answers_print_the_bytes_they_always_did() {
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&status).unwrap();
     let expected = format!(
-        "{{\"node\":\"{}\",\"url\":{},\"version\":\"{}\",\"messages\":{},\"authors\":{},\"head\":\"{}\",\"digest\":\"{}\",\"commits\":{},\"recovering\":false}}\n",
+        "{{\"node\":\"{}\",\"url\":{},\"version\":\"{}\",\"messages\":{},\"authors\":{},\"head\":\"{}\",\"digest\":\"{}\",\"commits\":{},\"recovering\":false,\"history\":{{\"first_line\":1,\"first_ts\":{},\"box_first_line\":1,\"epochs\":0,\"epochs_with_lines\":0,\"pruned_lines\":0}}}}\n",
         net.id(1),
         v["url"],
         env!("CARGO_PKG_VERSION"),
@@ -185,7 +185,9 @@ fn typed_answers_print_the_bytes_they_always_did() {
         v["head"].as_str().unwrap(),
         v["digest"].as_str().unwrap(),
         v["commits"],
+        v["history"]["first_ts"],
     );
+    // The fields before `history` are as they always were; `history` came later.
     assert_eq!(status, expected);
     let (code, _, peers) = raw_request(&format!("{}/peers", net.url(1)), &[&auth]);
     assert_eq!(code, 200);

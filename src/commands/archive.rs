@@ -87,6 +87,10 @@ fn on_home(home: &Home, until: Option<Until>, prune: bool) -> Result<serde_json:
             answer = a.to_json(&path);
         }
         writer.store().release_waiters();
+        // As a node does at a clean stop: a checkpoint of the new box, written (or
+        // waited for, if the background one is under way) before the process ends,
+        // so no half-written one is left behind.
+        writer.store().save_checkpoint();
     }
     if prune {
         answer["pruned"] = serde_json::json!(mbox::prune(&path)?);

@@ -514,8 +514,22 @@ pub(super) fn tracker_of(index: &Index) -> Tracker {
 /// Replaces the checkpoint with `bytes` atomically: a crash leaves the old one or the
 /// new one, never a mix (and a half-written temporary file is overwritten next time).
 pub(super) fn write(box_path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let path = checkpoint_path(box_path);
-    crate::durable::replace(&path, &path.with_extension("checkpoint.tmp"), bytes)
+    crate::durable::replace(&checkpoint_path(box_path), &temporary_path(box_path), bytes)
+}
+
+fn temporary_path(box_path: &Path) -> PathBuf {
+    checkpoint_path(box_path).with_extension("checkpoint.tmp")
+}
+
+/// Removes what a write cut short by a crash left, before the checkpoint is read.
+pub(super) fn remove_temporary(box_path: &Path) -> anyhow::Result<()> {
+    let path = temporary_path(box_path);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(e).context(format!("cannot remove {}", path.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -393,7 +393,6 @@ fn link(box_path: &Path, last: &FinalHead) -> Result<Link> {
 pub fn settle(box_path: &Path) -> Result<Option<FinalHead>> {
     remove_if_there(&next_box(box_path))?;
     remove_next_index(box_path);
-    remove_if_there(&super::checkpoint_path(box_path).with_extension("checkpoint.tmp"))?;
     remove_epoch_temporaries(box_path)?;
     loop {
         let epochs = list(box_path)?;

@@ -184,7 +184,8 @@ fn start_from_checkpoint(
     size: u64,
     records: &Arc<IndexFile>,
 ) -> Result<(Index, Option<super::checkpoint::Anchor>)> {
-    use super::checkpoint::{Found, checkpoint_path, load};
+    use super::checkpoint::{Found, checkpoint_path, load, remove_temporary};
+    remove_temporary(path)?;
     let (index, anchor) = match load(path, file, size, records) {
         Found::Usable(anchor, index) => (*index, Some(anchor)),
         Found::Missing => (Index::empty(Arc::clone(records)), None),
@@ -518,8 +519,9 @@ impl Store {
 
     /// Whether a commit may add lines: not while the overlay is at its bound because
     /// its run cannot be written, which is tried once more first. Asked by the writer
-    /// before it appends anything, so a refusal stores nothing.
-    pub(super) fn room_in_index(&self) -> Result<(), super::StoreError> {
+    /// before it appends anything, so a refusal stores nothing. The refusal is the
+    /// number of lines waiting.
+    pub(super) fn room_in_index(&self) -> Result<(), usize> {
         if self.index.read().expect("index lock").order.overlay.len() < super::runs::OVERLAY_LIMIT {
             return Ok(());
         }
@@ -534,9 +536,7 @@ impl Store {
         if waiting < super::runs::OVERLAY_LIMIT {
             return Ok(());
         }
-        Err(super::StoreError::IndexStalled(format!(
-            "{waiting} lines wait for a sorted run that cannot be written; the node's log says why"
-        )))
+        Err(waiting)
     }
 
     /// The index files do not match the box (or cannot be written): say so once, and

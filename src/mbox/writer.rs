@@ -274,8 +274,11 @@ impl State {
         if self.broken {
             return fail_all(&jobs, &StoreError::Closed);
         }
-        if let Err(e) = self.store.room_in_index() {
-            return fail_all(&jobs, &e);
+        if let Err(waiting) = self.store.room_in_index() {
+            let stalled = StoreError::IndexStalled(format!(
+                "{waiting} lines wait for a sorted run that cannot be written; the node's log says why"
+            ));
+            return fail_all(&jobs, &stalled);
         }
         let start_len = match self.len {
             Some(len) => len,

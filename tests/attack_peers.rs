@@ -141,6 +141,26 @@ impl FakePeer {
         FakePeer { url, calls, stop }
     }
 
+    /// A quiet member with a fresh id: it proves that id to a hello (so a node
+    /// adopts it), and answers the rest as [`plain_answer`] does.
+    pub(crate) fn proving(ring: Keyring) -> FakePeer {
+        let id = Identity::generate();
+        let url: Arc<Mutex<String>> = Arc::default();
+        let answer_url = Arc::clone(&url);
+        let behave: Arc<Behaviour> = Arc::new(move |op, request, nonce| match op {
+            "hello" => Reply::Sealed(FakePeer::hello_reply(
+                &id,
+                &answer_url.lock().unwrap(),
+                nonce,
+                &json!([]),
+            )),
+            _ => plain_answer(op, request),
+        });
+        let fake = FakePeer::start(ring, behave);
+        *url.lock().unwrap() = fake.url.clone();
+        fake
+    }
+
     pub(crate) fn count(&self, op: &str) -> usize {
         self.calls
             .lock()

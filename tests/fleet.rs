@@ -3,37 +3,17 @@
 //! prints the figures).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dshare::identity::Identity;
 use serde_json::json;
 
-use crate::attack_peers::{Behaviour, FakePeer, Reply, keyring_of, plain_answer};
+use crate::attack_peers::{FakePeer, keyring_of};
 use crate::util::{DEADLINE, Node, Scratch, json_lines, ok, wait_for};
 
 /// Members played by the test: each proves its own id and stores what it is pushed.
 fn members(home: &Path, n: usize) -> Vec<FakePeer> {
     (0..n)
-        .map(|_| {
-            let id = Arc::new(Identity::generate());
-            let url: Arc<std::sync::Mutex<String>> = Arc::default();
-            let behave: Arc<Behaviour> = {
-                let (id, url) = (Arc::clone(&id), Arc::clone(&url));
-                Arc::new(move |op, request, nonce| match op {
-                    "hello" => Reply::Sealed(FakePeer::hello_reply(
-                        &id,
-                        &url.lock().unwrap(),
-                        nonce,
-                        &json!([]),
-                    )),
-                    _ => plain_answer(op, request),
-                })
-            };
-            let fake = FakePeer::start(keyring_of(home), behave);
-            *url.lock().unwrap() = fake.url.clone();
-            fake
-        })
+        .map(|_| FakePeer::proving(keyring_of(home)))
         .collect()
 }
 

@@ -3,7 +3,6 @@
 //! SWIM datagrams naming thousands of fake members, replayed datagrams.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,9 +12,7 @@ use dshare::seal::Keyring;
 use foca::{Codec, Header, Member, Message, PostcardCodec};
 use serde_json::{Value, json};
 
-use crate::attack_peers::{
-    Behaviour, FakePeer, Reply, call, keyring_of, many_authors, plain_answer,
-};
+use crate::attack_peers::{FakePeer, call, keyring_of, many_authors};
 use crate::util::{DEADLINE, Node, Scratch, json_lines, ok, wait_for};
 
 /// Resident memory of `pid` in KiB, from /proc.
@@ -140,22 +137,7 @@ impl HostileMember {
     /// Starts the member; the node on `home` is to be given `url` as a peer.
     fn start(home: &std::path::Path) -> HostileMember {
         loop {
-            let identity = Arc::new(Identity::generate());
-            let url: Arc<std::sync::Mutex<String>> = Arc::default();
-            let behave: Arc<Behaviour> = {
-                let (identity, url) = (Arc::clone(&identity), Arc::clone(&url));
-                Arc::new(move |op, request, nonce| match op {
-                    "hello" => Reply::Sealed(FakePeer::hello_reply(
-                        &identity,
-                        &url.lock().unwrap(),
-                        nonce,
-                        &json!([]),
-                    )),
-                    _ => plain_answer(op, request),
-                })
-            };
-            let http = FakePeer::start(keyring_of(home), behave);
-            *url.lock().unwrap() = http.url.clone();
+            let http = FakePeer::proving(keyring_of(home));
             // The UDP port of the same number is almost always free; if not, again.
             let Ok(socket) = UdpSocket::bind(udp_of(&http.url)) else {
                 continue;

@@ -147,14 +147,16 @@ pub enum Command {
 type Swim = Foca<SwimId, PostcardCodec, SwimRng, foca::NoCustomBroadcast>;
 
 /// foca's settings for a network of up to [`super::peers::MAX_PEERS`] peers: a probe a
-/// second, half a second for an answer, three indirect probes, no gossip beyond
-/// what rides on probes (it sent three packets every 200 ms).
+/// second, half a second for an answer, three indirect probes. News of members is
+/// also gossiped to 3 members every 200 ms, but only while there is news: a node at
+/// rest sends nothing more, and a death is known everywhere in a few hundred
+/// milliseconds instead of riding on probes for seconds (at 100 nodes, the last of
+/// six nodes that held a stopped node showed it down after 9.5 s).
 fn config() -> foca::Config {
     let mut config = foca::Config::new_lan(NonZeroU32::new(64).expect("not zero"));
     config.suspect_to_down_after = SUSPECT_TO_DOWN;
     config.remove_down_after = Some(REMOVE_DOWN_AFTER);
     config.max_packet_size = NonZeroUsize::new(MAX_PACKET).expect("not zero");
-    config.periodic_gossip = None;
     config
 }
 

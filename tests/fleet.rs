@@ -495,3 +495,51 @@ fn offers_ask_for_what_is_lacking_once_and_forwarded_messages_reach_every_node()
     let (answer, _) = call(&ring, &nodes[1].url, "offer", &held).unwrap();
     assert_eq!(answer["want"], json!([false]), "held: not asked for");
 }
+
+/// A node that joins when every table is full still gets a place: a proven node that
+/// greets this one takes a peer's place in its full table, at most one every 30 s.
+/// Before, it was set aside for want of room, so in a fleet whose tables were full
+/// a late joiner was in no table at all (nobody pushed to it or watched it).
+#[test]
+fn a_node_greeting_a_full_table_takes_a_place_in_it_one_every_30_seconds() {
+    const FULL: usize = 64;
+    let s = Scratch::new();
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let fakes = members(&home, FULL);
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    for f in &fakes {
+        args.extend(["--peer", f.url.as_str()]);
+    }
+    let node = Node::start_with(&home, &args);
+    wait_for("a full table, every peer up", DEADLINE, || {
+        (peers_up(&home) == FULL).then_some(())
+    });
+    let invite = ok(&home, &["invite"]).trim().to_string();
+    let joiner = |name: &str| {
+        let h = s.home(name);
+        ok(&h, &["init", "--join", &invite]);
+        Node::start(&h, &[])
+    };
+    let first = joiner("j1");
+    wait_for("the first joiner in the full table", DEADLINE, || {
+        state_of(&node, &first.url).map(|_| ())
+    });
+    let second = joiner("j2");
+    // The second greets the node as often as the first did, but the table gives up
+    // one place every 30 s: once it has greeted (the node shows it up in its own
+    // list), it is still not in the node's table for a few seconds after.
+    wait_for("the second joiner greeting the node", DEADLINE, || {
+        (state_of(&second, &node.url).as_deref() == Some("up")).then_some(())
+    });
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert!(
+            state_of(&node, &second.url).is_none(),
+            "a second place given up within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listed = json_lines(&ok(&home, &["--json", "peers"])).len();
+    assert_eq!(listed, FULL, "the table stays at its bound");
+}

@@ -25,6 +25,8 @@ pub const MAX_DROPPED: usize = 4096;
 struct Candidate {
     attempts: u32,
     due_ms: u64,
+    /// It greeted this node: it holds this node in its own table.
+    greeted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +54,7 @@ impl Candidates {
             Candidate {
                 attempts: 0,
                 due_ms: now_ms,
+                greeted: false,
             },
         );
         true
@@ -64,6 +67,24 @@ impl Candidates {
             .filter(|(_, c)| c.due_ms <= now_ms)
             .min_by_key(|(_, c)| c.due_ms)
             .map(|(url, _)| url.clone())
+    }
+
+    /// As [`Candidates::offer`], for an address that greeted this node: whether it
+    /// waits now.
+    pub fn offer_greeter(&mut self, url: &str, now_ms: u64) -> bool {
+        let taken = self.offer(url, now_ms);
+        match self.waiting.get_mut(url) {
+            Some(c) => {
+                c.greeted = true;
+                taken
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the waiting address `url` greeted this node.
+    pub fn greeted(&self, url: &str) -> bool {
+        self.waiting.get(url).is_some_and(|c| c.greeted)
     }
 
     /// When the first waiting address is due, if any waits.

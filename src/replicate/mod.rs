@@ -58,6 +58,9 @@ const ASK_AGAIN_MS: u64 = 2_000;
 const MAX_ASKED: usize = 100_000;
 /// Time between two probes of addresses not yet proven (see [`candidates`]).
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// Least time between two peers of a full table replaced by nodes that greeted this
+/// one: the table turns over slowly, whatever a member does.
+const REPLACE_EVERY_MS: u64 = 30_000;
 /// Longest sleep of the prober with nothing due (it is woken when an address is
 /// taken, and at shutdown).
 const PROBER_IDLE: Duration = Duration::from_secs(5);
@@ -116,6 +119,8 @@ pub struct Replicator {
     candidates: Mutex<candidates::Candidates>,
     /// Wakes the prober: an address was taken to be probed, or the node stops.
     candidate_taken: Condvar,
+    /// When a peer last made room for a node that greeted this one (0: never).
+    last_replaced: AtomicU64,
     /// Messages asked for after an offer, and when: asked again only after
     /// [`ASK_AGAIN_MS`] (the push that was asked for may have been lost).
     asked: Mutex<std::collections::HashMap<Hash, u64>>,
@@ -163,6 +168,7 @@ impl Replicator {
             pace: Arc::default(),
             candidates: Mutex::default(),
             candidate_taken: Condvar::new(),
+            last_replaced: AtomicU64::new(0),
             no_forward: Mutex::new(HashSet::new()),
             asked: Mutex::default(),
             self_urls: Mutex::new(HashSet::new()),
@@ -368,6 +374,26 @@ impl Replicator {
         }
     }
 
+    /// A node not in the table greeted this one (so it holds this node in its own):
+    /// it waits to be probed like any address heard of, and once proven it may take
+    /// a peer's place if the table is full (see [`Replicator::make_room_for`]).
+    fn greeted_by(&self, url: &str) {
+        let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
+            return;
+        };
+        if self.self_urls.lock().expect("self lock").contains(&url) {
+            return;
+        }
+        let taken = self
+            .candidates
+            .lock()
+            .expect("candidates lock")
+            .offer_greeter(&url, crate::time::now_ms());
+        if taken {
+            self.candidate_taken.notify_one();
+        }
+    }
+
     /// Probes the waiting addresses one at a time, at most one every
     /// [`PROBE_EVERY`]: this node never probes unproven addresses faster than that,
     /// whatever its peers tell it. Runs on its own thread until the node stops, and
@@ -410,9 +436,10 @@ impl Replicator {
                     .insert(url.to_string());
             }
             Ok(_) => {
+                let greeted = candidates.greeted(url);
                 // Not under the candidates lock: adopting tells the core and SWIM.
                 drop(candidates);
-                let adopted = self.adopt(url);
+                let adopted = self.adopt(url) || (greeted && self.make_room_for(url));
                 let mut candidates = self.candidates.lock().expect("candidates lock");
                 if adopted {
                     candidates.done(url);
@@ -422,6 +449,38 @@ impl Replicator {
             }
             Err(_) => candidates.failed(url, crate::time::now_ms()),
         }
+    }
+
+    /// Adopts `url`, a proven node that greeted this one, in the place of a peer of
+    /// the full table (one that is down if there is one, else one at random), at
+    /// most once every [`REPLACE_EVERY_MS`]. Without it, a node that joins a fleet
+    /// whose tables are all full is in no table: nobody pushes to it or watches it,
+    /// and it gets messages only by its own pulls. The peer that makes room is still
+    /// in other tables, and is heard of again like any address.
+    fn make_room_for(&self, url: &str) -> bool {
+        let now = crate::time::now_ms();
+        let last = self.last_replaced.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < REPLACE_EVERY_MS {
+            return false;
+        }
+        let views = self.peers.views();
+        let down: Vec<String> = views
+            .iter()
+            .filter(|v| v.state == PeerState::Down)
+            .map(|v| v.url.clone())
+            .collect();
+        let pool = if down.is_empty() {
+            views.into_iter().map(|v| v.url).collect()
+        } else {
+            down
+        };
+        let Some(leaving) = self.core.lock().expect("core lock").sample(pool, 1).pop() else {
+            return false;
+        };
+        self.last_replaced.store(now, Ordering::Relaxed);
+        self.peers.remove(&leaving);
+        self.remove_lane(&leaving);
+        self.adopt(url)
     }
 
     /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]):
@@ -670,7 +729,7 @@ impl Replicator {
             if self.peers.contains(url) {
                 self.feed(Event::HeardFrom { peer: url }, None);
             } else {
-                self.heard_of(url);
+                self.greeted_by(url);
             }
         }
         let summary = self.writer.store().summary();

@@ -65,16 +65,7 @@ fn forty_peers_cost_no_more_threads_or_calls_than_a_few() {
 
 /// Threads of the process `pid`, from /proc.
 fn threads(pid: u32) -> u64 {
-    status_field(pid, "Threads:")
-}
-
-fn status_field(pid: u32, name: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    crate::util::proc_status(pid, "Threads:")
 }
 
 /// CPU time (user + system) of `pid` in clock ticks (100 a second on Linux).

@@ -17,20 +17,11 @@ use crate::util::{DEADLINE, Node, Scratch, json_lines, ok, wait_for};
 
 /// Resident memory of `pid` in KiB, from /proc.
 fn rss_kib(pid: u32) -> u64 {
-    status_field(pid, "VmRSS:")
+    crate::util::proc_status(pid, "VmRSS:")
 }
 
 fn threads(pid: u32) -> u64 {
-    status_field(pid, "Threads:")
-}
-
-fn status_field(pid: u32, name: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    crate::util::proc_status(pid, "Threads:")
 }
 
 // 1. Offers naming more ids than MAX_ASKED.

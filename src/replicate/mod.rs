@@ -358,37 +358,32 @@ impl Replicator {
     /// Heard of `url` (a hello's sender, a peer's list): if it is new and not this
     /// node, it waits to be probed, and is adopted only once it proves an id.
     pub fn heard_of(&self, url: &str) {
-        let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
-            return;
-        };
-        if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {
-            return;
-        }
-        let taken = self
-            .candidates
-            .lock()
-            .expect("candidates lock")
-            .offer(&url, crate::time::now_ms());
-        if taken {
-            self.candidate_taken.notify_one();
-        }
+        self.take_candidate(url, false);
     }
 
     /// A node not in the table greeted this one (so it holds this node in its own):
     /// it waits to be probed like any address heard of, and once proven it may take
     /// a peer's place if the table is full (see [`Replicator::make_room_for`]).
     fn greeted_by(&self, url: &str) {
+        self.take_candidate(url, true);
+    }
+
+    fn take_candidate(&self, url: &str, greeted: bool) {
         let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
             return;
         };
-        if self.self_urls.lock().expect("self lock").contains(&url) {
+        if self.self_urls.lock().expect("self lock").contains(&url) || self.peers.contains(&url) {
             return;
         }
-        let taken = self
-            .candidates
-            .lock()
-            .expect("candidates lock")
-            .offer_greeter(&url, crate::time::now_ms());
+        let taken = {
+            let mut candidates = self.candidates.lock().expect("candidates lock");
+            let now = crate::time::now_ms();
+            if greeted {
+                candidates.offer_greeter(&url, now)
+            } else {
+                candidates.offer(&url, now)
+            }
+        };
         if taken {
             self.candidate_taken.notify_one();
         }

@@ -448,3 +448,13 @@ pub fn write_signed_box(path: &Path, n: u64, body: impl Fn(u64) -> String) -> ds
     out.flush().expect("write the box");
     chain
 }
+
+/// A number field of `/proc/PID/status` (`"Threads:"`, `"VmRSS:"` in KiB), 0 if absent.
+pub fn proc_status(pid: u32, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

@@ -188,6 +188,9 @@ pub struct Metrics {
     /// Times this node took a new membership identity because the network held the
     /// old one down (it was declared down, or told so when it spoke).
     pub member_renewals: Counter,
+    /// Times a peer of the table turned `down` (SWIM declared it, or an exchange or
+    /// push could not reach it): with no node stopped, each one was false.
+    pub peers_shown_down: Counter,
     pub hook_runs: Counter,
     pub hook_failures: Counter,
 }
@@ -221,6 +224,7 @@ impl Metrics {
             peer_bytes_in: Counter::new(),
             member_suspicions: Counter::new(),
             member_renewals: Counter::new(),
+            peers_shown_down: Counter::new(),
             hook_runs: Counter::new(),
             hook_failures: Counter::new(),
         }
@@ -442,6 +446,12 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
         "counter",
         "Times this node took a new membership identity: the network held it down.",
         m.member_renewals.get() as f64,
+    );
+    out.single(
+        "dshare_peers_shown_down_total",
+        "counter",
+        "Times a peer turned down: declared by failure detection, or unreachable.",
+        m.peers_shown_down.get() as f64,
     );
     out.single(
         "dshare_hook_runs_total",

@@ -89,15 +89,6 @@ pub(crate) fn big(c: &Config, l: &Limits, t: &mut Table, source: &Path) {
     start_up_memory_and_reads(c, l, t, source, &home, bytes);
 }
 
-/// Sends SIGTERM and waits: a clean stop, which writes the checkpoint.
-fn stop_cleanly(mut node: Node) {
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(node.child.id().to_string())
-        .status();
-    let _ = node.child.wait();
-}
-
 /// Removes the checkpoint and the index files of a home's box, so that the next start
 /// reads the box whole and builds them.
 fn remove_index(home: &Path) {
@@ -128,7 +119,7 @@ fn start_up_memory_and_reads(
     remove_index(home);
     let (node, first) = Node::start(&c.bin, home, &[]);
     let first_cpu = cpu_secs(node.child.id());
-    stop_cleanly(node);
+    node.stop();
     let floor = l.bare_start_ms + bytes / (l.sha_all_mb_s * 1e6) * 1000.0;
     t.time(
         "start-up",
@@ -164,7 +155,7 @@ fn start_up_memory_and_reads(
             })
             .collect();
         rss = node.rss_mb();
-        stop_cleanly(node);
+        node.stop();
     }
     t.time(
         "start-up",
@@ -216,7 +207,7 @@ fn start_up_memory_and_reads(
     let _ = fs::remove_file(killed.join("box.head"));
     remove_index(&killed);
     let (node, _) = Node::start(&c.bin, &killed, &[]);
-    stop_cleanly(node);
+    node.stop();
     // Once: the start it measures writes a new checkpoint and may merge runs, so a
     // second round would not start from the same state.
     fs::copy(home.join("box.txt"), killed.join("box.txt")).expect("the whole box");
@@ -243,13 +234,13 @@ fn catch_up_the_last_100_000(c: &Config, t: &mut Table, source: &Path, home: &Pa
     let _ = fs::remove_dir_all(&behind);
     let (a, _) = Node::start(&c.bin, home, &[]);
     let inv = crate::harness::invite(&c.bin, home, &a.url);
-    stop_cleanly(a);
+    a.stop();
     init(&c.bin, &behind, Some(&inv));
     prefix(source, &behind.join("box.txt"), c.big - behind_by);
     // Its own start (reading and indexing its box) is not the figure: done first,
     // alone.
     let (b, _) = Node::start(&c.bin, &behind, &[]);
-    stop_cleanly(b);
+    b.stop();
     // The node holding everything comes back on another port: the one behind is told
     // where (as a restarted peer is found again through its peers).
     let (a, _) = Node::start(&c.bin, home, &[]);

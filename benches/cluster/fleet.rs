@@ -1,8 +1,11 @@
 //! Section `fleet`: networks larger than a room (`DSHARE_BENCH_FLEET`, default
 //! 100,200): per node at rest, the bytes on the loopback interface, CPU and threads;
-//! then how long until every other node shows a stopped node down. Each node knows at
-//! most 64 peers, so the network is waited for until every node has that many up (or
-//! N − 1). Propagation at these sizes is the `propagation` section with
+//! then how long until every other node shows a stopped node down; then a tenth of
+//! the nodes killed while messages are sent, and started again. With
+//! `DSHARE_BENCH_FLEET_SOAK=SECS`, also that long with both cores kept busy by other
+//! processes, counting the peers shown down meanwhile (every one false). Each node
+//! knows at most 64 peers, so the network is waited for until every node has nearly
+//! that many up ([`network`]). Propagation at these sizes is the `propagation` section with
 //! `DSHARE_BENCH_NODES=100,200`.
 
 use std::fs;
@@ -13,14 +16,15 @@ use std::time::{Duration, Instant};
 use crate::bare::private_net;
 use crate::client::Conn;
 use crate::config::{Config, env_or, list};
-use crate::harness::{Node, init, invite};
+use crate::harness::{Node, dshare, network, run_ok};
 use crate::propagation::{cpu_secs, loopback_bytes};
 use crate::table::{Goal, Table};
 
-/// Most peers a node's table holds (`replicate::peers::MAX_PEERS`).
-const TABLE: usize = 64;
-/// How long a network of hundreds of nodes may take to form.
-const FORMING: Duration = Duration::from_secs(600);
+/// Time for the rounds to slow down after the network formed (to one every 8 s at
+/// rest, after 1 + 2 + 4 s), before the at-rest window.
+const SETTLE: Duration = Duration::from_secs(20);
+/// The at-rest window: several rounds of 8 s.
+const AT_REST: Duration = Duration::from_secs(32);
 
 fn threads(pid: u32) -> f64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
@@ -48,49 +52,22 @@ fn peer_states(node: &Node, conn: &mut Conn) -> Option<Vec<(String, String)>> {
     })
 }
 
-/// `n` nodes joined through the first one's invite, each with `min(n − 1, 64)`
-/// peers up.
-fn fleet_network(bin: &Path, dir: &Path, n: usize) -> Vec<Node> {
-    let _ = fs::remove_dir_all(dir);
-    fs::create_dir_all(dir).expect("create the network dir");
-    let first = dir.join("n0");
-    init(bin, &first, None);
-    let (n0, _) = Node::start(bin, &first, &[]);
-    let inv = invite(bin, &first, &n0.url);
-    let mut nodes = vec![n0];
-    for i in 1..n {
-        let home = dir.join(format!("n{i}"));
-        init(bin, &home, Some(&inv));
-        nodes.push(Node::start(bin, &home, &[]).0);
-    }
-    let want = (n - 1).min(TABLE);
-    let end = Instant::now() + FORMING;
-    // A fresh connection each look: while the network forms, a node waits long
-    // between two looks, longer than a node keeps an idle connection.
-    while !nodes
-        .iter()
-        .all(|node| node.up_peers(&mut node.conn()) >= want)
-    {
-        assert!(Instant::now() < end, "the {n}-node network did not form");
-        thread::sleep(Duration::from_millis(500));
-    }
-    nodes
-}
-
 pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
     for n in list(&env_or("DSHARE_BENCH_FLEET", "100,200")) {
-        let mut nodes = fleet_network(&c.bin, &dir.join(format!("fleet{n}")), n);
+        let mut nodes = network(&c.bin, &dir.join(format!("fleet{n}")), n);
         // Settle, then at rest.
-        thread::sleep(Duration::from_secs(5));
+        thread::sleep(SETTLE);
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+        let downs0 = sum_of(&nodes, "dshare_peers_shown_down_total");
         let cpu0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();
         let (bytes0, t0) = (loopback_bytes(), Instant::now());
-        thread::sleep(Duration::from_secs(20));
+        thread::sleep(AT_REST);
         let secs = t0.elapsed().as_secs_f64();
         let bytes = (loopback_bytes() - bytes0) / secs / n as f64;
         let cpu = (pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0) / secs / n as f64;
         let mean_threads = pids.iter().map(|&p| threads(p)).sum::<f64>() / n as f64;
         let max_threads = pids.iter().map(|&p| threads(p)).fold(0.0, f64::max);
+        let false_downs = sum_of(&nodes, "dshare_peers_shown_down_total") - downs0;
         if private_net() {
             t.rate(
                 "fleet",
@@ -103,7 +80,9 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         }
         t.rate(
             "fleet",
-            format!("CPU per node at rest, {n} nodes (% of a core)"),
+            format!(
+                "CPU per node at rest, {n} nodes (% of a core; peers shown down meanwhile: {false_downs})"
+            ),
             cpu * 100.0,
             "%",
             Goal::AtMost(0.1),
@@ -151,9 +130,137 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             Goal::AtMost(5.0),
             None,
         );
+        if let Some(secs) = std::env::var("DSHARE_BENCH_FLEET_SOAK")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            soak(t, &nodes, Duration::from_secs(secs));
+        }
+        kill_a_tenth_and_restart(c, t, &mut nodes);
         for mut node in nodes {
             let _ = node.child.kill();
             let _ = node.child.wait();
         }
     }
+}
+
+/// A metric's value on `node`, summed over its series.
+fn metric(node: &Node, name: &str) -> Option<f64> {
+    let r = node.conn().get(&node.target("/metrics", "")).ok()?;
+    let text = String::from_utf8(r.body).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| l.split([' ', '{']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum(),
+    )
+}
+
+fn sum_of(nodes: &[Node], name: &str) -> f64 {
+    nodes.iter().filter_map(|n| metric(n, name)).sum()
+}
+
+/// `secs` with both cores kept busy by two other processes: the peers shown down
+/// meanwhile, with no node stopped, are all false.
+fn soak(t: &mut Table, nodes: &[Node], secs: Duration) {
+    let downs0 = sum_of(nodes, "dshare_peers_shown_down_total");
+    let suspicions0 = sum_of(nodes, "dshare_member_suspicions_total");
+    let mut busy: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .expect("spawn a busy loop")
+        })
+        .collect();
+    thread::sleep(secs);
+    for b in &mut busy {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
+    let downs = sum_of(nodes, "dshare_peers_shown_down_total") - downs0;
+    let suspicions = sum_of(nodes, "dshare_member_suspicions_total") - suspicions0;
+    t.rate(
+        "fleet",
+        format!(
+            "peers shown down (all false) over {} s with both cores busy, {} nodes ({suspicions} suspicions)",
+            secs.as_secs(),
+            nodes.len()
+        ),
+        downs,
+        "",
+        Goal::AtMost(0.0),
+        None,
+    );
+}
+
+/// A tenth of the nodes killed (SIGKILL) while messages are sent to the others, then
+/// started again on their homes (on new ports): the time until every node holds
+/// every acknowledged message with equal digests. Every box is then verified.
+fn kill_a_tenth_and_restart(c: &Config, t: &mut Table, nodes: &mut [Node]) {
+    let n = nodes.len();
+    let killed = (n / 10).max(1);
+    let send = |node: &Node, i: usize| {
+        let target = node.target(
+            "/send",
+            &format!("msg={}", crate::util::http::encode(&format!("fleet {i}"))),
+        );
+        let r = node.conn().get(&target).expect("GET /send");
+        assert_eq!(r.status, 200, "a send was not acknowledged");
+    };
+    let held = |node: &Node| node.messages(&mut node.conn());
+    let before = held(&nodes[0]);
+    let mut sent = 0;
+    for i in 0..10 {
+        send(&nodes[i % n], sent + i);
+    }
+    sent += 10;
+    for node in nodes[n - killed..].iter_mut() {
+        let _ = node.child.kill();
+        let _ = node.child.wait();
+    }
+    for i in 0..20 {
+        send(&nodes[i % (n - killed)], sent + i);
+    }
+    sent += 20;
+    let want = before + sent as u64;
+    let at = Instant::now();
+    for node in nodes[n - killed..].iter_mut() {
+        *node = Node::start(&c.bin, &node.home, &[]).0;
+    }
+    let end = at + Duration::from_secs(300);
+    let mut pending: Vec<usize> = (0..n).collect();
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < end,
+            "{} nodes did not catch up within 300 s",
+            pending.len()
+        );
+        pending.retain(|&i| held(&nodes[i]) < want);
+        thread::sleep(Duration::from_millis(200));
+    }
+    let took = at.elapsed().as_secs_f64();
+    let digests: std::collections::HashSet<String> = nodes
+        .iter()
+        .map(|node| node.status(&mut node.conn())["digest"].to_string())
+        .collect();
+    assert_eq!(digests.len(), 1, "the nodes' digests differ: {digests:?}");
+    for node in nodes.iter_mut() {
+        node.terminate();
+        run_ok({
+            let mut cmd = dshare(&c.bin, &node.home);
+            cmd.args(["-q", "verify"]);
+            cmd
+        });
+    }
+    t.rate(
+        "fleet",
+        format!(
+            "seconds from restarting {killed} of {n} nodes killed with SIGKILL until every node holds all {sent} messages acknowledged meanwhile (digests equal, {n} of {n} boxes verify)"
+        ),
+        took,
+        "s",
+        Goal::None,
+        None,
+    );
 }

@@ -142,10 +142,13 @@ impl Replicator {
     pub fn start(writer: Writer, keyring: Arc<Keyring>, settings: Settings) -> Arc<Replicator> {
         let mut seed = [0u8; 8];
         let _ = getrandom::fill(&mut seed);
-        let core = Core::new(
-            self::core::Config::new(settings.fanout),
-            u64::from_le_bytes(seed),
-        );
+        let mut policy = self::core::Config::new(settings.fanout);
+        if settings.me.url.is_none() {
+            // No one can push to a node without an address: its own rounds are how
+            // it receives, so they do not slow down at rest.
+            policy.round_max_ms = policy.round_ms;
+        }
+        let core = Core::new(policy, u64::from_le_bytes(seed));
         let (timer_stop, timer_stopped) = mpsc::channel();
         let rep = Arc::new_cyclic(|me| Replicator {
             client: PeerClient::new(
@@ -517,6 +520,9 @@ impl Replicator {
             if state == PeerState::Suspect && p.state == PeerState::Down {
                 return;
             }
+            if state == PeerState::Down && p.state != PeerState::Down {
+                crate::metrics::METRICS.peers_shown_down.inc();
+            }
             p.state = state;
             if state == PeerState::Up {
                 p.last_seen = Some(crate::time::now_ms());
@@ -600,7 +606,8 @@ impl Replicator {
     fn trouble(&self, url: &str, reason: String, unreachable: bool) {
         let mut changed = false;
         self.peers.update(url, |p| {
-            if unreachable {
+            if unreachable && p.state != PeerState::Down {
+                crate::metrics::METRICS.peers_shown_down.inc();
                 p.state = PeerState::Down;
             }
             p.in_sync = false;

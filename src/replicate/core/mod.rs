@@ -36,8 +36,13 @@ pub enum Spread {
 /// The policy's numbers. [`Config::new`] has the node's.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Time between two rounds, before ±20% jitter.
+    /// Time between two rounds, before ±20% jitter, while anything changes.
     pub round_ms: u64,
+    /// At rest the time between rounds doubles at each round, from `round_ms` up to
+    /// this (Trickle, RFC 6206): a network in step greets seldom, and anything
+    /// stored here, a peer learned or a peer back brings it back to `round_ms`.
+    /// Equal to `round_ms` for a node that receives only through its own rounds.
+    pub round_max_ms: u64,
     /// Peers greeted (digest, then repair if the digests differ) each round: the
     /// at-rest cost of a node, whatever the size of the network.
     pub partners_per_round: usize,
@@ -67,12 +72,14 @@ pub const ORIGIN_FANOUT: usize = 32;
 
 impl Config {
     /// The node's policy with fan-out `fanout`. One partner a round: each node
-    /// starts one exchange a second and answers about one, so a pair of nodes
+    /// starts one exchange a round and answers about one, so a pair of nodes
     /// exchanges at least every N rounds whatever N, and a node's traffic at rest
-    /// no longer grows with the network (it greeted every peer every second).
+    /// no longer grows with the network (it greeted every peer every second). A
+    /// round a second while messages flow, one every 8 s at rest.
     pub fn new(fanout: usize) -> Config {
         Config {
             round_ms: 1000,
+            round_max_ms: 8000,
             partners_per_round: 1,
             retries_per_round: 2,
             first_retry_ms: 1000,
@@ -181,15 +188,22 @@ pub struct Core {
     config: Config,
     peers: BTreeMap<PeerId, Slot>,
     next_round_ms: u64,
+    /// The earliest time of the next pass over down peers due a retry.
+    next_retry_ms: u64,
+    /// The time from this round to the next: `round_ms`, doubled at each quiet
+    /// round up to `round_max_ms`.
+    interval_ms: u64,
     rng: Rng,
 }
 
 impl Core {
     pub fn new(config: Config, seed: u64) -> Core {
         Core {
+            interval_ms: config.round_ms,
             config,
             peers: BTreeMap::new(),
             next_round_ms: 0,
+            next_retry_ms: 0,
             rng: Rng::new(seed),
         }
     }
@@ -197,21 +211,29 @@ impl Core {
     /// Handles one event at `now_ms` and says what to do about it.
     pub fn handle(&mut self, event: Event<'_>, now_ms: u64) -> Vec<Action> {
         match event {
-            Event::Learned { peer } => self.learned(peer),
+            Event::Learned { peer } => {
+                let mut actions = self.learned(peer);
+                self.hurry(now_ms, &mut actions);
+                actions
+            }
             Event::Forgot { peer } => {
                 self.peers.remove(peer);
                 Vec::new()
             }
-            Event::Stored { authors, mine } => self.spread(authors, mine),
+            Event::Stored { authors, mine } => {
+                let mut actions = self.spread(authors, mine);
+                self.hurry(now_ms, &mut actions);
+                actions
+            }
             Event::Exchanged { peer, answer } => {
                 self.exchanged(peer, answer, now_ms);
-                Vec::new()
+                self.wake_if_down(peer)
             }
             Event::PushFailed { peer } => {
                 if let Some(slot) = self.peers.get_mut(peer) {
                     mark_down(slot, now_ms, self.config.max_retry_ms);
                 }
-                Vec::new()
+                self.wake_if_down(peer)
             }
             Event::Pushed { peer, fresh } => {
                 if let Some(slot) = self.peers.get_mut(peer) {
@@ -226,29 +248,39 @@ impl Core {
                 Vec::new()
             }
             Event::HeardFrom { peer } => {
+                let mut actions = Vec::new();
                 if let Some(slot) = self.peers.get_mut(peer) {
                     slot.last_contact_ms = now_ms;
                     // Alive: tried again at the next round rather than after its
                     // backoff (not at once: a member replaying a down peer's hellos
                     // would make this node probe that address in a loop).
                     slot.retry_at_ms = slot.retry_at_ms.min(now_ms);
+                    if slot.liveness == Liveness::Down {
+                        actions.push(self.wake());
+                    }
                 }
-                Vec::new()
+                actions
             }
             Event::Member { peer, alive } => {
+                let mut back = false;
                 if let Some(slot) = self.peers.get_mut(peer) {
                     if alive {
                         if slot.liveness == Liveness::Down {
                             // Back: greeted at the next round, to repair.
                             slot.liveness = Liveness::Up;
                             slot.last_contact_ms = 0;
+                            back = true;
                         }
                         slot.retry_wait_ms = self.config.first_retry_ms;
                     } else {
                         mark_down(slot, now_ms, self.config.max_retry_ms);
                     }
                 }
-                Vec::new()
+                let mut actions = self.wake_if_down(peer);
+                if back {
+                    self.hurry(now_ms, &mut actions);
+                }
+                actions
             }
             Event::Timer => self.round(now_ms),
         }
@@ -363,53 +395,93 @@ impl Core {
             .collect()
     }
 
-    /// A round: `partners_per_round` reachable peers, those contacted longest ago
-    /// first (ties broken at random), and up to `retries_per_round` down peers whose
-    /// wait is over. Then the time of the next round.
+    /// The timer: a round when one is due (`partners_per_round` reachable peers,
+    /// those contacted longest ago first, ties broken at random), and, at most once
+    /// every `round_ms`, up to `retries_per_round` down peers whose wait is over, so
+    /// retries keep their backoff while rounds slow down at rest. Then the time to
+    /// wake again.
     fn round(&mut self, now_ms: u64) -> Vec<Action> {
-        if now_ms < self.next_round_ms {
-            return vec![Action::Wake {
-                at_ms: self.next_round_ms,
-            }];
+        let mut chosen: Vec<PeerId> = Vec::new();
+        if now_ms >= self.next_round_ms {
+            let mut live: Vec<(&PeerId, u64)> = self
+                .peers
+                .iter()
+                .filter(|(_, s)| !s.exchanging && s.liveness != Liveness::Down)
+                .map(|(p, s)| (p, s.last_contact_ms))
+                .collect();
+            self.rng.shuffle(&mut live);
+            live.sort_by_key(|(_, at)| *at);
+            chosen.extend(
+                live.into_iter()
+                    .take(self.config.partners_per_round)
+                    .map(|(p, _)| p.clone()),
+            );
+            self.next_round_ms = now_ms + self.jitter(self.interval_ms);
+            self.interval_ms = (self.interval_ms * 2).min(self.config.round_max_ms);
+        }
+        if now_ms >= self.next_retry_ms {
+            let mut due: Vec<(&PeerId, u64)> = self
+                .peers
+                .iter()
+                .filter(|(_, s)| !s.exchanging && s.liveness == Liveness::Down)
+                .filter(|(_, s)| s.retry_at_ms <= now_ms)
+                .map(|(p, s)| (p, s.retry_at_ms))
+                .collect();
+            due.sort_by_key(|(_, at)| *at);
+            let retried: Vec<PeerId> = due
+                .into_iter()
+                .take(self.config.retries_per_round)
+                .map(|(p, _)| p.clone())
+                .collect();
+            if !retried.is_empty() {
+                self.next_retry_ms = now_ms + self.jitter(self.config.round_ms);
+            }
+            chosen.extend(retried);
         }
         let mut actions = Vec::new();
-        let mut live: Vec<(&PeerId, u64)> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| !s.exchanging && s.liveness != Liveness::Down)
-            .map(|(p, s)| (p, s.last_contact_ms))
-            .collect();
-        self.rng.shuffle(&mut live);
-        live.sort_by_key(|(_, at)| *at);
-        let mut chosen: Vec<PeerId> = live
-            .into_iter()
-            .take(self.config.partners_per_round)
-            .map(|(p, _)| p.clone())
-            .collect();
-        let mut due: Vec<(&PeerId, u64)> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| !s.exchanging && s.liveness == Liveness::Down)
-            .filter(|(_, s)| s.retry_at_ms <= now_ms)
-            .map(|(p, s)| (p, s.retry_at_ms))
-            .collect();
-        due.sort_by_key(|(_, at)| *at);
-        chosen.extend(
-            due.into_iter()
-                .take(self.config.retries_per_round)
-                .map(|(p, _)| p.clone()),
-        );
         for peer in chosen {
             if let Some(slot) = self.peers.get_mut(&peer) {
                 slot.exchanging = true;
             }
             actions.push(Action::Exchange { peer });
         }
-        self.next_round_ms = now_ms + self.jitter(self.config.round_ms);
-        actions.push(Action::Wake {
-            at_ms: self.next_round_ms,
-        });
+        actions.push(self.wake());
         actions
+    }
+
+    /// When the timer is next needed: the next round, or a down peer's retry if it
+    /// comes first (never before the next retry pass).
+    fn wake(&self) -> Action {
+        let retry = self
+            .peers
+            .values()
+            .filter(|s| !s.exchanging && s.liveness == Liveness::Down)
+            .map(|s| s.retry_at_ms.max(self.next_retry_ms))
+            .min();
+        Action::Wake {
+            at_ms: retry.map_or(self.next_round_ms, |r| r.min(self.next_round_ms)),
+        }
+    }
+
+    /// A wake for the retry of `peer` if it is down (its retry may come before the
+    /// wake already set).
+    fn wake_if_down(&self, peer: &str) -> Vec<Action> {
+        match self.peers.get(peer) {
+            Some(slot) if slot.liveness == Liveness::Down => vec![self.wake()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Something changed here: rounds go back to `round_ms`, and the next one comes
+    /// within it if it was due later.
+    fn hurry(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        self.interval_ms = self.config.round_ms;
+        if self.next_round_ms > now_ms + self.config.round_ms {
+            self.next_round_ms = now_ms + self.jitter(self.config.round_ms);
+            actions.push(Action::Wake {
+                at_ms: self.next_round_ms,
+            });
+        }
     }
 
     /// `base` ± 20%, so the nodes of a network do not all talk in step.

@@ -67,28 +67,109 @@ fn a_learned_peer_is_greeted_at_once_and_only_once() {
     assert_eq!(core.liveness(&peer(1)), Some(Liveness::Unknown));
 }
 
+/// The time from `now` to the wake a round's actions end with.
+fn wait_after(actions: &[Action], now: u64) -> u64 {
+    let Some(Action::Wake { at_ms }) = actions.last() else {
+        panic!("a round ends with its wake: {actions:?}");
+    };
+    at_ms - now
+}
+
 #[test]
 fn each_round_greets_one_partner_and_every_peer_within_n_rounds() {
     let n = 40;
     let mut core = core_with(n, 7);
     let mut now = 1;
     let mut greeted = HashSet::new();
+    let mut waits = Vec::new();
     for _ in 0..n {
         let actions = core.handle(Event::Timer, now);
         let partners = exchanges(&actions);
         assert_eq!(partners.len(), 1, "one partner a round: {actions:?}");
         greeted.extend(partners.iter().cloned());
-        let Some(Action::Wake { at_ms }) = actions.last() else {
-            panic!("a round ends with its wake: {actions:?}");
-        };
-        assert!((800..=1200).contains(&(at_ms - now)), "jittered round");
         answer_all(&mut core, &actions, Answer::Up { id: author(1) }, now);
-        now = *at_ms;
+        waits.push(wait_after(&actions, now));
+        now += waits.last().unwrap();
     }
+    // At rest rounds slow down, a doubling a round (±20%), to one every 8 s.
+    for (i, base) in [1000, 2000, 4000, 8000, 8000].into_iter().enumerate() {
+        let jittered = base * 4 / 5..=base * 6 / 5;
+        assert!(jittered.contains(&waits[i]), "round {i}: {waits:?}");
+    }
+    assert!(waits.iter().all(|&w| w <= 9_600), "{waits:?}");
     assert_eq!(greeted.len(), n, "the oldest contact goes first");
     // Before its time a timer only says when the round is.
     let early = core.handle(Event::Timer, now - 1);
     assert_eq!(early, [Action::Wake { at_ms: now }]);
+}
+
+#[test]
+fn a_quiet_round_waits_twice_as_long_as_the_last_until_something_is_stored() {
+    let mut core = core_with(4, 5);
+    let mut now = 1;
+    for _ in 0..6 {
+        let actions = core.handle(Event::Timer, now);
+        answer_all(&mut core, &actions, Answer::Up { id: author(1) }, now);
+        now += wait_after(&actions, now);
+    }
+    let quiet = core.handle(Event::Timer, now);
+    assert!(wait_after(&quiet, now) >= 6_400, "at rest: {quiet:?}");
+    answer_all(&mut core, &quiet, Answer::Up { id: author(1) }, now);
+    // A stored batch brings the next round within a second, and the one after it
+    // again a second later: the quiet time starts over.
+    let at = now + 10;
+    let stored = core.handle(
+        Event::Stored {
+            authors: &[author(9)],
+            mine: false,
+        },
+        at,
+    );
+    let soon = wait_after(&stored, at);
+    assert!((800..=1_200).contains(&soon), "{stored:?}");
+    let next = core.handle(Event::Timer, at + soon);
+    assert!(wait_after(&next, at + soon) <= 1_200, "{next:?}");
+    // So do a peer learned and a member back.
+    for event in [
+        Event::Learned { peer: &peer(9) },
+        Event::Member {
+            peer: &peer(2),
+            alive: true,
+        },
+    ] {
+        let (mut round, mut next) = (at + soon, at + soon);
+        for _ in 0..5 {
+            round = next;
+            let actions = core.handle(Event::Timer, round);
+            answer_all(&mut core, &actions, Answer::Up { id: author(1) }, round);
+            next = round + wait_after(&actions, round);
+        }
+        assert!(next - round >= 6_400, "at rest again");
+        if let Event::Member { peer, .. } = event {
+            core.handle(Event::PushFailed { peer }, round);
+        }
+        let actions = core.handle(event, round + 1);
+        assert!(
+            wait_after(&actions, round + 1) <= 1_200,
+            "{event:?}: {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn a_node_whose_rounds_are_how_it_receives_keeps_them_a_second_apart() {
+    let mut config = Config::new(8);
+    config.round_max_ms = config.round_ms;
+    let mut core = Core::new(config, 2);
+    core.handle(Event::Learned { peer: &peer(1) }, 0);
+    let mut now = 1;
+    for _ in 0..8 {
+        let actions = core.handle(Event::Timer, now);
+        answer_all(&mut core, &actions, Answer::Up { id: author(1) }, now);
+        let wait = wait_after(&actions, now);
+        assert!((800..=1_200).contains(&wait), "{actions:?}");
+        now += wait;
+    }
 }
 
 #[test]
@@ -117,7 +198,8 @@ fn an_unreachable_peer_is_retried_with_backoff_and_few_at_a_time() {
         now += 100;
     }
     let waits: Vec<u64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
-    // Tries fall on rounds (±20% of a second), so a wait is its backoff to a round.
+    // Retries are looked at once a second (±20%), however slow the rounds, so a wait
+    // is its backoff to the next pass.
     assert!(
         waits[0] < waits[1] && waits[1] < waits[2],
         "waits grow: {waits:?}"
@@ -126,8 +208,10 @@ fn an_unreachable_peer_is_retried_with_backoff_and_few_at_a_time() {
         waits.iter().all(|&w| w <= 8_000 + 1_300),
         "and are capped: {waits:?}"
     );
-    // Heard from: tried again at the next round, and up once it answers.
-    core.handle(Event::HeardFrom { peer: &peer(1) }, now);
+    // Heard from: tried again at the next retry pass, within a second, and up once
+    // it answers.
+    let hurried = core.handle(Event::HeardFrom { peer: &peer(1) }, now);
+    assert!(wait_after(&hurried, now) <= 1_200, "{hurried:?}");
     let actions = core.handle(Event::Timer, now + 1_300);
     assert!(exchanges(&actions).contains(&peer(1)), "{actions:?}");
     answer_all(

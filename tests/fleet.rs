@@ -280,6 +280,60 @@ fn a_killed_node_is_suspected_then_shown_down_by_every_other_within_seconds() {
     assert!(last < Duration::from_secs(10), "down after {last:?}");
 }
 
+/// A node stopped with SIGTERM says so as it leaves: every other node shows it down
+/// at once, before failure detection could (a probe, then 3 s of suspicion), without
+/// suspecting it first and without an exchange with it failing.
+#[test]
+fn a_node_that_stops_is_shown_down_by_every_other_at_once_without_suspicion() {
+    const NODES: usize = 4;
+    let s = Scratch::new();
+    let mut nodes = network(&s, NODES);
+    wait_all_know(&nodes, NODES - 1, DEADLINE * 2);
+    let leaving = nodes.pop().unwrap();
+    let url = leaving.url.clone();
+    let suspicions = |nodes: &[Node]| -> f64 {
+        nodes
+            .iter()
+            .map(|n| n.metric("dshare_member_suspicions_total"))
+            .sum()
+    };
+    let before = suspicions(&nodes);
+    let start = Instant::now();
+    assert!(leaving.stop().success());
+    let soon = Duration::from_secs(2);
+    let mut pending: Vec<&Node> = nodes.iter().collect();
+    while !pending.is_empty() {
+        assert!(
+            start.elapsed() < soon,
+            "{} of {} nodes do not show the node that left down after {soon:?}",
+            pending.len(),
+            nodes.len()
+        );
+        pending.retain(|n| state_of(n, &url).as_deref() != Some("down"));
+    }
+    eprintln!(
+        "shown down by all {} others after {:?}",
+        nodes.len(),
+        start.elapsed()
+    );
+    assert_eq!(suspicions(&nodes), before, "it was suspected, not told");
+    for node in &nodes {
+        let (_, body) = node.get("/peers", &[]);
+        let peers: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let entry = peers["peers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["url"] == url))
+            .cloned()
+            .unwrap();
+        assert!(
+            entry
+                .get("last_error")
+                .is_none_or(serde_json::Value::is_null),
+            "shown down by a failed exchange, not by its word: {entry}"
+        );
+    }
+}
+
 /// The UDP address of a node's URL: SWIM listens on the HTTP port number.
 fn udp_of(url: &str) -> std::net::SocketAddr {
     url.trim_start_matches("http://").parse().unwrap()

@@ -1,12 +1,12 @@
 //! Section `fleet`: networks larger than a room (`DSHARE_BENCH_FLEET`, default
 //! 100,200): per node at rest, the bytes on the loopback interface, CPU and threads;
-//! then how long until every other node shows a stopped node down; then a tenth of
-//! the nodes killed while messages are sent, and started again. With
+//! then how long until every other node shows a node killed, then one stopped, down;
+//! then a tenth of the nodes killed while messages are sent, and started again. With
 //! `DSHARE_BENCH_FLEET_SOAK=SECS`, also that long with both cores kept busy by other
 //! processes, counting the peers shown down meanwhile (every one false). Each node
 //! knows at most 64 peers, so the network is waited for until every node has nearly
-//! that many up ([`network`]). Propagation at these sizes is the `propagation` section with
-//! `DSHARE_BENCH_NODES=100,200`.
+//! that many up ([`network`]). Propagation at these sizes is the `propagation`
+//! section with `DSHARE_BENCH_NODES=100,200`.
 
 use std::fs;
 use std::path::Path;
@@ -96,40 +96,34 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             Goal::AtMost(32.0),
             None,
         );
-        // Failure detection: the last node stops; every other one shows it down.
-        let mut stopped = nodes.pop().expect("a node");
-        let url = stopped.url.clone();
-        let at = Instant::now();
-        let _ = stopped.child.kill();
-        let _ = stopped.child.wait();
-        let mut conns: Vec<Conn> = nodes.iter().map(Node::conn).collect();
-        let mut pending: Vec<usize> = (0..nodes.len()).collect();
-        while !pending.is_empty() && at.elapsed() < Duration::from_secs(60) {
-            pending.retain(|&i| {
-                let Some(states) = peer_states(&nodes[i], &mut conns[i]) else {
-                    conns[i] = nodes[i].conn();
-                    return true;
-                };
-                // A node that never knew it has nothing to show.
-                states.iter().any(|(u, s)| u == &url && s != "down")
-            });
-            thread::sleep(Duration::from_millis(100));
+        // Failure detection: the last node is killed; every other one shows it down.
+        // Then the one before it stops cleanly, saying it leaves.
+        for (how, signal) in [("killed (SIGKILL)", "KILL"), ("stopped (SIGTERM)", "TERM")] {
+            let mut stopped = nodes.pop().expect("a node");
+            let url = stopped.url.clone();
+            let at = Instant::now();
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(stopped.child.id().to_string())
+                .status();
+            let _ = stopped.child.wait();
+            let (took, all) = until_all_show_down(&nodes, &url, at);
+            t.rate(
+                "fleet",
+                format!(
+                    "seconds until every node that knew it shows a node {how} down, {n} nodes{}",
+                    if all {
+                        ""
+                    } else {
+                        " (some never did within 60 s)"
+                    }
+                ),
+                took,
+                "s",
+                Goal::AtMost(5.0),
+                None,
+            );
         }
-        t.rate(
-            "fleet",
-            format!(
-                "seconds until every node that knew it shows a stopped node down, {n} nodes{}",
-                if pending.is_empty() {
-                    ""
-                } else {
-                    " (some never did within 60 s)"
-                }
-            ),
-            at.elapsed().as_secs_f64(),
-            "s",
-            Goal::AtMost(5.0),
-            None,
-        );
         if let Some(secs) = std::env::var("DSHARE_BENCH_FLEET_SOAK")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -142,6 +136,25 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             let _ = node.child.wait();
         }
     }
+}
+
+/// Seconds from `at` until every node of `nodes` that lists `url` shows it down
+/// (60 at most), and whether they all did.
+fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> (f64, bool) {
+    let mut conns: Vec<Conn> = nodes.iter().map(Node::conn).collect();
+    let mut pending: Vec<usize> = (0..nodes.len()).collect();
+    while !pending.is_empty() && at.elapsed() < Duration::from_secs(60) {
+        pending.retain(|&i| {
+            let Some(states) = peer_states(&nodes[i], &mut conns[i]) else {
+                conns[i] = nodes[i].conn();
+                return true;
+            };
+            // A node that never knew it has nothing to show.
+            states.iter().any(|(u, s)| u == url && s != "down")
+        });
+        thread::sleep(Duration::from_millis(100));
+    }
+    (at.elapsed().as_secs_f64(), pending.is_empty())
 }
 
 /// A metric's value on `node`, summed over its series.

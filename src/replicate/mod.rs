@@ -64,6 +64,8 @@ const REPLACE_EVERY_MS: u64 = 30_000;
 /// Longest sleep of the prober with nothing due (it is woken when an address is
 /// taken, and at shutdown).
 const PROBER_IDLE: Duration = Duration::from_secs(5);
+/// Longest a stopping node waits for its leave to be sent to members.
+const LEAVE_PATIENCE: Duration = Duration::from_millis(500);
 /// Ids of messages received with `sent_to_all` and not to be forwarded, until the
 /// dispatcher sees them stored. A bound, in case the dispatcher never does.
 const MAX_NO_FORWARD: usize = 100_000;
@@ -110,7 +112,7 @@ pub struct Replicator {
     pool: Pool,
     alarm: Alarm,
     /// Tells the membership thread whom to join through; `None` without one.
-    swim: Mutex<Option<mpsc::Sender<swim::Command>>>,
+    swim: Mutex<Option<swim::Handle>>,
     /// Dropped at shutdown, which ends the timer thread at once.
     timer_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// Local sends wait here while a peer is too far behind (see [`outbox`]).
@@ -235,6 +237,9 @@ impl Replicator {
     }
 
     pub fn shutdown(&self) {
+        if let Some(swim) = self.swim.lock().expect("swim lock").take() {
+            swim.leave(LEAVE_PATIENCE);
+        }
         self.stop.store(true, Ordering::Relaxed);
         {
             // Under the lock, so the prober cannot miss it between its check and its wait.
@@ -502,7 +507,7 @@ impl Replicator {
         }
         self.feed(Event::Learned { peer: url }, None);
         if let Some(swim) = &*self.swim.lock().expect("swim lock") {
-            let _ = swim.send(swim::Command::Announce(url.to_string()));
+            swim.announce(url);
         }
     }
 

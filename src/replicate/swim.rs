@@ -139,9 +139,40 @@ pub enum Seen {
 }
 
 /// What the replicator asks of the membership thread.
-pub enum Command {
+enum Command {
     /// Join through this peer (adopted, so proven by a sealed hello).
     Announce(String),
+    /// The node stops: tell members it leaves, say when that is sent, and end.
+    Leave(mpsc::Sender<()>),
+}
+
+/// The replicator's hold on the membership thread.
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    /// A clone of the membership socket: an empty datagram to itself rouses the
+    /// thread from its wait at once.
+    rouse: UdpSocket,
+}
+
+impl Handle {
+    /// Joins through `url` (an adopted peer) at the thread's next turn.
+    pub fn announce(&self, url: &str) {
+        let _ = self.commands.send(Command::Announce(url.to_string()));
+    }
+
+    /// Leaves gracefully: a few members are told that this node is down, as its
+    /// own word, and the news spreads as any other, so a node that stops is shown
+    /// down at once instead of after failure detection's probes and suspicion.
+    /// Waits until that is sent, `patience` at most; the thread then ends.
+    pub fn leave(self, patience: Duration) {
+        let (done, sent) = mpsc::channel();
+        if self.commands.send(Command::Leave(done)).is_ok() {
+            if let Ok(me) = self.rouse.local_addr() {
+                let _ = self.rouse.send_to(&[], me);
+            }
+            let _ = sent.recv_timeout(patience);
+        }
+    }
 }
 
 type Swim = Foca<SwimId, PostcardCodec, SwimRng, foca::NoCustomBroadcast>;
@@ -169,7 +200,7 @@ pub fn start(
     at: SocketAddr,
     url: &str,
     seed: u64,
-) -> Option<mpsc::Sender<Command>> {
+) -> Option<Handle> {
     let socket = match UdpSocket::bind(at) {
         Ok(s) => s,
         Err(e) => {
@@ -184,11 +215,13 @@ pub fn start(
     };
     let foca = Foca::new(me, config(), SwimRng::new(seed), PostcardCodec);
     let (tx, rx) = mpsc::channel();
-    let resolver = match socket
+    let clones = socket
         .try_clone()
-        .and_then(|s| Resolver::start(s, Box::new(lookup)))
+        .and_then(|s| Ok((s, socket.try_clone()?)));
+    let (resolver, rouse) = match clones
+        .and_then(|(s, rouse)| Ok((Resolver::start(s, Box::new(lookup))?, rouse)))
     {
-        Ok(resolver) => resolver,
+        Ok(both) => both,
         Err(e) => {
             crate::warning!("no membership socket on udp {at} ({e}): liveness from exchanges only");
             return None;
@@ -199,6 +232,7 @@ pub fn start(
         foca,
         runtime: AccumulatingRuntime::new(),
         timers: Vec::new(),
+        gossip_held: None,
         keyring,
         rep: Weak::clone(rep),
         commands: rx,
@@ -213,7 +247,10 @@ pub fn start(
         .name("membership".into())
         .spawn(move || member.run())
         .expect("spawn the membership thread");
-    Some(tx)
+    Some(Handle {
+        commands: tx,
+        rouse,
+    })
 }
 
 struct Membership {
@@ -221,6 +258,10 @@ struct Membership {
     foca: Swim,
     runtime: AccumulatingRuntime<SwimId>,
     timers: Vec<(Instant, Timer<SwimId>)>,
+    /// foca's periodic-gossip timer, held while foca has no news: it sends nothing
+    /// then, and firing it every 200 ms would only wake this thread (five times a
+    /// second at rest). It fires as soon as there is news.
+    gossip_held: Option<Timer<SwimId>>,
     keyring: Arc<Keyring>,
     rep: Weak<Replicator>,
     commands: mpsc::Receiver<Command>,
@@ -250,9 +291,19 @@ impl Membership {
             if rep.stopping() {
                 return;
             }
-            while let Ok(Command::Announce(url)) = self.commands.try_recv() {
-                let to = SwimId { url, started_ms: 0 };
-                let _ = self.foca.announce(to, &mut self.runtime);
+            while let Ok(command) = self.commands.try_recv() {
+                match command {
+                    Command::Announce(url) => {
+                        let to = SwimId { url, started_ms: 0 };
+                        let _ = self.foca.announce(to, &mut self.runtime);
+                    }
+                    Command::Leave(done) => {
+                        let _ = self.foca.leave_cluster(&mut self.runtime);
+                        self.flush(&rep);
+                        let _ = done.send(());
+                        return;
+                    }
+                }
             }
             self.fire_timers();
             // What the timers and commands asked for is sent and scheduled before the
@@ -266,7 +317,8 @@ impl Membership {
                 .unwrap_or(Duration::from_secs(1))
                 .clamp(Duration::from_millis(1), Duration::from_secs(1));
             let _ = self.socket.set_read_timeout(Some(wait));
-            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+            // An empty datagram is the replicator rousing this thread.
+            if let Ok((n @ 1.., from)) = self.socket.recv_from(&mut buf) {
                 self.received(&buf[..n], from);
             }
             self.flush(&rep);
@@ -338,6 +390,7 @@ impl Membership {
         self.started_ms = renewed.started_ms;
         self.foca = Foca::new(renewed, config(), SwimRng::new(seed), PostcardCodec);
         self.timers.clear();
+        self.gossip_held = None;
         self.runtime = AccumulatingRuntime::new();
         for url in rep.peers.urls() {
             let to = SwimId { url, started_ms: 0 };
@@ -350,6 +403,10 @@ impl Membership {
         let (due, later): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(at, _)| *at <= now);
         self.timers = later;
         for (_, timer) in due {
+            if matches!(timer, Timer::PeriodicGossip(_)) && self.foca.updates_backlog() == 0 {
+                self.gossip_held = Some(timer);
+                continue;
+            }
             let _ = self.foca.handle_timer(timer, &mut self.runtime);
         }
     }
@@ -367,6 +424,11 @@ impl Membership {
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             self.timers.push((Instant::now() + after, timer));
+        }
+        if self.foca.updates_backlog() > 0
+            && let Some(timer) = self.gossip_held.take()
+        {
+            self.timers.push((Instant::now(), timer));
         }
         while let Some(notification) = self.runtime.to_notify() {
             match notification {

@@ -96,10 +96,11 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             Goal::AtMost(32.0),
             None,
         );
-        // Failure detection: the last node is killed; every other one shows it down.
-        // Then the one before it stops cleanly, saying it leaves.
+        // Failure detection: a node from the middle of the joining order (in many
+        // tables: the last to join is in few) is killed; every other one shows it
+        // down. Then another stops cleanly, saying it leaves.
         for (how, signal) in [("killed (SIGKILL)", "KILL"), ("stopped (SIGTERM)", "TERM")] {
-            let mut stopped = nodes.pop().expect("a node");
+            let mut stopped = nodes.remove(nodes.len() / 2);
             let url = stopped.url.clone();
             let at = Instant::now();
             let _ = std::process::Command::new("kill")
@@ -107,11 +108,12 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
                 .arg(stopped.child.id().to_string())
                 .status();
             let _ = stopped.child.wait();
-            let (took, all) = until_all_show_down(&nodes, &url, at);
+            let (took, knew, all) = until_all_show_down(&nodes, &url, at);
             t.rate(
                 "fleet",
                 format!(
-                    "seconds until every node that knew it shows a node {how} down, {n} nodes{}",
+                    "seconds until every node that knew it ({knew} of {}) shows a node {how} down, {n} nodes{}",
+                    nodes.len(),
                     if all {
                         ""
                     } else {
@@ -139,22 +141,31 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
 }
 
 /// Seconds from `at` until every node of `nodes` that lists `url` shows it down
-/// (60 at most), and whether they all did.
-fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> (f64, bool) {
+/// (60 at most), how many listed it at the first look, and whether they all did.
+fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> (f64, usize, bool) {
     let mut conns: Vec<Conn> = nodes.iter().map(Node::conn).collect();
     let mut pending: Vec<usize> = (0..nodes.len()).collect();
+    let mut knew = None;
     while !pending.is_empty() && at.elapsed() < Duration::from_secs(60) {
+        let mut listing = 0;
         pending.retain(|&i| {
             let Some(states) = peer_states(&nodes[i], &mut conns[i]) else {
                 conns[i] = nodes[i].conn();
                 return true;
             };
+            let listed = states.iter().find(|(u, _)| u == url);
+            listing += usize::from(listed.is_some());
             // A node that never knew it has nothing to show.
-            states.iter().any(|(u, s)| u == url && s != "down")
+            listed.is_some_and(|(_, s)| s != "down")
         });
+        knew.get_or_insert(listing);
         thread::sleep(Duration::from_millis(100));
     }
-    (at.elapsed().as_secs_f64(), pending.is_empty())
+    (
+        at.elapsed().as_secs_f64(),
+        knew.unwrap_or(0),
+        pending.is_empty(),
+    )
 }
 
 /// A metric's value on `node`, summed over its series.

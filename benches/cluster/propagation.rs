@@ -144,6 +144,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         let goal = match n {
             3 => Goal::AtMost(1.0),
             30 => Goal::AtMost(50.0),
+            200 => Goal::AtMost(100.0),
             _ => Goal::None,
         };
         t.time(
@@ -152,7 +153,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             stats(lat),
             true,
             goal,
-            n == 30,
+            n == 30 || n == 200,
             Some((
                 l.sign_ms()
                     + fsync.median

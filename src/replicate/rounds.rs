@@ -5,7 +5,8 @@
 //! what both sides held at its previous exchange, and repairs only messages that
 //! were held then: those had a whole round (about a second) to arrive by push, and
 //! did not. This holds only while pushes flow (this worker pushed to the peer, or
-//! this node stored a push, since the last round); otherwise nothing is on its way
+//! this node stored a push, since the last round) and that round was recent (a few
+//! seconds: the pair exchanges often, as under load); otherwise nothing is on its way
 //! and everything missing is repaired at once, as it is after a failed exchange or
 //! on a worker's first (a new node, a restart, a healed partition, a node that no
 //! push reaches in a large network).
@@ -14,6 +15,10 @@ use std::collections::HashMap;
 
 use crate::chain::Head;
 use crate::message::AuthorId;
+
+/// How long after an exchange the messages held then may still be on their way by
+/// push: a few rounds under load.
+pub const IN_FLIGHT_MS: u64 = 3_000;
 
 /// Each author's highest seq on both sides at the last exchange that went through.
 pub struct LastRound {
@@ -33,10 +38,15 @@ impl LastRound {
         }
     }
 
-    /// This round, if pushes went through since it (the last at `pushed_ms`): only
-    /// then may messages be on their way.
-    pub fn if_pushes_since(&self, pushed_ms: u64) -> Option<&LastRound> {
-        (pushed_ms >= self.at_ms).then_some(self)
+    /// This round, if it was recent (within [`IN_FLIGHT_MS`] of `now_ms`) and pushes
+    /// went through since it (the last at `pushed_ms`): only then may the messages
+    /// the peer lacks be on their way. After an older round they had time to arrive
+    /// and did not: in a fleet a pair of nodes exchanges once in many rounds, which
+    /// at rest are 8 s apart, and capping the repair at what was held then left a
+    /// node that missed a push without it for minutes.
+    pub fn if_pushes_since(&self, pushed_ms: u64, now_ms: u64) -> Option<&LastRound> {
+        (pushed_ms >= self.at_ms && now_ms.saturating_sub(self.at_ms) <= IN_FLIGHT_MS)
+            .then_some(self)
     }
 }
 
@@ -63,7 +73,7 @@ pub fn to_push(last: Option<&LastRound>, author: &AuthorId, held: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{LastRound, to_pull, to_push};
+    use super::{IN_FLIGHT_MS, LastRound, to_pull, to_push};
     use crate::chain::Head;
 
     fn head(author: u8, seq: u64) -> Head {
@@ -81,8 +91,16 @@ mod tests {
         assert_eq!(to_push(None, &head(1, 0).author, 9), 9);
         // They held 5 of author 1 then; 9 now: 6..9 are probably on their way.
         let last = LastRound::new(&[head(1, 5)], &[head(1, 7)], 1000);
-        assert!(last.if_pushes_since(999).is_none(), "no push since: all");
-        let last = last.if_pushes_since(1000).unwrap();
+        assert!(
+            last.if_pushes_since(999, 1500).is_none(),
+            "no push since: all"
+        );
+        assert!(
+            last.if_pushes_since(1000, 1000 + IN_FLIGHT_MS + 1)
+                .is_none(),
+            "long ago: all"
+        );
+        let last = last.if_pushes_since(1000, 1500).unwrap();
         let pull = to_pull(Some(last), &[head(1, 9), head(2, 3)]);
         assert_eq!((pull[0].seq, pull[1].seq), (5, 0));
         assert_eq!(pull[0].author, head(1, 0).author);

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU8, NonZeroU32, NonZeroUsize};
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
@@ -47,6 +47,14 @@ const REMOVE_DOWN_AFTER: Duration = Duration::from_secs(120);
 const SPOKE_REMEMBERED: Duration = Duration::from_secs(600);
 /// How long a suspected member has to refute the suspicion before it is down.
 const SUSPECT_TO_DOWN: Duration = Duration::from_secs(3);
+/// How many times a node passes on each piece of news (a member suspect, down, or
+/// alive again). foca's own count (4 × log10 of the size: 7 for 64) assumes that
+/// every member passes news on; here only the members that know the one it is about
+/// do (the screen, see [`Membership::admitted`]), and in a fleet larger than the peer
+/// table that is a sixth of them at 200 nodes: with 7, the news of a death died out
+/// before reaching every node that knew the dead one (some had not heard after 60 s).
+/// An update is a few dozen bytes; at rest there is none.
+const MAX_TRANSMISSIONS: u8 = 48;
 /// Least time between two fresh starts of foca. A fresh start forgets every probe
 /// and suspicion under way; were it allowed at every datagram past [`MAX_MEMBERS`],
 /// a member naming thousands a second would keep failure detection from ever
@@ -188,6 +196,7 @@ fn config() -> foca::Config {
     config.suspect_to_down_after = SUSPECT_TO_DOWN;
     config.remove_down_after = Some(REMOVE_DOWN_AFTER);
     config.max_packet_size = NonZeroUsize::new(MAX_PACKET).expect("not zero");
+    config.max_transmissions = NonZeroU8::new(MAX_TRANSMISSIONS).expect("not zero");
     config
 }
 

@@ -400,7 +400,7 @@ fn exchange(
     };
     let last = last_round
         .as_ref()
-        .and_then(|l| l.if_pushes_since(pushed_ms));
+        .and_then(|l| l.if_pushes_since(pushed_ms, now_ms));
     if let Err(e) = repair_by_heads(rep, url, heads, last, ahead) {
         rep.failed(url, &e);
         return Err(Failure::of(&e, Some(proven)));

@@ -1,3 +1,6 @@
+//! Reconciliation between two sets of heads in memory: exact differences, bounded
+//! messages and their cost, checked against a plain set difference.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;

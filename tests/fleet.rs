@@ -247,12 +247,6 @@ fn a_killed_node_is_suspected_then_shown_down_by_every_other_within_seconds() {
     wait_all_know(&nodes, NODES - 1, DEADLINE * 2);
     let dead = nodes.pop().unwrap();
     let dead_url = dead.url.clone();
-    let suspicions = |nodes: &[Node]| -> f64 {
-        nodes
-            .iter()
-            .map(|n| n.metric("dshare_member_suspicions_total"))
-            .sum()
-    };
     let suspicions_before = suspicions(&nodes);
     let start = Instant::now();
     dead.kill9();
@@ -291,12 +285,6 @@ fn a_node_that_stops_is_shown_down_by_every_other_at_once_without_suspicion() {
     wait_all_know(&nodes, NODES - 1, DEADLINE * 2);
     let leaving = nodes.pop().unwrap();
     let url = leaving.url.clone();
-    let suspicions = |nodes: &[Node]| -> f64 {
-        nodes
-            .iter()
-            .map(|n| n.metric("dshare_member_suspicions_total"))
-            .sum()
-    };
     let before = suspicions(&nodes);
     let start = Instant::now();
     assert!(leaving.stop().success());
@@ -332,6 +320,14 @@ fn a_node_that_stops_is_shown_down_by_every_other_at_once_without_suspicion() {
             "shown down by a failed exchange, not by its word: {entry}"
         );
     }
+}
+
+/// How many times the nodes have suspected a member, all together.
+fn suspicions(nodes: &[Node]) -> f64 {
+    nodes
+        .iter()
+        .map(|n| n.metric("dshare_member_suspicions_total"))
+        .sum()
 }
 
 /// The UDP address of a node's URL: SWIM listens on the HTTP port number.

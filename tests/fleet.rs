@@ -21,6 +21,23 @@ fn hellos(fakes: &[FakePeer]) -> usize {
     fakes.iter().map(|f| f.count("hello")).sum()
 }
 
+/// A node named "a" started with `n` self-proving fake members as its peers, once it
+/// shows every one of them up.
+fn node_with_members(s: &Scratch, n: usize) -> (std::path::PathBuf, Vec<FakePeer>, Node) {
+    let home = s.home("a");
+    ok(&home, &["init"]);
+    let fakes = members(&home, n);
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    for f in &fakes {
+        args.extend(["--peer", f.url.as_str()]);
+    }
+    let node = Node::start_with(&home, &args);
+    wait_for("every peer up", DEADLINE, || {
+        (peers_up(&home) == n).then_some(())
+    });
+    (home, fakes, node)
+}
+
 /// 40 peers: one thread per peer made 40 more threads (over 50 in all), and a hello
 /// to each every second. Now a fixed pool calls them: threads stay at or under 32,
 /// and the node starts about one exchange a round (plus retries, bounded) whatever
@@ -29,17 +46,7 @@ fn hellos(fakes: &[FakePeer]) -> usize {
 fn forty_peers_cost_no_more_threads_or_calls_than_a_few() {
     const PEERS: usize = 40;
     let s = Scratch::new();
-    let home = s.home("a");
-    ok(&home, &["init"]);
-    let fakes = members(&home, PEERS);
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    for f in &fakes {
-        args.extend(["--peer", f.url.as_str()]);
-    }
-    let node = Node::start_with(&home, &args);
-    wait_for("every peer up", DEADLINE, || {
-        (peers_up(&home) == PEERS).then_some(())
-    });
+    let (home, fakes, node) = node_with_members(&s, PEERS);
     let at_rest = threads(node.pid());
     let before = hellos(&fakes);
     let start = Instant::now();
@@ -306,6 +313,10 @@ fn a_node_that_stops_is_shown_down_by_every_other_at_once_without_suspicion() {
     );
     assert_eq!(suspicions(&nodes), before, "it was suspected, not told");
     for node in &nodes {
+        assert!(
+            node.metric("dshare_peers_shown_down_total") >= 1.0,
+            "a peer turned down is counted"
+        );
         let (_, body) = node.get("/peers", &[]);
         let peers: serde_json::Value = serde_json::from_str(&body).unwrap();
         let entry = peers["peers"]
@@ -545,17 +556,7 @@ fn offers_ask_for_what_is_lacking_once_and_forwarded_messages_reach_every_node()
 fn a_node_greeting_a_full_table_takes_a_place_in_it_one_every_30_seconds() {
     const FULL: usize = 64;
     let s = Scratch::new();
-    let home = s.home("a");
-    ok(&home, &["init"]);
-    let fakes = members(&home, FULL);
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    for f in &fakes {
-        args.extend(["--peer", f.url.as_str()]);
-    }
-    let node = Node::start_with(&home, &args);
-    wait_for("a full table, every peer up", DEADLINE, || {
-        (peers_up(&home) == FULL).then_some(())
-    });
+    let (home, _fakes, node) = node_with_members(&s, FULL);
     let invite = ok(&home, &["invite"]).trim().to_string();
     let joiner = |name: &str| {
         let h = s.home(name);

@@ -9,51 +9,100 @@ use std::io::Read;
 /// with the process (4 MiB blocks left a node holding 200,000 messages 6 MB larger).
 const BLOCK: usize = 1 << 20;
 
+/// Room in a new buffer, beyond [`BLOCK`], for the start of a line carried over from
+/// the block before, so that the buffer rarely grows.
+const CARRY_ROOM: usize = 64 << 10;
+
 /// Calls `each` with consecutive blocks of lines of `reader`, in file order. Every line
 /// keeps its `\n`; only the last line of the file can lack one (a torn write), and it
 /// comes alone in the last block. `each` returns `false` to stop early.
 pub(super) fn blocks<E>(
-    mut reader: impl Read,
+    reader: impl Read,
     mut each: impl FnMut(&[&[u8]]) -> Result<bool, E>,
     io_error: impl Fn(std::io::Error) -> E,
 ) -> Result<(), E> {
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (64 << 10));
-    let mut eof = false;
-    while !eof {
-        // Read BLOCK more bytes after the partial line carried over.
-        let start = buf.len();
-        buf.resize(start + BLOCK, 0);
-        let mut filled = start;
-        while filled < buf.len() {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error(e)),
-            }
+    let mut blocks = Blocks::new(reader);
+    while let Some(block) = blocks.next() {
+        let block = block.map_err(&io_error)?;
+        if !each(&split(&block))? {
+            break;
         }
-        buf.truncate(filled);
-        let complete = match buf.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            // No line feed in a whole block: one very long line; read on.
-            None if !eof => continue,
-            None => 0,
-        };
-        let lines: Vec<&[u8]> = buf[..complete].split_inclusive(|&b| b == b'\n').collect();
-        if !lines.is_empty() && !each(&lines)? {
-            return Ok(());
-        }
-        buf.drain(..complete);
-        if eof && !buf.is_empty() {
-            let last: &[u8] = &buf;
-            each(&[last])?;
-            return Ok(());
-        }
+        blocks.recycle(block);
     }
     Ok(())
+}
+
+/// The lines of a block from [`Blocks`], each with its `\n`.
+pub(super) fn split(block: &[u8]) -> Vec<&[u8]> {
+    block.split_inclusive(|&b| b == b'\n').collect()
+}
+
+/// The blocks of lines of a reader, in file order, each a buffer of its own (to be
+/// passed to another thread) holding whole lines: [`blocks`] as an iterator. A read
+/// error ends it.
+pub(super) struct Blocks<R> {
+    reader: R,
+    /// The start of a line that the block before ended in the middle of.
+    carry: Vec<u8>,
+    /// A spent block's buffer, to read the next block into.
+    spare: Vec<u8>,
+    eof: bool,
+}
+
+impl<R: Read> Blocks<R> {
+    pub(super) fn new(reader: R) -> Blocks<R> {
+        Blocks {
+            reader,
+            carry: Vec::new(),
+            spare: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Gives back a block's buffer once its lines are done with: a reader on one thread
+    /// then keeps one buffer, not a new one per block.
+    pub(super) fn recycle(&mut self, mut block: Vec<u8>) {
+        block.clear();
+        self.spare = block;
+    }
+}
+
+impl<R: Read> Iterator for Blocks<R> {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.eof {
+            // What is left is a last line without a line feed.
+            let last = std::mem::take(&mut self.carry);
+            return (!last.is_empty()).then_some(Ok(last));
+        }
+        let mut buf = std::mem::take(&mut self.spare);
+        if buf.capacity() == 0 {
+            buf.reserve_exact(BLOCK + CARRY_ROOM);
+        }
+        buf.append(&mut self.carry);
+        loop {
+            buf.reserve(BLOCK);
+            // `Take` reads until it has BLOCK bytes or the file ends, and retries
+            // interrupted reads.
+            match (&mut self.reader).take(BLOCK as u64).read_to_end(&mut buf) {
+                Ok(n) => self.eof = n < BLOCK,
+                Err(e) => {
+                    self.eof = true;
+                    return Some(Err(e));
+                }
+            }
+            if let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
+                self.carry.extend_from_slice(&buf[end + 1..]);
+                buf.truncate(end + 1);
+                return Some(Ok(buf));
+            }
+            if self.eof {
+                return (!buf.is_empty()).then_some(Ok(buf));
+            }
+            // No line feed in a whole block: one very long line; read on.
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,5 +135,30 @@ mod tests {
         let got = collect(&data);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].len(), long.len() + 1);
+    }
+
+    /// Two lines, then a failing read.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_blocks() {
+        let mut blocks = Blocks::new(Failing(b"a\nb"));
+        assert!(
+            blocks.next().unwrap().is_err(),
+            "the block was never complete"
+        );
+        assert!(blocks.next().is_none());
     }
 }

@@ -151,83 +151,60 @@ pub(super) fn verify_lines(
         HeadRecord::Missing | HeadRecord::Unreadable(_) => None,
     };
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut tracker = start;
-    let mut report = Report {
-        ok: true,
-        messages: 0,
-        authors: 0,
-        head: tracker.chain,
-        digest: tracker.chain,
-        errors: Vec::new(),
-        error_count: 0,
-        warnings: Vec::new(),
-        epochs: Vec::new(),
-        history: None,
-        starts: Vec::new(),
-    };
-    let mut chain_at_recorded = None;
-    let mut known_seen = known_head.is_none();
-    let mut resync = false;
-    let mut line_no = tracker.lines;
-    // Parsing a line, recomputing its id and checking its signature need no other
-    // line: that runs on every core, a block of lines at a time. The checks that link
-    // lines (chain hash, seq, prev, clock) then run in file order.
-    let mut bytes = 0u64;
-    super::lines::blocks(
-        file,
-        |lines| {
-            bytes += lines.iter().map(|raw| raw.len() as u64).sum::<u64>();
-            progress(bytes);
-            let parsed = crate::par::map_runs(lines, check_alone);
-            for parsed in parsed {
-                line_no += 1;
-                let line = match parsed {
-                    Alone::Torn => {
-                        if !live {
-                            report.error(
-                                line_no,
-                                "line has no newline at the end (torn write or truncated file)",
-                            );
-                        }
-                        return Ok(false);
-                    }
-                    Alone::Unreadable(e) => {
-                        report.error(line_no, e);
-                        resync = true;
-                        continue;
-                    }
-                    Alone::Line(line, verdict) => {
-                        if verdict.is_ok() && line.message.clock > crate::message::MAX_COUNTER {
-                            report.warn(line_no, over_cap_warning(&line.message));
-                        }
-                        if let Err(e) = verdict {
-                            report.error(line_no, e.to_string());
-                        } else if let Err(e) = tracker.check(&line) {
-                            // After an unparseable line the chain cannot be followed;
-                            // pick it up again from this line rather than report every
-                            // later line.
-                            let chain_only = matches!(e, super::LineError::Chain { .. });
-                            if !(resync && chain_only) {
-                                report.error(line_no, e.to_string());
-                            }
-                        }
-                        line
-                    }
-                };
-                resync = false;
-                tracker.advance(&line);
-                report.messages += 1;
-                if Some(line_no) == recorded.map(|(lines, _)| lines) {
-                    chain_at_recorded = Some(line.chain);
-                }
-                if known_head == Some(line.chain) {
-                    known_seen = true;
-                }
-            }
-            Ok(true)
+    let mut linker = Linker {
+        line_no: start.lines,
+        report: Report {
+            ok: true,
+            messages: 0,
+            authors: 0,
+            head: start.chain,
+            digest: start.chain,
+            errors: Vec::new(),
+            error_count: 0,
+            warnings: Vec::new(),
+            epochs: Vec::new(),
+            history: None,
+            starts: Vec::new(),
         },
-        |e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-    )?;
+        tracker: start,
+        live,
+        resync: false,
+        recorded_lines: recorded.map(|(lines, _)| lines),
+        chain_at_recorded: None,
+        known_head,
+        known_seen: known_head.is_none(),
+        bytes: 0,
+        progress,
+    };
+    // Parsing a line, recomputing its id and checking its signature need no other
+    // line: that runs on every core, a block of lines at a time, while this thread
+    // links the lines of the blocks before (chain hash, seq, prev, clock) in file
+    // order, and a thread of its own reads the blocks after. The window of blocks in
+    // flight bounds the memory: with 2 cores, 4 blocks of 1 MiB and their lines.
+    let mut failure = None;
+    crate::par::ordered(
+        crate::par::cores() + 2,
+        super::lines::Blocks::new(&file),
+        |block| block.map(|block| check_block(&block)),
+        |checked| match checked {
+            Ok((bytes, lines)) => linker.block(bytes, lines),
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        },
+    );
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())));
+    }
+    let Linker {
+        mut report,
+        tracker,
+        line_no,
+        chain_at_recorded,
+        known_seen,
+        ..
+    } = linker;
     if let Some((lines, head)) = recorded {
         if lines > line_no {
             report.error(
@@ -281,6 +258,98 @@ pub(super) fn verify_lines(
     Ok((report, tracker))
 }
 
+/// The checks that link lines, in file order, and what they found so far.
+struct Linker<'a> {
+    tracker: Tracker,
+    report: Report,
+    /// Lines taken, readable or not.
+    line_no: u64,
+    live: bool,
+    /// The line before was unreadable.
+    resync: bool,
+    /// The lines the head file beside the box records, and the chain hash at that line.
+    recorded_lines: Option<u64>,
+    chain_at_recorded: Option<Hash>,
+    known_head: Option<Hash>,
+    known_seen: bool,
+    /// Bytes of the file taken, for `progress`.
+    bytes: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl Linker<'_> {
+    /// Takes the next block of `bytes` bytes of the file, checked line by line;
+    /// `false` once a line ends the check (a torn last line).
+    fn block(&mut self, bytes: u64, lines: Vec<Alone>) -> bool {
+        self.bytes += bytes;
+        (self.progress)(self.bytes);
+        for alone in lines {
+            if !self.line(alone) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Takes the next line; `false` if it ends the check.
+    fn line(&mut self, alone: Alone) -> bool {
+        self.line_no += 1;
+        match alone {
+            Alone::Torn => {
+                if !self.live {
+                    self.report.error(
+                        self.line_no,
+                        "line has no newline at the end (torn write or truncated file)",
+                    );
+                }
+                return false;
+            }
+            Alone::Unreadable(e) => {
+                self.report.error(self.line_no, e);
+                self.resync = true;
+            }
+            Alone::Line(line, verdict) => {
+                self.judge(&line, verdict);
+                self.resync = false;
+                self.tracker.advance(&line);
+                self.report.messages += 1;
+                if Some(self.line_no) == self.recorded_lines {
+                    self.chain_at_recorded = Some(line.chain);
+                }
+                if self.known_head == Some(line.chain) {
+                    self.known_seen = true;
+                }
+            }
+        }
+        true
+    }
+
+    /// Reports what is wrong with a readable line, on its own (`verdict`) or after
+    /// the lines before it.
+    fn judge(&mut self, line: &Line, verdict: Result<(), crate::message::Invalid>) {
+        let (report, line_no) = (&mut self.report, self.line_no);
+        if verdict.is_ok() && line.message.clock > crate::message::MAX_COUNTER {
+            report.warn(line_no, over_cap_warning(&line.message));
+        }
+        if let Err(e) = verdict {
+            report.error(line_no, e.to_string());
+        } else if let Err(e) = self.tracker.check(line) {
+            // After an unparseable line the chain cannot be followed; pick it up again
+            // from this line rather than report every later line.
+            let chain_only = matches!(e, super::LineError::Chain { .. });
+            if !(self.resync && chain_only) {
+                report.error(line_no, e.to_string());
+            }
+        }
+    }
+}
+
+/// The size of a block from [`super::lines::Blocks`] and what each of its lines is
+/// on its own.
+fn check_block(block: &[u8]) -> (u64, Vec<Alone>) {
+    (block.len() as u64, check_alone(&super::lines::split(block)))
+}
+
 /// What can be said of one line on its own.
 enum Alone {
     /// No line feed at the end: the last line of the file, torn or still being written.
@@ -322,4 +391,94 @@ fn parse_alone(raw: &[u8]) -> Result<Line, Alone> {
         return Err(Alone::Unreadable("line is not valid UTF-8".into()));
     };
     parse_line(text).map_err(Alone::Unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::message::{Draft, Message};
+
+    /// `n` box lines of two authors in turn, each about 60 kB: a few make a block.
+    fn box_lines(n: u64) -> Vec<String> {
+        let authors = [Identity::generate(), Identity::generate()];
+        let body = "x".repeat(60_000);
+        let mut t = Tracker::default();
+        (0..n)
+            .map(|i| {
+                let who = &authors[(i % 2) as usize];
+                let head = t.heads.get(&who.author()).copied();
+                let m = Message::sign(
+                    &Draft {
+                        author: who.author(),
+                        seq: head.map_or(1, |h| h.seq + 1),
+                        prev: head.map(|h| h.id),
+                        clock: i + 1,
+                        ts: i,
+                        body: &body,
+                    },
+                    who,
+                );
+                let line = Line {
+                    chain: crate::chain::step(&t.chain, &m.id),
+                    message: m,
+                };
+                t.advance(&line);
+                format!("{}\n", crate::mbox::encode_line(&line.chain, &line.message))
+            })
+            .collect()
+    }
+
+    /// Errors in blocks far apart, more blocks than are in flight at once, and a torn
+    /// last line: each is reported at its own line, in order, and the progress counts
+    /// the bytes of the file in order up to the torn line.
+    #[test]
+    fn errors_in_many_blocks_keep_their_line_numbers() {
+        let mut lines = box_lines(240);
+        // Line 40 unreadable: line 41 picks the chain up again without an error of its
+        // own, and line 42, by the author of line 40, reads as a gap in its seqs.
+        lines[39] = "not a record\n".into();
+        // Line 150: a body edited, so its id no longer matches.
+        lines[149] = lines[149].replacen("xxxx", "xxxy", 1);
+        // Line 230 moved after line 231.
+        lines.swap(229, 230);
+        let torn = "{\"chain\":";
+        let text = lines.concat() + torn;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box.txt");
+        std::fs::write(&path, &text).unwrap();
+        let mut seen = Vec::new();
+        let report = verify_file_with_progress(&path, None, false, &mut |b| seen.push(b)).unwrap();
+        let at: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+        assert_eq!(
+            at,
+            [40, 42, 150, 230, 231, 232, 241],
+            "{:#?}",
+            report.errors
+        );
+        assert!(
+            report.errors[1]
+                .error
+                .contains("should have seq 20 here, found seq 21")
+        );
+        assert!(
+            report.errors[2].error.contains("id"),
+            "{:?}",
+            report.errors[2]
+        );
+        assert!(report.errors[6].error.contains("no newline"));
+        assert_eq!(report.messages, 239);
+        assert!(
+            seen.len() > 2 * (crate::par::cores() + 2),
+            "{} blocks",
+            seen.len()
+        );
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(seen.last().copied(), Some(text.len() as u64));
+        // A node appending to the box: the unfinished line is not an error.
+        let live = verify_lines(&path, Tracker::default(), None, true, true, &mut |_| {})
+            .unwrap()
+            .0;
+        assert_eq!(live.errors[..], report.errors[..6]);
+    }
 }

@@ -45,8 +45,21 @@ const REMOVE_DOWN_AFTER: Duration = Duration::from_secs(120);
 /// How long a member that spoke to this node from its own address is admitted like
 /// an adopted peer (it probes this node about once every table's length of seconds).
 const SPOKE_REMEMBERED: Duration = Duration::from_secs(600);
-/// How long a suspected member has to refute the suspicion before it is down.
-const SUSPECT_TO_DOWN: Duration = Duration::from_secs(3);
+/// How often a node probes a member. A member is probed by the members that know it
+/// (about as many as a table holds), each one member a period, so the first probe of
+/// a dead member comes after about `PROBE_PERIOD × table / knowers`: at 1 s and 26
+/// knowers of 64 (a 200-node fleet), 2.4 s on average, which with the suspicion left
+/// a killed node shown down after 7–8 s. A probe and its ack are two datagrams of
+/// about 150 bytes.
+const PROBE_PERIOD: Duration = Duration::from_millis(500);
+/// How long a probe waits for its ack before asking others to probe indirectly; the
+/// rest of the period is left for their answers. An ack on loopback or a LAN takes
+/// well under a millisecond; this leaves room for a machine busy on every core.
+const PROBE_RTT: Duration = Duration::from_millis(200);
+/// How long a suspected member has to refute the suspicion before it is down. News
+/// reaches the suspect on the next probe of it or the next gossip (every 200 ms
+/// while there is news), and its refutation travels back the same way.
+const SUSPECT_TO_DOWN: Duration = Duration::from_secs(2);
 /// How many times a node passes on each piece of news (a member suspect, down, or
 /// alive again). foca's own count (4 × log10 of the size: 7 for 64) assumes that
 /// every member passes news on; here only the members that know the one it is about
@@ -185,14 +198,16 @@ impl Handle {
 
 type Swim = Foca<SwimId, PostcardCodec, SwimRng, foca::NoCustomBroadcast>;
 
-/// foca's settings for a network of up to [`super::peers::MAX_PEERS`] peers: a probe a
-/// second, half a second for an answer, three indirect probes. News of members is
+/// foca's settings for a network of up to [`super::peers::MAX_PEERS`] peers: a probe
+/// every half second, 200 ms for an answer, three indirect probes. News of members is
 /// also gossiped to 3 members every 200 ms, but only while there is news: a node at
 /// rest sends nothing more, and a death is known everywhere in a few hundred
 /// milliseconds instead of riding on probes for seconds (at 100 nodes, the last of
 /// six nodes that held a stopped node showed it down after 9.5 s).
 fn config() -> foca::Config {
     let mut config = foca::Config::new_lan(NonZeroU32::new(64).expect("not zero"));
+    config.probe_period = PROBE_PERIOD;
+    config.probe_rtt = PROBE_RTT;
     config.suspect_to_down_after = SUSPECT_TO_DOWN;
     config.remove_down_after = Some(REMOVE_DOWN_AFTER);
     config.max_packet_size = NonZeroUsize::new(MAX_PACKET).expect("not zero");
@@ -689,7 +704,7 @@ fn host_of(url: &str) -> Option<&str> {
 
 /// Sends datagrams to member URLs without ever resolving a host name on the
 /// membership thread: a name can take seconds to resolve (a slow or dead DNS
-/// server), and that thread must answer probes within half a second or be
+/// server), and that thread must answer probes within 200 ms or be
 /// suspected. Addresses written as IP literals are sent to at once; names looked up
 /// before are sent to from a cache; any other datagram goes to a helper thread that
 /// looks the name up (one at a time, so a slow server costs one thread) and sends it.

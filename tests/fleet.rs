@@ -282,7 +282,7 @@ fn a_killed_node_is_suspected_then_shown_down_by_every_other_within_seconds() {
 }
 
 /// A node stopped with SIGTERM says so as it leaves: every other node shows it down
-/// at once, before failure detection could (a probe, then 3 s of suspicion), without
+/// at once, before failure detection could (a probe, then 2 s of suspicion), without
 /// suspecting it first and without an exchange with it failing.
 #[test]
 fn a_node_that_stops_is_shown_down_by_every_other_at_once_without_suspicion() {

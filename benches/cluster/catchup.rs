@@ -21,7 +21,9 @@ pub(crate) fn catchup(c: &Config, l: &Limits, t: &mut Table, source: &Path) {
         let (node_a, _) = Node::start(&c.bin, &a, &[]);
         let inv = invite(&c.bin, &a, &node_a.url);
         let mut times = Vec::new();
-        let before = batch_verify_rate(l.cores);
+        // A page of 500 is checked in one batch a core.
+        let batch = 500usize.div_ceil(l.cores);
+        let before = batch_verify_rate(l.cores, batch);
         for r in 0..c.reps {
             let b = dir.join(format!("b{r}"));
             init(&c.bin, &b, Some(&inv));
@@ -34,7 +36,7 @@ pub(crate) fn catchup(c: &Config, l: &Limits, t: &mut Table, source: &Path) {
             times.push(ms(t0.elapsed()));
         }
         let s = stats(times);
-        let verify_now = (before + batch_verify_rate(l.cores)) / 2.0;
+        let verify_now = (before + batch_verify_rate(l.cores, batch)) / 2.0;
         let floor = size as f64 / verify_now * 1000.0;
         t.time(
             "catch-up",

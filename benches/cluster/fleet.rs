@@ -22,7 +22,7 @@ use crate::table::{Goal, Table, num};
 
 /// Time for the rounds to slow down after the network formed (to one every 8 s at
 /// rest, after 1 + 2 + 4 s), before the at-rest window.
-const SETTLE: Duration = Duration::from_secs(20);
+pub(crate) const SETTLE: Duration = Duration::from_secs(20);
 /// The at-rest window: several rounds of 8 s.
 const AT_REST: Duration = Duration::from_secs(32);
 
@@ -100,7 +100,7 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         // tables: the last to join is in few) is killed; every other one shows it
         // down. Then another stops cleanly, saying it leaves.
         for (how, signal, times) in [
-            ("killed (SIGKILL)", "KILL", 3),
+            ("killed (SIGKILL)", "KILL", 5),
             ("stopped (SIGTERM)", "TERM", 1),
         ] {
             // One detection is one draw of how soon the first knower probes the dead
@@ -117,18 +117,34 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
                 let _ = stopped.child.wait();
                 tries.push(until_all_show_down(&nodes, &url, at));
             }
-            let mut took: Vec<f64> = tries.iter().map(|(took, _, _)| *took).collect();
+            let mut took: Vec<f64> = tries.iter().map(|d| d.all_down).collect();
             took.sort_by(f64::total_cmp);
-            let knew: Vec<String> = tries.iter().map(|(_, knew, _)| knew.to_string()).collect();
-            let all = tries.iter().all(|(_, _, all)| *all);
+            let knew: Vec<String> = tries.iter().map(|d| d.knew.to_string()).collect();
+            let all = tries.iter().all(|d| d.all);
+            let when = |s: Option<f64>| s.map_or("—".to_string(), num);
+            // Where the time went in each: until a first knower suspected it (the
+            // probe), showed it down (the suspicion), and every knower did (the news).
+            let each: Vec<String> = tries
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}/{}/{}",
+                        when(d.first_suspect),
+                        when(d.first_down),
+                        num(d.all_down)
+                    )
+                })
+                .collect();
             let spread = if times > 1 {
                 format!(
-                    "; median of {times} one after another, {} to {} s",
-                    num(took[0]),
-                    num(took[times - 1])
+                    "; median of {times} one after another (first suspect/first down/all down, s: {})",
+                    each.join(", ")
                 )
             } else {
-                String::new()
+                format!(
+                    " (first suspect/first down/all down, s: {})",
+                    each.join(", ")
+                )
             };
             t.rate(
                 "fleet",
@@ -162,12 +178,26 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
     }
 }
 
-/// Seconds from `at` until every node of `nodes` that lists `url` shows it down
-/// (60 at most), how many listed it at the first look, and whether they all did.
-fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> (f64, usize, bool) {
+/// How one failure was detected, in seconds from the failure.
+struct Detection {
+    /// Until every node that listed the failed one showed it down (60 at most).
+    all_down: f64,
+    /// Until a first node showed it suspect or down: how soon a knower probed it.
+    first_suspect: Option<f64>,
+    /// Until a first node showed it down.
+    first_down: Option<f64>,
+    /// How many listed it at the first look.
+    knew: usize,
+    /// Whether they all showed it down within 60 s.
+    all: bool,
+}
+
+/// Watches every node of `nodes` that lists `url` until it shows it down.
+fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> Detection {
     let mut conns: Vec<Conn> = nodes.iter().map(Node::conn).collect();
     let mut pending: Vec<usize> = (0..nodes.len()).collect();
     let mut knew = None;
+    let (mut first_suspect, mut first_down) = (None, None);
     while !pending.is_empty() && at.elapsed() < Duration::from_secs(60) {
         let mut listing = 0;
         pending.retain(|&i| {
@@ -175,19 +205,30 @@ fn until_all_show_down(nodes: &[Node], url: &str, at: Instant) -> (f64, usize, b
                 conns[i] = nodes[i].conn();
                 return true;
             };
-            let listed = states.iter().find(|(u, _)| u == url);
-            listing += usize::from(listed.is_some());
-            // A node that never knew it has nothing to show.
-            listed.is_some_and(|(_, s)| s != "down")
+            let Some((_, state)) = states.iter().find(|(u, _)| u == url) else {
+                // A node that never knew it has nothing to show.
+                return false;
+            };
+            listing += 1;
+            let now = at.elapsed().as_secs_f64();
+            if state != "up" {
+                first_suspect.get_or_insert(now);
+            }
+            if state == "down" {
+                first_down.get_or_insert(now);
+            }
+            state != "down"
         });
         knew.get_or_insert(listing);
         thread::sleep(Duration::from_millis(100));
     }
-    (
-        at.elapsed().as_secs_f64(),
-        knew.unwrap_or(0),
-        pending.is_empty(),
-    )
+    Detection {
+        all_down: at.elapsed().as_secs_f64(),
+        first_suspect,
+        first_down,
+        knew: knew.unwrap_or(0),
+        all: pending.is_empty(),
+    }
 }
 
 /// A metric's value on `node`, summed over its series.

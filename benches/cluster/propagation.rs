@@ -51,11 +51,20 @@ pub(crate) fn cpu_secs(pid: u32) -> f64 {
 pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
     for &n in &c.nodes {
         let nodes = network(&c.bin, &dir.join(format!("net{n}")), n);
-        // Anti-entropy alone: the network at rest, every node greeting every peer.
-        let idle_from = loopback_bytes();
+        // A large network is still adopting and catching up for a while after it
+        // formed: the fleet section's settling time first.
+        if n > 64 {
+            thread::sleep(crate::fleet::SETTLE);
+        }
+        let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+        let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();
+        // Anti-entropy alone: the network at rest.
+        let (idle_from, idle_cpu_from) = (loopback_bytes(), cpu_of_all());
         let idle_t = Instant::now();
         thread::sleep(Duration::from_secs(3));
-        let idle_rate = (loopback_bytes() - idle_from) / idle_t.elapsed().as_secs_f64();
+        let idle_secs = idle_t.elapsed().as_secs_f64();
+        let idle_rate = (loopback_bytes() - idle_from) / idle_secs;
+        let idle_cpu_rate = (cpu_of_all() - idle_cpu_from) / idle_secs;
         let before = probe(dir, 100);
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<(usize, usize, Instant)>();
@@ -94,11 +103,18 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             })
             .collect();
         drop(tx);
+        let held_by = held_by(&nodes);
+        let cpu_from = cpu_of_all();
         let mut sender = nodes[0].conn();
         let busy_from = loopback_bytes();
         let busy_t = Instant::now();
         let warmup = 5;
         let mut lat = Vec::new();
+        // Until 99% of the nodes hold it: the pushes, without the repair of the few
+        // that no push reached.
+        let most = (n * 99).div_ceil(100);
+        let mut lat_most = Vec::new();
+        let trace = std::env::var_os("DSHARE_BENCH_PROP_TRACE").is_some();
         let mut lost = 0;
         let mut seen: HashMap<usize, Vec<Option<Instant>>> = HashMap::new();
         for i in 0..(warmup + c.samples) {
@@ -123,15 +139,39 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
                     Err(_) => break None,
                 }
             };
+            let arrivals = arrivals(&seen[&i], t0);
+            if i >= warmup
+                && let Some(&(at, _)) = arrivals.get(most.saturating_sub(1))
+            {
+                lat_most.push(at);
+            }
+            if trace {
+                let last: Vec<String> = (arrivals.iter().rev().take(3))
+                    .map(|(at, j)| format!("n{j} {at:.0} ms (in {} tables)", held_by[*j]))
+                    .collect();
+                eprintln!("  prop-{i}: last {}", last.join(", "));
+            }
             match done {
                 Some(at) if i >= warmup => lat.push(ms(at.duration_since(t0))),
                 Some(_) => {}
-                None => lost += 1,
+                None => {
+                    lost += 1;
+                    let held = seen[&i].iter().flatten().count();
+                    eprintln!("  prop-{i} over {n} nodes{label}: on {held} of {n} after 10 s");
+                }
+            }
+            if (i + 1) % 50 == 0 {
+                eprintln!(
+                    "  {n} nodes{label}: {} of {} sent, {lost} not everywhere in 10 s",
+                    i + 1,
+                    warmup + c.samples
+                );
             }
         }
         // Less the rest rate, and less the benchmark's own requests and long-polls
         // (about 1 kB per node per message, counted in `watch_bytes`).
         let busy = loopback_bytes() - busy_from - idle_rate * busy_t.elapsed().as_secs_f64();
+        let cpu = cpu_of_all() - cpu_from - idle_cpu_rate * busy_t.elapsed().as_secs_f64();
         let mut after = probe(dir, 100);
         after.extend(before);
         let fsync = stats(after);
@@ -147,9 +187,25 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             200 => Goal::AtMost(100.0),
             _ => Goal::None,
         };
+        let mut tables = held_by.clone();
+        tables.sort_unstable();
+        // Past a table's size, how evenly the tables hold the nodes (a node in few
+        // tables is pushed to by few, and waits for a repair when none of them did).
+        let holding = if n > 64 {
+            format!(
+                "; tables holding a node: fewest {}, a tenth at most {}, median {}",
+                tables[0],
+                tables[n / 10],
+                tables[n / 2]
+            )
+        } else {
+            String::new()
+        };
         t.time(
             "propagation",
-            format!("stored on all {n} nodes (GET /send at node 0 → last node's box){label}"),
+            format!(
+                "stored on all {n} nodes (GET /send at node 0 → last node's box){label}{holding}"
+            ),
             stats(lat),
             true,
             goal,
@@ -164,6 +220,27 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
                     "sign + fsync, then 1 hop × (bare HTTP + verify + fsync)"
                 },
             )),
+        );
+        if n > 64 {
+            t.time(
+                "propagation",
+                format!("stored on {most} of {n} nodes (99%){label}"),
+                stats(lat_most),
+                true,
+                Goal::None,
+                false,
+                None,
+            );
+        }
+        t.rate(
+            "propagation",
+            format!(
+                "CPU-seconds of all {n} nodes per message sent, less the rest rate{label} (their side of the bench's long-polls included)"
+            ),
+            cpu / (warmup + c.samples) as f64,
+            "s",
+            Goal::None,
+            None,
         );
         if lost > 0 {
             t.notes.push(format!(
@@ -191,4 +268,32 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             );
         }
     }
+}
+
+/// How many of the nodes' tables hold each node.
+fn held_by(nodes: &[crate::harness::Node]) -> Vec<usize> {
+    let mut held_by = vec![0; nodes.len()];
+    for node in nodes {
+        let r = node
+            .conn()
+            .get(&node.target("/peers", ""))
+            .expect("GET /peers");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON peers");
+        for p in v["peers"].as_array().into_iter().flatten() {
+            if let Some(j) = nodes.iter().position(|n| p["url"] == n.url.as_str()) {
+                held_by[j] += 1;
+            }
+        }
+    }
+    held_by
+}
+
+/// When each node that holds a message stored it, in ms after `t0`, soonest first,
+/// with the node's index.
+fn arrivals(seen: &[Option<Instant>], t0: Instant) -> Vec<(f64, usize)> {
+    let mut arrivals: Vec<(f64, usize)> = (seen.iter().enumerate())
+        .filter_map(|(j, at)| at.map(|at| (ms(at.duration_since(t0)), j)))
+        .collect();
+    arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    arrivals
 }

@@ -475,7 +475,6 @@ mod tests {
     use super::*;
     use crate::identity::Identity;
     use crate::mbox::format::Line;
-    use crate::message::{Draft, Message};
 
     /// Lines of two authors, interleaved a, b, a, a, b, a, each 100 bytes.
     fn lines() -> (Vec<Line>, Identity, Identity) {
@@ -483,24 +482,7 @@ mod tests {
         let mut t = Tracker::default();
         let mut out = Vec::new();
         for (i, who) in [&a, &b, &a, &a, &b, &a].into_iter().enumerate() {
-            let head = t.heads.get(&who.author()).copied();
-            let m = Message::sign(
-                &Draft {
-                    author: who.author(),
-                    seq: head.map_or(1, |h| h.seq + 1),
-                    prev: head.map(|h| h.id),
-                    clock: 10 + i as u64,
-                    ts: i as u64,
-                    body: "x",
-                },
-                who,
-            );
-            let line = Line {
-                chain: crate::chain::step(&t.chain, &m.id),
-                message: m,
-            };
-            t.advance(&line);
-            out.push(line);
+            out.push(t.sign_next(who, 10 + i as u64, i as u64, "x"));
         }
         (out, a, b)
     }

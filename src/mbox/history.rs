@@ -219,20 +219,7 @@ fn report_error(report: &mut Report, line: u64, error: String) {
 
 /// The report of a history whose epochs cannot be followed at all.
 fn refused(error: String) -> Report {
-    let genesis = crate::chain::GENESIS;
-    let mut report = Report {
-        ok: true,
-        messages: 0,
-        authors: 0,
-        head: genesis,
-        digest: genesis,
-        errors: Vec::new(),
-        error_count: 0,
-        warnings: Vec::new(),
-        epochs: Vec::new(),
-        history: None,
-        starts: Vec::new(),
-    };
+    let mut report = Report::empty_at(crate::chain::GENESIS);
     report_error(&mut report, 0, error);
     report
 }

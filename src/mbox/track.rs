@@ -83,6 +83,36 @@ impl Default for Tracker {
 }
 
 impl Tracker {
+    /// The next line of a box: `who`'s next message, signed, chained after the lines
+    /// taken so far, and taken.
+    #[cfg(test)]
+    pub(crate) fn sign_next(
+        &mut self,
+        who: &crate::identity::Identity,
+        clock: u64,
+        ts: u64,
+        body: &str,
+    ) -> Line {
+        let head = self.heads.get(&who.author()).copied();
+        let m = crate::message::Message::sign(
+            &crate::message::Draft {
+                author: who.author(),
+                seq: head.map_or(1, |h| h.seq + 1),
+                prev: head.map(|h| h.id),
+                clock,
+                ts,
+                body,
+            },
+            who,
+        );
+        let line = Line {
+            chain: chain::step(&self.chain, &m.id),
+            message: m,
+        };
+        self.advance(&line);
+        line
+    }
+
     /// Checks `line` against what came before, without changing anything.
     pub fn check(&self, line: &Line) -> Result<(), LineError> {
         let m = &line.message;

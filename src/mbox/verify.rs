@@ -74,6 +74,23 @@ pub struct EpochReport {
 }
 
 impl Report {
+    /// A report of nothing checked yet, the chain at `chain`.
+    pub(super) fn empty_at(chain: Hash) -> Report {
+        Report {
+            ok: true,
+            messages: 0,
+            authors: 0,
+            head: chain,
+            digest: chain,
+            errors: Vec::new(),
+            error_count: 0,
+            warnings: Vec::new(),
+            epochs: Vec::new(),
+            history: None,
+            starts: Vec::new(),
+        }
+    }
+
     fn error(&mut self, line: u64, error: impl Into<String>) {
         self.ok = false;
         self.error_count += 1;
@@ -153,19 +170,7 @@ pub(super) fn verify_lines(
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut linker = Linker {
         line_no: start.lines,
-        report: Report {
-            ok: true,
-            messages: 0,
-            authors: 0,
-            head: start.chain,
-            digest: start.chain,
-            errors: Vec::new(),
-            error_count: 0,
-            warnings: Vec::new(),
-            epochs: Vec::new(),
-            history: None,
-            starts: Vec::new(),
-        },
+        report: Report::empty_at(start.chain),
         tracker: start,
         live,
         resync: false,
@@ -397,7 +402,6 @@ fn parse_alone(raw: &[u8]) -> Result<Line, Alone> {
 mod tests {
     use super::*;
     use crate::identity::Identity;
-    use crate::message::{Draft, Message};
 
     /// `n` box lines of two authors in turn, each about 60 kB: a few make a block.
     fn box_lines(n: u64) -> Vec<String> {
@@ -406,24 +410,7 @@ mod tests {
         let mut t = Tracker::default();
         (0..n)
             .map(|i| {
-                let who = &authors[(i % 2) as usize];
-                let head = t.heads.get(&who.author()).copied();
-                let m = Message::sign(
-                    &Draft {
-                        author: who.author(),
-                        seq: head.map_or(1, |h| h.seq + 1),
-                        prev: head.map(|h| h.id),
-                        clock: i + 1,
-                        ts: i,
-                        body: &body,
-                    },
-                    who,
-                );
-                let line = Line {
-                    chain: crate::chain::step(&t.chain, &m.id),
-                    message: m,
-                };
-                t.advance(&line);
+                let line = t.sign_next(&authors[(i % 2) as usize], i + 1, i, &body);
                 format!("{}\n", crate::mbox::encode_line(&line.chain, &line.message))
             })
             .collect()

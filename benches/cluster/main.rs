@@ -88,6 +88,60 @@ fn filesystem(dir: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Stops the nodes with a home under `dir` that no benchmark runs any more: a run
+/// stopped by a signal leaves its nodes running (they outlive its network namespace),
+/// and hundreds of them would share the cores with the figures of the next run. The
+/// nodes of a benchmark still running are its children and are left alone.
+fn stop_orphaned_nodes(dir: &Path) {
+    let dir = dir.to_string_lossy();
+    let args_of = |pid: &str| -> Vec<String> {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let parent_of = |pid: &str| -> Option<String> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name: state, then the parent's pid.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(1).map(str::to_string)
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    let mut stopped = 0;
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let args = args_of(&pid);
+        let home_here = args
+            .windows(2)
+            .any(|w| w[0] == "--home" && w[1].starts_with(dir.as_ref()));
+        if !home_here || !args.iter().any(|a| a == "serve") {
+            continue;
+        }
+        let benched = parent_of(&pid)
+            .is_some_and(|ppid| args_of(&ppid).iter().any(|a| a.contains("/deps/cluster-")));
+        if !benched
+            && Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            stopped += 1;
+        }
+    }
+    if stopped > 0 {
+        let nodes = if stopped == 1 { "node" } else { "nodes" };
+        println!("stopped {stopped} {nodes} that an earlier run left running");
+    }
+}
+
 fn main() {
     if std::env::var_os(BARE_ENV).is_some() {
         return bare_server();
@@ -97,6 +151,7 @@ fn main() {
     }
     let c = Config::from_env();
     fs::create_dir_all(&c.dir).expect("create the bench dir");
+    stop_orphaned_nodes(&c.dir);
     let started = Instant::now();
     let date = dshare::time::utc(dshare::time::now_ms());
     println!("dshare cluster benchmark, {date}, {}", machine());

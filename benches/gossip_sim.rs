@@ -85,6 +85,7 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         digest: dshare::hex::Hex([2; 32]),
         peers: peers.clone(),
         reconcile: true,
+        link: Some(dshare::replicate::core::Link::Want),
     };
     let reply = HelloReply {
         node: me,
@@ -94,6 +95,7 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         heads_next: None,
         proof: None,
         reconcile: true,
+        link: Some(true),
     };
     let head = Head {
         author: dshare::hex::Hex([4; 32]),
@@ -133,6 +135,7 @@ fn simulate(n: usize, messages: usize, fanout: usize) -> Row {
         loss: 0.01,
         fanout,
         seed: 0x9e37_79b9_7f4a_7c15 ^ n as u64,
+        joining: std::env::var_os("DSHARE_SIM_RANDOM_TABLES").is_none(),
     });
     let (quiet_from, quiet_to) = (20_000, 36_000);
     sim.run_until(quiet_from);
@@ -210,6 +213,7 @@ fn main() {
                 messages: vec![m.clone()],
                 sent_to_all: true,
                 first: None,
+                from: Some(url(0)),
             },
         ) + REQUEST_HEAD,
         push_reply: sealed(

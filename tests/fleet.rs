@@ -502,8 +502,8 @@ fn a_hostile_member_naming_400_fake_members_cannot_raise_probes_or_threads() {
 /// Eager/lazy push, on real nodes. `offer` says which ids a node lacks, and asks
 /// for each once (a second offer of the same id at once is not asked for: the first
 /// offerer's push is on its way). With `--fanout 1`, a node of four forwards a
-/// message it received to one eager peer and offers it to one lazy peer; every node
-/// ends with it.
+/// message it received over its links (pushed to those still eager, offered to the
+/// others); every node ends with it.
 #[test]
 fn offers_ask_for_what_is_lacking_once_and_forwarded_messages_reach_every_node() {
     use crate::attack_peers::{call, many_authors};
@@ -548,12 +548,30 @@ fn offers_ask_for_what_is_lacking_once_and_forwarded_messages_reach_every_node()
     assert_eq!(answer["want"], json!([false]), "held: not asked for");
 }
 
-/// A node that joins when every table is full still gets a place: a proven node that
-/// greets this one takes a peer's place in its full table, at most one every 30 s.
-/// Before, it was set aside for want of room, so in a fleet whose tables were full
-/// a late joiner was in no table at all (nobody pushed to it or watched it).
+/// The peers a node's `/peers` shows as links (read over HTTP, as [`state_of`]).
+fn links_of(node: &Node) -> Vec<String> {
+    let (_, body) = node.get("/peers", &[]);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    answer["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["link"] == true)
+        .filter_map(|p| p["url"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A node that joins when every table is full still gets a place, and a link: its
+/// hello asks for one, and a node with room for links takes it in the place of a
+/// peer that is not a link (at most one a second). A greeter that asks for no link
+/// (an older node) takes a place at most once every 30 s, counted from the last
+/// place given. Before, a late joiner was set aside for want of room, so in a fleet
+/// whose tables were full it was in no table at all (nobody pushed to it or watched
+/// it).
 #[test]
-fn a_node_greeting_a_full_table_takes_a_place_in_it_one_every_30_seconds() {
+fn a_node_greeting_a_full_table_gets_a_place_and_a_link_and_the_table_keeps_its_bound() {
+    use crate::attack_peers::call;
+
     const FULL: usize = 64;
     let s = Scratch::new();
     let (home, _fakes, node) = node_with_members(&s, FULL);
@@ -563,25 +581,153 @@ fn a_node_greeting_a_full_table_takes_a_place_in_it_one_every_30_seconds() {
         ok(&h, &["init", "--join", &invite]);
         Node::start(&h, &[])
     };
-    let first = joiner("j1");
-    wait_for("the first joiner in the full table", DEADLINE, || {
-        state_of(&node, &first.url).map(|_| ())
-    });
-    let second = joiner("j2");
-    // The second greets the node as often as the first did, but the table gives up
-    // one place every 30 s: once it has greeted (the node shows it up in its own
-    // list), it is still not in the node's table for a few seconds after.
-    wait_for("the second joiner greeting the node", DEADLINE, || {
-        (state_of(&second, &node.url).as_deref() == Some("up")).then_some(())
+    let joiners = [joiner("j1"), joiner("j2")];
+    for j in &joiners {
+        wait_for(
+            "a joiner in the full table, linked both ways",
+            DEADLINE,
+            || {
+                let both = links_of(&node).contains(&j.url) && links_of(j).contains(&node.url);
+                both.then_some(())
+            },
+        );
+    }
+    // A member outside the table that greets without asking for a link, proving its
+    // address: no place within 30 s of the last one.
+    let ring = keyring_of(&home);
+    let older = FakePeer::proving(keyring_of(&home));
+    let hello = json!({
+        "from": {"id": dshare::identity::Identity::generate().author(), "url": older.url},
+        "digest": "0".repeat(64),
+        "peers": [],
     });
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
+        call(&ring, &node.url, "hello", &hello).expect("a sealed hello");
         assert!(
-            state_of(&node, &second.url).is_none(),
-            "a second place given up within 30 s"
+            state_of(&node, &older.url).is_none(),
+            "a place given up within 30 s of the last"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     }
     let listed = json_lines(&ok(&home, &["--json", "peers"])).len();
     assert_eq!(listed, FULL, "the table stays at its bound");
+}
+
+/// Links are held by both ends and bounded: in a network of eight, every node holds
+/// between one and six, and each link a node shows, its peer shows too.
+#[test]
+fn links_are_held_by_both_ends_and_bounded() {
+    let s = Scratch::new();
+    let nodes = network(&s, 8);
+    wait_all_know(&nodes, 7, DEADLINE);
+    wait_for(
+        "every node's links, held back by each peer",
+        DEADLINE,
+        || {
+            let links: Vec<Vec<String>> = nodes.iter().map(links_of).collect();
+            let symmetric = nodes.iter().zip(&links).all(|(n, held)| {
+                (1..=6).contains(&held.len())
+                    && held.iter().all(|u| {
+                        nodes
+                            .iter()
+                            .position(|m| &m.url == u)
+                            .is_some_and(|j| links[j].contains(&n.url))
+                    })
+            });
+            symmetric.then_some(())
+        },
+    );
+    // A message still reaches every node, and a send's confirmations still come
+    // from every peer (they do not depend on links).
+    ok(
+        &nodes[3].home,
+        &["send", "--wait", "all", "--timeout", "20s", "over links"],
+    );
+    for n in &nodes {
+        wait_for("the message everywhere", DEADLINE, || {
+            ok(&n.home, &["log"]).contains("over links").then_some(())
+        });
+    }
+}
+
+/// A hostile member asking for links urgently from many proven addresses cannot
+/// raise a node's links past six nor its table past 64: an urgent request drops at
+/// most one link a second, and takes a place in a full table at most as often.
+#[test]
+fn urgent_link_requests_from_many_addresses_keep_links_and_table_bounded() {
+    use crate::attack_peers::call;
+
+    const FULL: usize = 64;
+    let s = Scratch::new();
+    let (home, _fakes, node) = node_with_members(&s, FULL);
+    let ring = keyring_of(&home);
+    let askers: Vec<FakePeer> = members(&home, 30);
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut most_links = 0;
+    while Instant::now() < until {
+        for a in &askers {
+            let hello = json!({
+                "from": {"id": dshare::identity::Identity::generate().author(), "url": a.url},
+                "digest": "0".repeat(64),
+                "peers": [],
+                "link": "urgent",
+            });
+            call(&ring, &node.url, "hello", &hello).expect("a sealed hello");
+        }
+        most_links = most_links.max(links_of(&node).len());
+        let listed = json_lines(&ok(&home, &["--json", "peers"])).len();
+        assert!(listed <= FULL, "{listed} peers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(most_links <= 6, "{most_links} links");
+    let taken = askers
+        .iter()
+        .filter(|a| state_of(&node, &a.url).is_some())
+        .count();
+    assert!(taken <= 6 + 5, "{taken} askers took a place in 4 s");
+}
+
+/// A message is neither pushed nor offered back to the peer that pushed it, nor to
+/// one that offered it: with ten peers (past the fan-out of eight), the node
+/// forwards a pushed message to one peer and offers it to eight of the other nine,
+/// so without `from` each of the two was among them nine times in ten.
+#[test]
+fn a_message_goes_back_neither_to_its_pusher_nor_to_its_offerer() {
+    use crate::attack_peers::{call, many_authors};
+
+    let s = Scratch::new();
+    let (home, fakes, node) = node_with_members(&s, 10);
+    let ring = keyring_of(&home);
+    let messages = many_authors(2);
+    let head = |m: &dshare::message::Message| json!({"author": m.author, "seq": m.seq, "id": m.id});
+    let ids: Vec<_> = messages.iter().map(head).collect();
+    let (want, _) = call(
+        &ring,
+        &node.url,
+        "offer",
+        &json!({"ids": ids, "from": fakes[1].url}),
+    )
+    .unwrap();
+    assert_eq!(want["want"], json!([true, true]));
+    for m in &messages {
+        let (pushed, _) = call(
+            &ring,
+            &node.url,
+            "push",
+            &json!({"messages": [m], "from": fakes[0].url}),
+        )
+        .unwrap();
+        assert_eq!(pushed["outcomes"][0]["status"], "stored");
+    }
+    // Each message goes to at least 7 of the 8 others (9 of 10 chosen, the two
+    // holders left out).
+    let reached = |f: &FakePeer| f.count("push") + f.count("offer");
+    wait_for("the messages forwarded", DEADLINE, || {
+        (fakes[2..].iter().map(reached).sum::<usize>() >= 2 * 7).then_some(())
+    });
+    // Offers wait 50 ms: anything due to the two would have gone by now.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(reached(&fakes[0]), 0, "the pusher");
+    assert_eq!(reached(&fakes[1]), 0, "the offerer");
 }

@@ -103,7 +103,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             })
             .collect();
         drop(tx);
-        let held_by = held_by(&nodes);
+        let (held_by, mut links) = held_by(&nodes);
         let cpu_from = cpu_of_all();
         let mut sender = nodes[0].conn();
         let busy_from = loopback_bytes();
@@ -191,12 +191,16 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         tables.sort_unstable();
         // Past a table's size, how evenly the tables hold the nodes (a node in few
         // tables is pushed to by few, and waits for a repair when none of them did).
+        links.sort_unstable();
         let holding = if n > 64 {
             format!(
-                "; tables holding a node: fewest {}, a tenth at most {}, median {}",
+                "; tables holding a node: fewest {}, a tenth at most {}, median {}; links a node holds: fewest {}, median {}, most {}",
                 tables[0],
                 tables[n / 10],
-                tables[n / 2]
+                tables[n / 2],
+                links[0],
+                links[n / 2],
+                links[n - 1]
             )
         } else {
             String::new()
@@ -270,10 +274,12 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
     }
 }
 
-/// How many of the nodes' tables hold each node.
-fn held_by(nodes: &[crate::harness::Node]) -> Vec<usize> {
+/// How many of the nodes' tables hold each node, and how many links each node
+/// holds.
+fn held_by(nodes: &[crate::harness::Node]) -> (Vec<usize>, Vec<usize>) {
     let mut held_by = vec![0; nodes.len()];
-    for node in nodes {
+    let mut links = vec![0; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
         let r = node
             .conn()
             .get(&node.target("/peers", ""))
@@ -283,9 +289,12 @@ fn held_by(nodes: &[crate::harness::Node]) -> Vec<usize> {
             if let Some(j) = nodes.iter().position(|n| p["url"] == n.url.as_str()) {
                 held_by[j] += 1;
             }
+            if p["link"] == true {
+                links[i] += 1;
+            }
         }
     }
-    held_by
+    (held_by, links)
 }
 
 /// When each node that holds a message stored it, in ms after `t0`, soonest first,

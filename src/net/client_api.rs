@@ -444,7 +444,7 @@ impl ClientApi {
         Response::json(
             200,
             &PeersAnswer {
-                peers: rep.peers.views(),
+                peers: rep.peer_views(),
                 forks: rep.forks.lock().expect("forks lock").clone(),
                 refused: rep.refused.load(Ordering::Relaxed),
             },

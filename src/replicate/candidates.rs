@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use super::core::Link;
+
 /// Most addresses waiting for a probe. Beyond it new ones are not taken; a real new
 /// node is heard of again at its next hello (every second) once there is room.
 pub const MAX_CANDIDATES: usize = 256;
@@ -27,13 +29,16 @@ struct Candidate {
     due_ms: u64,
     /// It greeted this node: it holds this node in its own table.
     greeted: bool,
+    /// Its hello asked for a link (see [`Link`]).
+    link: Option<Link>,
 }
 
 #[derive(Debug, Default)]
 pub struct Candidates {
     waiting: BTreeMap<String, Candidate>,
-    /// Dropped addresses and when they were dropped.
-    dropped: BTreeMap<String, u64>,
+    /// Dropped addresses, when they were dropped, and whether they had proved
+    /// themselves (set aside for want of room) rather than failed.
+    dropped: BTreeMap<String, (u64, bool)>,
 }
 
 impl Candidates {
@@ -43,7 +48,7 @@ impl Candidates {
         if self.waiting.contains_key(url) || self.waiting.len() >= MAX_CANDIDATES {
             return false;
         }
-        if let Some(&at) = self.dropped.get(url) {
+        if let Some(&(at, _)) = self.dropped.get(url) {
             if now_ms.saturating_sub(at) < FORGET_DROPPED_MS {
                 return false;
             }
@@ -55,6 +60,7 @@ impl Candidates {
                 attempts: 0,
                 due_ms: now_ms,
                 greeted: false,
+                link: None,
             },
         );
         true
@@ -82,9 +88,28 @@ impl Candidates {
         }
     }
 
+    /// As [`Candidates::offer_greeter`], for a greeter that asked for a link this
+    /// node would take: taken even if it was set aside for want of room (it proved
+    /// itself then; an address that failed its probes stays dropped).
+    pub fn offer_link(&mut self, url: &str, link: Link, now_ms: u64) -> bool {
+        if self.dropped.get(url).is_some_and(|&(_, proven)| proven) {
+            self.dropped.remove(url);
+        }
+        let taken = self.offer_greeter(url, now_ms);
+        if let Some(c) = self.waiting.get_mut(url) {
+            c.link = Some(link);
+        }
+        taken
+    }
+
     /// Whether the waiting address `url` greeted this node.
     pub fn greeted(&self, url: &str) -> bool {
         self.waiting.get(url).is_some_and(|c| c.greeted)
+    }
+
+    /// The link the waiting address `url` asked for, if any.
+    pub fn link(&self, url: &str) -> Option<Link> {
+        self.waiting.get(url).and_then(|c| c.link)
     }
 
     /// When the first waiting address is due, if any waits.
@@ -100,9 +125,17 @@ impl Candidates {
         c.attempts += 1;
         if c.attempts >= MAX_ATTEMPTS {
             self.waiting.remove(url);
-            self.drop_for_a_while(url, now_ms);
+            self.drop_for_a_while(url, now_ms, false);
         } else {
             c.due_ms = now_ms.saturating_add(FIRST_BACKOFF_MS << (c.attempts - 1));
+        }
+    }
+
+    /// `url` proved itself and is to be adopted, but not before `due_ms`: probed
+    /// again then (a probe is what proves it is still there).
+    pub fn later(&mut self, url: &str, due_ms: u64) {
+        if let Some(c) = self.waiting.get_mut(url) {
+            c.due_ms = due_ms;
         }
     }
 
@@ -117,7 +150,7 @@ impl Candidates {
     /// 36 it could not adopt, as fast as probes go (one every 100 ms).
     pub fn no_room(&mut self, url: &str, now_ms: u64) {
         self.waiting.remove(url);
-        self.drop_for_a_while(url, now_ms);
+        self.drop_for_a_while(url, now_ms, true);
     }
 
     #[cfg(test)]
@@ -125,27 +158,29 @@ impl Candidates {
         self.waiting.len()
     }
 
-    fn drop_for_a_while(&mut self, url: &str, now_ms: u64) {
+    fn drop_for_a_while(&mut self, url: &str, now_ms: u64, proven: bool) {
         if self.dropped.len() >= MAX_DROPPED {
             self.dropped
-                .retain(|_, &mut at| now_ms.saturating_sub(at) < FORGET_DROPPED_MS);
+                .retain(|_, &mut (at, _)| now_ms.saturating_sub(at) < FORGET_DROPPED_MS);
         }
         if self.dropped.len() >= MAX_DROPPED
             && let Some(oldest) = self
                 .dropped
                 .iter()
-                .min_by_key(|(_, at)| **at)
+                .min_by_key(|(_, (at, _))| *at)
                 .map(|(u, _)| u.clone())
         {
             self.dropped.remove(&oldest);
         }
-        self.dropped.insert(url.to_string(), now_ms);
+        self.dropped.insert(url.to_string(), (now_ms, proven));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Candidates, FIRST_BACKOFF_MS, FORGET_DROPPED_MS, MAX_ATTEMPTS, MAX_CANDIDATES};
+    use super::{
+        Candidates, FIRST_BACKOFF_MS, FORGET_DROPPED_MS, Link, MAX_ATTEMPTS, MAX_CANDIDATES,
+    };
 
     #[test]
     fn the_queue_is_bounded_and_each_address_waits_once() {
@@ -191,5 +226,20 @@ mod tests {
         assert_eq!(c.len(), 0);
         assert!(!c.offer(url, 1), "named again by the next hello: not taken");
         assert!(c.offer(url, FORGET_DROPPED_MS), "taken again later");
+    }
+
+    #[test]
+    fn a_link_request_brings_back_an_address_set_aside_but_not_one_that_failed() {
+        let mut c = Candidates::default();
+        let (proven, silent) = ("http://10.0.0.1:1", "http://10.0.0.1:2");
+        assert!(c.offer(proven, 0) && c.offer(silent, 0));
+        c.no_room(proven, 0);
+        for _ in 0..MAX_ATTEMPTS {
+            c.failed(silent, 0);
+        }
+        assert!(c.offer_link(proven, Link::Want, 1));
+        assert_eq!(c.link(proven), Some(Link::Want));
+        assert!(c.greeted(proven));
+        assert!(!c.offer_link(silent, Link::Urgent, 1), "failed its probes");
     }
 }

@@ -7,7 +7,9 @@
 mod candidates;
 mod client;
 pub mod core;
+mod deferred;
 mod drive;
+mod holders;
 mod outbox;
 pub mod peers;
 pub mod protocol;
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use self::core::{Action, Answer, Core, Event};
+use self::core::{Action, Answer, Core, Event, Link};
 pub use self::core::{ORIGIN_FANOUT, Spread};
 pub use client::{CLOCK_SKEW_STATUS, PeerClient, REFUSED_KEY, answer_aad, request_aad};
 use drive::{Alarm, Lane, Lanes, Pool};
@@ -61,6 +63,9 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// Least time between two peers of a full table replaced by nodes that greeted this
 /// one: the table turns over slowly, whatever a member does.
 const REPLACE_EVERY_MS: u64 = 30_000;
+/// Least time between two peers of a full table replaced by nodes that asked for a
+/// link this node takes (the core bounds how many it takes: see `core::Link`).
+const LINK_ROOM_EVERY_MS: u64 = 1_000;
 /// Longest sleep of the prober with nothing due (it is woken when an address is
 /// taken, and at shutdown).
 const PROBER_IDLE: Duration = Duration::from_secs(5);
@@ -128,6 +133,10 @@ pub struct Replicator {
     asked: Mutex<std::collections::HashMap<Hash, u64>>,
     /// Received with `sent_to_all`: stored here but not forwarded.
     no_forward: Mutex<HashSet<Hash>>,
+    /// Peers known to hold a message lately: not offered it, nor pushed it.
+    holders: Mutex<holders::Holders>,
+    /// Offers waiting to go (see [`deferred`]).
+    deferred: deferred::Deferred,
     self_urls: Mutex<HashSet<String>>,
     stop: AtomicBool,
     /// When a pushed message was last stored here, in ms since the Unix epoch.
@@ -175,6 +184,8 @@ impl Replicator {
             candidate_taken: Condvar::new(),
             last_replaced: AtomicU64::new(0),
             no_forward: Mutex::new(HashSet::new()),
+            holders: Mutex::default(),
+            deferred: deferred::Deferred::default(),
             asked: Mutex::default(),
             self_urls: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
@@ -219,6 +230,22 @@ impl Replicator {
             .name("prober".into())
             .spawn(move || prober.probe_candidates())
             .expect("spawn the prober");
+        let offerer = Arc::downgrade(&rep);
+        thread::Builder::new()
+            .name("offers".into())
+            .spawn(move || {
+                while let Some(rep) = offerer.upgrade()
+                    && !rep.stopping()
+                {
+                    let due = rep
+                        .deferred
+                        .take_due(Duration::from_secs(1), crate::time::now_ms);
+                    for (_, peer, batch) in due {
+                        rep.offer_now(&peer, &batch);
+                    }
+                }
+            })
+            .expect("spawn the offers thread");
         // The pushes start on the thread that stored the messages, as soon as they
         // are durable: no hand-off to a dispatcher thread on the way to the peers.
         // A weak reference, so that the store (which lives as long as any writer)
@@ -247,6 +274,7 @@ impl Replicator {
             self.candidate_taken.notify_all();
         }
         self.pool.stop();
+        self.deferred.wake();
         self.timer_stop.lock().expect("timer lock").take();
         self.lanes.lock().expect("lanes lock").clear();
     }
@@ -266,13 +294,14 @@ impl Replicator {
         for action in actions {
             match action {
                 Action::Push { peer, spread } => {
-                    let lane = self.lanes.lock().expect("lanes lock").get(&peer).cloned();
-                    if let (Some(lane), Some(batch)) = (lane, batch) {
-                        // A full queue means the peer is slow or gone: dropped for
-                        // it, and repair brings it.
-                        if lane.outbox.offer(batch, spread) {
-                            self.pool.kick(&lane, false);
+                    let Some(batch) = batch else { continue };
+                    if spread == Spread::Offered {
+                        let now = crate::time::now_ms();
+                        if let Some((peer, batch)) = self.deferred.hold(&peer, batch, now) {
+                            self.offer_now(&peer, &batch);
                         }
+                    } else if !self.holds_all(&peer, batch) {
+                        self.queue_for(&peer, Arc::clone(batch), spread);
                     }
                 }
                 Action::Exchange { peer } => {
@@ -291,6 +320,51 @@ impl Replicator {
                     }
                 }
                 Action::Wake { at_ms } => self.alarm.set(at_ms),
+            }
+        }
+    }
+
+    /// Queues `batch` for the peer's lane, and has it served.
+    fn queue_for(&self, peer: &str, batch: Arc<Vec<Message>>, spread: Spread) {
+        let lane = self.lanes.lock().expect("lanes lock").get(peer).cloned();
+        // A full queue means the peer is slow or gone: dropped for it, and repair
+        // brings it.
+        if let Some(lane) = lane
+            && lane.outbox.offer(&batch, spread)
+        {
+            self.pool.kick(&lane, false);
+        }
+    }
+
+    /// Offers the peer those messages of `batch` it is not known to hold.
+    fn offer_now(&self, peer: &str, batch: &Arc<Vec<Message>>) {
+        let lacking: Vec<Message> = {
+            let holders = self.holders.lock().expect("holders lock");
+            batch
+                .iter()
+                .filter(|m| !holders.holds(&m.id, peer))
+                .cloned()
+                .collect()
+        };
+        if lacking.len() == batch.len() {
+            self.queue_for(peer, Arc::clone(batch), Spread::Offered);
+        } else if !lacking.is_empty() {
+            self.queue_for(peer, Arc::new(lacking), Spread::Offered);
+        }
+    }
+
+    /// Whether the peer is known to hold every message of `batch`.
+    fn holds_all(&self, peer: &str, batch: &[Message]) -> bool {
+        let holders = self.holders.lock().expect("holders lock");
+        batch.iter().all(|m| holders.holds(&m.id, peer))
+    }
+
+    /// `from` (a peer's own word, in a push or an offer) holds these messages.
+    fn held_by(&self, from: Option<&str>, ids: impl Iterator<Item = Hash>) {
+        if let Some(from) = from {
+            let mut holders = self.holders.lock().expect("holders lock");
+            for id in ids {
+                holders.note(id, from);
             }
         }
     }
@@ -366,17 +440,19 @@ impl Replicator {
     /// Heard of `url` (a hello's sender, a peer's list): if it is new and not this
     /// node, it waits to be probed, and is adopted only once it proves an id.
     pub fn heard_of(&self, url: &str) {
-        self.take_candidate(url, false);
+        self.take_candidate(url, None);
     }
 
     /// A node not in the table greeted this one (so it holds this node in its own):
     /// it waits to be probed like any address heard of, and once proven it may take
     /// a peer's place if the table is full (see [`Replicator::make_room_for`]).
-    fn greeted_by(&self, url: &str) {
-        self.take_candidate(url, true);
+    fn greeted_by(&self, url: &str, link: Option<Link>) {
+        self.take_candidate(url, Some(link));
     }
 
-    fn take_candidate(&self, url: &str, greeted: bool) {
+    /// `greeted`: `None` for an address heard of, else what the greeter's hello
+    /// said of a link.
+    fn take_candidate(&self, url: &str, greeted: Option<Option<Link>>) {
         let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
             return;
         };
@@ -386,10 +462,10 @@ impl Replicator {
         let taken = {
             let mut candidates = self.candidates.lock().expect("candidates lock");
             let now = crate::time::now_ms();
-            if greeted {
-                candidates.offer_greeter(&url, now)
-            } else {
-                candidates.offer(&url, now)
+            match greeted {
+                Some(Some(link)) => candidates.offer_link(&url, link, now),
+                Some(None) => candidates.offer_greeter(&url, now),
+                None => candidates.offer(&url, now),
             }
         };
         if taken {
@@ -440,14 +516,21 @@ impl Replicator {
             }
             Ok(_) => {
                 let greeted = candidates.greeted(url);
+                let link = candidates.link(url);
                 // Not under the candidates lock: adopting tells the core and SWIM.
                 drop(candidates);
-                let adopted = self.adopt(url) || (greeted && self.make_room_for(url));
+                let adopted = match link {
+                    Some(link) => self.adopt_for_link(url, link),
+                    None => Some(
+                        self.adopt(url) || (greeted && self.make_room_for(url, REPLACE_EVERY_MS)),
+                    ),
+                };
                 let mut candidates = self.candidates.lock().expect("candidates lock");
-                if adopted {
-                    candidates.done(url);
-                } else {
-                    candidates.no_room(url, crate::time::now_ms());
+                let now = crate::time::now_ms();
+                match adopted {
+                    Some(true) => candidates.done(url),
+                    Some(false) => candidates.no_room(url, now),
+                    None => candidates.later(url, now + LINK_ROOM_EVERY_MS),
                 }
             }
             Err(_) => candidates.failed(url, crate::time::now_ms()),
@@ -460,13 +543,18 @@ impl Replicator {
     /// whose tables are all full is in no table: nobody pushes to it or watches it,
     /// and it gets messages only by its own pulls. The peer that makes room is still
     /// in other tables, and is heard of again like any address.
-    fn make_room_for(&self, url: &str) -> bool {
+    fn make_room_for(&self, url: &str, every_ms: u64) -> bool {
         let now = crate::time::now_ms();
         let last = self.last_replaced.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < REPLACE_EVERY_MS {
+        if last != 0 && now.saturating_sub(last) < every_ms {
             return false;
         }
-        let views = self.peers.views();
+        let views: Vec<_> = {
+            // A link is never the peer that makes room: it is what the room is for.
+            let core = self.core.lock().expect("core lock");
+            let views = self.peers.views();
+            views.into_iter().filter(|v| !core.linked(&v.url)).collect()
+        };
         let down: Vec<String> = views
             .iter()
             .filter(|v| v.state == PeerState::Down)
@@ -484,6 +572,39 @@ impl Replicator {
         self.peers.remove(&leaving);
         self.remove_lane(&leaving);
         self.adopt(url)
+    }
+
+    /// Adopts `url`, a proven node whose hello asked for `link`, and takes the link,
+    /// if the core would (it has room for a link, or the request is urgent): in a
+    /// full table, in the place of a peer that is not a link, at most one a second.
+    /// In a network larger than a table, most hellos come from nodes outside it; a
+    /// link taken only within the table would leave a node that joined late with
+    /// none.
+    /// Whether it was adopted, or `None` when a place is to be made for it but
+    /// not this second (it is probed again after [`LINK_ROOM_EVERY_MS`]).
+    fn adopt_for_link(&self, url: &str, link: Link) -> Option<bool> {
+        let now = crate::time::now_ms();
+        let urgent = link == Link::Urgent;
+        if !self.core.lock().expect("core lock").takes_link(urgent, now) {
+            return Some(self.adopt(url));
+        }
+        if !(self.adopt(url) || self.make_room_for(url, LINK_ROOM_EVERY_MS)) {
+            return None;
+        }
+        self.link_proposed(url, Some(link));
+        Some(true)
+    }
+
+    /// Tells the core what the hello of `url` said of a link: whether this node
+    /// holds one with it now (the answer says so).
+    fn link_proposed(&self, url: &str, link: Option<Link>) -> bool {
+        let (actions, linked) = {
+            let mut core = self.core.lock().expect("core lock");
+            let actions = core.handle(Event::Proposed { peer: url, link }, crate::time::now_ms());
+            (actions, core.linked(url))
+        };
+        self.act(actions, None);
+        linked
     }
 
     /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]):
@@ -590,6 +711,16 @@ impl Replicator {
                 "the peers were asked for the lost end of the box: sends are accepted again"
             );
         }
+    }
+
+    /// The peers as `/peers` shows them, each with whether it is a link.
+    pub fn peer_views(&self) -> Vec<peers::PeerView> {
+        let mut views = self.peers.views();
+        let core = self.core.lock().expect("core lock");
+        for v in &mut views {
+            v.link = core.linked(&v.url);
+        }
+        views
     }
 
     /// Bytes of messages queued for every peer, or being pushed.
@@ -730,13 +861,15 @@ impl Replicator {
     /// Answers a hello sealed with `nonce`: this node's digest, its peers, the first
     /// page of its heads if the digests differ, and a proof of its id over the nonce.
     pub fn on_hello(self: &Arc<Self>, hello: Hello, nonce: &[u8]) -> HelloReply {
+        let mut linked = false;
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {
             if self.peers.contains(url) {
                 self.feed(Event::HeardFrom { peer: url }, None);
+                linked = self.link_proposed(url, hello.link);
             } else {
-                self.greeted_by(url);
+                self.greeted_by(url, hello.link);
             }
         }
         let summary = self.writer.store().summary();
@@ -760,6 +893,7 @@ impl Replicator {
                     .sign(&protocol::proof_bytes(nonce, &self.me.id)),
             ),
             reconcile: true,
+            link: Some(linked),
         }
     }
 
@@ -772,6 +906,8 @@ impl Replicator {
     pub fn on_offer(&self, offer: &protocol::Offer) -> protocol::OfferReply {
         let store = self.writer.store();
         let now = crate::time::now_ms();
+        let offered = offer.ids.iter().take(MAX_PAGE).map(|h| h.id);
+        self.held_by(offer.from.as_deref(), offered);
         let mut asked = self.asked.lock().expect("asked lock");
         // Only the ids looked at can be added: a long offer empties the table no
         // sooner than a page would.
@@ -829,6 +965,7 @@ impl Replicator {
             messages,
             sent_to_all: false,
             first: (first > 1).then_some(first),
+            from: None,
         })
     }
 
@@ -845,6 +982,8 @@ impl Replicator {
     fn store_push(&self, push: Messages) -> Result<PushReply, StoreError> {
         let mut messages = push.messages;
         messages.truncate(MAX_PAGE);
+        // Before they are stored: storing forwards them, past the pusher.
+        self.held_by(push.from.as_deref(), messages.iter().map(|m| m.id));
         if !push.sent_to_all {
             return Ok(PushReply {
                 outcomes: self.offer(messages)?,

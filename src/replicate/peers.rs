@@ -105,6 +105,10 @@ pub struct PeerView {
     /// Why the last exchange with the peer failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Both nodes hold a link: in a network larger than a table, the peers this
+    /// node pushes to (see docs/PROTOCOL.md, *Links*).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link: bool,
 }
 
 impl PeerView {
@@ -123,6 +127,7 @@ impl PeerView {
             refuses_ours: None,
             clock_offset_ms: None,
             last_error: None,
+            link: false,
         }
     }
 

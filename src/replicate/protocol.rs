@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::core::Link;
 use crate::chain::Head;
 use crate::hex::Hash;
 use crate::mbox::Outcome;
@@ -38,6 +39,10 @@ pub struct Hello {
     /// ignores it and sends heads as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
+    /// The sender holds a link with the greeted node or asks for one (see
+    /// [`Link`]); left out for none, which drops a link the greeted node holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Link>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +65,10 @@ pub struct HelloReply {
     /// says nothing, and is asked for pages of heads instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
+    /// Whether the answering node holds a link with the greeter now; left out by a
+    /// node that does not know links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<bool>,
 }
 
 /// `/v1/reconcile`: the initiator's ranges, answered with the responder's (the
@@ -130,6 +139,10 @@ pub struct Messages {
     /// retired everywhere). Left out otherwise; an older node ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first: Option<u64>,
+    /// On a push: the sender's advertised address. It holds these messages, so the
+    /// receiver neither pushes nor offers them back. Left out by a node without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A push as it is sent: the JSON of [`Messages`], written from borrowed messages
@@ -139,6 +152,8 @@ pub struct PushOf<'a> {
     pub messages: &'a [&'a Message],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sent_to_all: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<&'a str>,
 }
 
 /// `/v1/offer`: the lazy half of eager/lazy push. The ids of messages the sender
@@ -146,6 +161,9 @@ pub struct PushOf<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Offer {
     pub ids: Vec<Head>,
+    /// The sender's advertised address (it holds these messages), as in a push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// One flag per offered id, in order: true for a message the receiver lacks (the
@@ -213,10 +231,12 @@ mod tests {
                 messages: vec![m.clone(), m.clone()],
                 sent_to_all,
                 first: None,
+                from: Some("http://10.0.0.1:7070".into()),
             };
             let borrowed = PushOf {
                 messages: &[&m, &m],
                 sent_to_all,
+                from: Some("http://10.0.0.1:7070"),
             };
             assert_eq!(
                 serde_json::to_string(&owned).unwrap(),

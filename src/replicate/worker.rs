@@ -127,10 +127,14 @@ fn offer<'a>(rep: &Replicator, url: &str, messages: &[&'a Message]) -> Result<Ve
                 id: m.id,
             })
             .collect();
-        match rep
-            .client
-            .call::<_, OfferReply>(url, "offer", &Offer { ids })
-        {
+        match rep.client.call::<_, OfferReply>(
+            url,
+            "offer",
+            &Offer {
+                ids,
+                from: rep.me.url.clone(),
+            },
+        ) {
             Ok(reply) => wanted.extend(
                 chunk
                     .iter()
@@ -165,6 +169,7 @@ pub fn push(
             &PushOf {
                 messages: chunk,
                 sent_to_all: spread == Spread::ToEveryPeer,
+                from: rep.me.url.as_deref(),
             },
         )?;
         send_missing(rep, url, chunk, &reply.outcomes)?;
@@ -252,6 +257,7 @@ fn send_missing(
                     messages: missing,
                     sent_to_all: false,
                     first: None,
+                    from: rep.me.url.clone(),
                 },
             )?;
         }
@@ -321,7 +327,8 @@ fn exchange(
     pushed_ms: u64,
 ) -> Result<crate::message::AuthorId, Failure> {
     let store = rep.writer.store();
-    let hello = hello_of(rep);
+    let mut hello = hello_of(rep);
+    hello.link = rep.core.lock().expect("core lock").stance(url);
     let start = Instant::now();
     let (mut reply, nonce): (HelloReply, _) = match rep.client.call_with_nonce(url, "hello", &hello)
     {
@@ -349,6 +356,13 @@ fn exchange(
         return Err(Failure::Answered(None));
     }
     let proven = reply.node.id;
+    rep.feed(
+        Event::LinkAnswered {
+            peer: url,
+            linked: reply.link,
+        },
+        None,
+    );
     // A peer that reconciles sends no heads: what differs is asked of it instead.
     let fetched = if reply.reconcile && reply.heads.is_none() && reply.digest != hello.digest {
         super::reconcile_peer::peer_heads(&rep.client, url, store.heads()).map(Some)
@@ -446,6 +460,7 @@ fn hello_of(rep: &Replicator) -> Hello {
         digest: rep.writer.store().summary().digest,
         peers,
         reconcile: true,
+        link: None,
     }
 }
 

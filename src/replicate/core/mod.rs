@@ -13,6 +13,8 @@ pub mod sim;
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 pub use rng::Rng;
 
 use crate::message::AuthorId;
@@ -31,6 +33,24 @@ pub enum Spread {
     /// Only offered (the ids): the peer asks for those it lacks, which are then
     /// pushed to it as [`Spread::Forwarded`]. The lazy half of eager/lazy push.
     Offered,
+}
+
+/// What a hello says of a link with the peer it greets (absent: none). Links are
+/// the few peers a node pushes to in a large network: symmetric (both ends hold
+/// the link, so a node is pushed to by as many as it pushes to, however late it
+/// joined) and bounded, as HyParView's active view, on which Plumtree runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    /// The sender holds a link with the peer, or asks for one.
+    Want,
+    /// The sender has fewer than [`Config::urgent_links`] links: the peer takes it
+    /// even with no room, in the place of one of its own.
+    Urgent,
+    /// The sender dropped the link (for another, or it found the peer down). Only
+    /// this word drops a link: a hello that says nothing may have been written
+    /// before a link was taken, and overtaken by its answer.
+    Drop,
 }
 
 /// The policy's numbers. [`Config::new`] has the node's.
@@ -61,7 +81,21 @@ pub struct Config {
     /// (see [`Core::spread`]).
     pub eager_min: usize,
     pub eager_max: usize,
+    /// Links a node holds at most, and seeks while it holds fewer.
+    pub links: usize,
+    /// Below this many links a node's requests are [`Link::Urgent`].
+    pub urgent_links: usize,
+    /// A peer that refused a link is not asked again for this long.
+    pub link_refused_ms: u64,
+    /// Least time between two links dropped for urgent requests: a member cannot
+    /// churn a node's links faster than this.
+    pub evict_every_ms: u64,
 }
+
+/// Links a node holds (see [`Link`]): about the logarithm of the network's size
+/// plus one, as HyParView's active view. A message takes a tree over them, and each
+/// node offers it to its other links: about `links` requests a node a message.
+pub const LINKS: usize = 6;
 
 /// A node pushes the messages it writes itself to every peer while it knows at most
 /// this many, marked `sent_to_all` so that the receivers do not forward them: one push
@@ -88,6 +122,10 @@ impl Config {
             origin_fanout: ORIGIN_FANOUT,
             eager_min: 1,
             eager_max: 1,
+            links: LINKS,
+            urgent_links: 2,
+            link_refused_ms: 30_000,
+            evict_every_ms: 1_000,
         }
     }
 }
@@ -136,6 +174,13 @@ pub enum Event<'a> {
     /// The peer greeted this node (a sealed hello from its address): it is alive and
     /// the pair is in step, so it need not be greeted back soon.
     HeardFrom { peer: &'a str },
+    /// The peer's hello said this of a link (see [`Link`]); [`Core::linked`] then
+    /// tells the answer. A peer that asks is taken while there is room, or, when
+    /// urgent, in the place of a link, which is greeted to learn it was dropped.
+    Proposed { peer: &'a str, link: Option<Link> },
+    /// The answer to this node's hello said whether the peer holds a link with it;
+    /// `None` from a node that does not know links (it is pushed to as before).
+    LinkAnswered { peer: &'a str, linked: Option<bool> },
     /// Failure detection (SWIM) found the peer alive, or declared it down.
     Member { peer: &'a str, alive: bool },
     /// The time of the last [`Action::Wake`] came.
@@ -166,6 +211,24 @@ struct Slot {
     retry_wait_ms: u64,
     /// Forwarded batches are pushed to it (else only offered).
     eager: bool,
+    /// Both ends hold a link (see [`Link`]).
+    linked: bool,
+    /// This node asked it for a link, and the answer has not come.
+    link_asked: bool,
+    /// It refused a link: not asked again before this time.
+    refused_until_ms: u64,
+    /// It answered without a word on links (an older node): pushed to as before
+    /// links.
+    legacy: bool,
+    /// Its hello came while this node's exchange with it was under way: the two
+    /// crossed, and the answer may be older than what its hello said (or the other
+    /// way round), so one more exchange confirms what both hold.
+    crossed: bool,
+    /// Its link was dropped here and it is to be told ([`Link::Drop`]).
+    owes_drop: bool,
+    /// It is to be told while an exchange with it is under way (whose hello said
+    /// otherwise): it is greeted again when that one ends.
+    owes_word: bool,
 }
 
 impl Slot {
@@ -178,6 +241,13 @@ impl Slot {
             retry_at_ms: 0,
             retry_wait_ms: first_retry_ms,
             eager: true,
+            linked: false,
+            link_asked: false,
+            refused_until_ms: 0,
+            legacy: false,
+            crossed: false,
+            owes_drop: false,
+            owes_word: false,
         }
     }
 }
@@ -193,6 +263,8 @@ pub struct Core {
     /// The time from this round to the next: `round_ms`, doubled at each quiet
     /// round up to `round_max_ms`.
     interval_ms: u64,
+    /// When a link was last dropped for an urgent request (0: never).
+    evicted_ms: u64,
     rng: Rng,
 }
 
@@ -204,6 +276,7 @@ impl Core {
             peers: BTreeMap::new(),
             next_round_ms: 0,
             next_retry_ms: 0,
+            evicted_ms: 0,
             rng: Rng::new(seed),
         }
     }
@@ -212,7 +285,7 @@ impl Core {
     pub fn handle(&mut self, event: Event<'_>, now_ms: u64) -> Vec<Action> {
         match event {
             Event::Learned { peer } => {
-                let mut actions = self.learned(peer);
+                let mut actions = self.learned(peer, now_ms);
                 self.hurry(now_ms, &mut actions);
                 actions
             }
@@ -227,7 +300,17 @@ impl Core {
             }
             Event::Exchanged { peer, answer } => {
                 self.exchanged(peer, answer, now_ms);
-                self.wake_if_down(peer)
+                let mut actions = self.wake_if_down(peer);
+                if let Some(slot) = self.peers.get_mut(peer)
+                    && std::mem::take(&mut slot.owes_word)
+                    && slot.liveness != Liveness::Down
+                {
+                    slot.exchanging = true;
+                    actions.push(Action::Exchange {
+                        peer: peer.to_string(),
+                    });
+                }
+                actions
             }
             Event::PushFailed { peer } => {
                 if let Some(slot) = self.peers.get_mut(peer) {
@@ -260,6 +343,11 @@ impl Core {
                     }
                 }
                 actions
+            }
+            Event::Proposed { peer, link } => self.proposed(peer, link, now_ms),
+            Event::LinkAnswered { peer, linked } => {
+                self.link_answered(peer, linked, now_ms);
+                Vec::new()
             }
             Event::Member { peer, alive } => {
                 let mut back = false;
@@ -302,18 +390,199 @@ impl Core {
         self.peers.get(peer).map(|s| s.liveness)
     }
 
-    /// A new peer is greeted at once: a joining node learns the network, and a
-    /// restarted one asks every peer for what it lost, without waiting for rounds.
-    fn learned(&mut self, peer: &str) -> Vec<Action> {
-        if self.peers.contains_key(peer) {
+    /// Whether both ends hold a link with `peer`.
+    pub fn linked(&self, peer: &str) -> bool {
+        self.peers.get(peer).is_some_and(|s| s.linked)
+    }
+
+    /// Links held now.
+    pub fn links(&self) -> usize {
+        self.peers.values().filter(|s| s.linked).count()
+    }
+
+    /// What this node's hello to `peer` says of a link: `Want` for a link held, a
+    /// request if the core asked for one when it asked for this exchange (while it
+    /// holds fewer than [`Config::links`], counting those asked for and not answered
+    /// yet), else nothing.
+    pub fn stance(&self, peer: &str) -> Option<Link> {
+        let slot = self.peers.get(peer)?;
+        if slot.linked {
+            Some(Link::Want)
+        } else if slot.link_asked {
+            let urgent = self.links() < self.config.urgent_links;
+            Some(if urgent { Link::Urgent } else { Link::Want })
+        } else if slot.owes_drop {
+            Some(Link::Drop)
+        } else {
+            None
+        }
+    }
+
+    /// An exchange with `peer`, which asks it for a link if this node seeks one and
+    /// the peer may give it: up, not linked, not asked, not refused lately.
+    fn exchange(&mut self, peer: PeerId, now_ms: u64) -> Action {
+        let seeking = self.has_link_room();
+        if let Some(slot) = self.peers.get_mut(&peer) {
+            slot.exchanging = true;
+            if seeking && open_for_link(slot, now_ms) {
+                slot.link_asked = true;
+            }
+        }
+        Action::Exchange { peer }
+    }
+
+    /// Whether a node outside the table that asked for a link (`urgent` or not)
+    /// is to be adopted for it once it proves its address: there is room, or it is
+    /// urgent and a link may be dropped for it now.
+    pub fn takes_link(&self, urgent: bool, now_ms: u64) -> bool {
+        self.has_link_room() || (urgent && self.may_evict(now_ms))
+    }
+
+    /// The request this node would make now, if it seeks links.
+    fn wanted_link(&self) -> Option<Link> {
+        let held = self.links();
+        if !self.has_link_room() {
+            None
+        } else if held < self.config.urgent_links {
+            Some(Link::Urgent)
+        } else {
+            Some(Link::Want)
+        }
+    }
+
+    fn has_link_room(&self) -> bool {
+        let taken = self
+            .peers
+            .values()
+            .filter(|s| s.linked || s.link_asked)
+            .count();
+        taken < self.config.links
+    }
+
+    fn may_evict(&self, now_ms: u64) -> bool {
+        self.evicted_ms == 0 || now_ms.saturating_sub(self.evicted_ms) >= self.config.evict_every_ms
+    }
+
+    /// A peer's hello said `link`: taken while there is room (a request of ours to
+    /// it, not answered yet, counts as room for it), in the place of a random link
+    /// when urgent, refused otherwise; a hello without it drops the link.
+    fn proposed(&mut self, peer: &str, link: Option<Link>, now_ms: u64) -> Vec<Action> {
+        let room = self.has_link_room();
+        let may_evict = self.may_evict(now_ms);
+        let (Some(slot), Some(link)) = (self.peers.get_mut(peer), link) else {
+            return Vec::new();
+        };
+        slot.crossed |= slot.exchanging;
+        if link == Link::Drop {
+            slot.linked = false;
+            slot.owes_drop = false;
             return Vec::new();
         }
-        let mut slot = Slot::new(self.config.first_retry_ms);
+        if slot.linked || slot.link_asked || room {
+            self.link(peer);
+            return Vec::new();
+        }
+        if link != Link::Urgent || !may_evict {
+            return Vec::new();
+        }
+        let held: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(p, s)| s.linked && p.as_str() != peer)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let Some(dropped) = self.sample(held, 1).pop() else {
+            return Vec::new();
+        };
+        self.evicted_ms = now_ms;
+        self.link(peer);
+        let mut actions = Vec::new();
+        actions.extend(self.drop_link(&dropped));
+        actions
+    }
+
+    /// Drops the link with `peer` and tells it at once (this node's hello says
+    /// [`Link::Drop`]), so it seeks another; after the exchange under way, if one is.
+    fn drop_link(&mut self, peer: &str) -> Vec<Action> {
+        let Some(slot) = self.peers.get_mut(peer) else {
+            return Vec::new();
+        };
+        slot.linked = false;
+        slot.owes_drop = true;
+        if slot.exchanging {
+            slot.owes_word = true;
+            return Vec::new();
+        }
         slot.exchanging = true;
-        self.peers.insert(peer.to_string(), slot);
         vec![Action::Exchange {
             peer: peer.to_string(),
         }]
+    }
+
+    fn link(&mut self, peer: &str) {
+        if let Some(slot) = self.peers.get_mut(peer) {
+            if !slot.linked {
+                slot.eager = true;
+            }
+            slot.linked = true;
+            slot.link_asked = false;
+            slot.owes_drop = false;
+            slot.legacy = false;
+        }
+    }
+
+    /// The answer to this node's hello said `linked`. An answer whose exchange
+    /// crossed a hello of the peer's changes nothing but asks for one more exchange;
+    /// otherwise the peer's word holds: a link it holds is held here too if there is
+    /// room (else it is told otherwise), one it does not is dropped.
+    fn link_answered(&mut self, peer: &str, linked: Option<bool>, now_ms: u64) {
+        let refused_ms = self.config.link_refused_ms;
+        let Some(slot) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if linked.is_some() && std::mem::take(&mut slot.crossed) {
+            // Which of the two came first is not known: the next exchange says
+            // what this node holds (or wants) in so many words, and its answer is
+            // taken.
+            slot.owes_word = true;
+            slot.owes_drop = !slot.linked && !slot.link_asked;
+            return;
+        }
+        let asked = std::mem::take(&mut slot.link_asked);
+        // A drop it was told of, unless it holds the link still (below).
+        slot.owes_drop = false;
+        slot.legacy = linked.is_none();
+        let held = slot.linked;
+        let room = self.has_link_room();
+        let Some(slot) = self.peers.get_mut(peer) else {
+            return;
+        };
+        match linked {
+            None => slot.linked = false,
+            Some(true) if held => {}
+            Some(true) if asked || room => self.link(peer),
+            Some(true) => {
+                slot.owes_drop = true;
+                slot.owes_word = true;
+            }
+            Some(false) => {
+                slot.linked = false;
+                if asked {
+                    slot.refused_until_ms = now_ms + refused_ms;
+                }
+            }
+        }
+    }
+
+    /// A new peer is greeted at once: a joining node learns the network, and a
+    /// restarted one asks every peer for what it lost, without waiting for rounds.
+    fn learned(&mut self, peer: &str, now_ms: u64) -> Vec<Action> {
+        if self.peers.contains_key(peer) {
+            return Vec::new();
+        }
+        let slot = Slot::new(self.config.first_retry_ms);
+        self.peers.insert(peer.to_string(), slot);
+        vec![self.exchange(peer.to_string(), now_ms)]
     }
 
     fn exchanged(&mut self, peer: &str, answer: Answer, now_ms: u64) {
@@ -329,7 +598,7 @@ impl Core {
                 slot.retry_wait_ms = self.config.first_retry_ms;
             }
             Answer::Unreachable => mark_down(slot, now_ms, self.config.max_retry_ms),
-            Answer::Failed => {}
+            Answer::Failed => slot.link_asked = false,
         }
     }
 
@@ -365,29 +634,50 @@ impl Core {
                 .map(|(p, _)| push(p, Spread::Forwarded))
                 .collect();
         }
-        let mut up: Vec<(&PeerId, bool)> = self
-            .peers
-            .iter()
-            .filter(|(_, s)| !wrote_all(s) && s.liveness == Liveness::Up)
-            .map(|(p, s)| (p, s.eager))
-            .collect();
-        self.rng.shuffle(&mut up);
-        // Eager ones first, then lazy ones: the first `pushed` are pushed to, the
-        // next `fanout` are offered the batch.
-        up.sort_by_key(|(_, eager)| !*eager);
-        let eager = up.iter().filter(|(_, e)| *e).count();
+        let up = |s: &Slot| !wrote_all(s) && s.liveness == Liveness::Up;
+        let candidates = |keep: &dyn Fn(&Slot) -> bool| -> Vec<(PeerId, bool)> {
+            self.peers
+                .iter()
+                .filter(|(_, s)| up(s) && keep(s))
+                .map(|(p, s)| (p.clone(), s.eager))
+                .collect()
+        };
+        let links = candidates(&|s| s.linked);
+        if links.is_empty() {
+            let all = candidates(&|_| true);
+            return self.eager_and_lazy(all, self.config.eager_max, self.config.fanout);
+        }
+        // Plumtree over the links: pushed to the eager ones, offered to every other
+        // one, so a message reaches every node its links connect. Peers that do not
+        // know links get it as they did before links.
+        let legacy = candidates(&|s| s.legacy);
+        let mut actions = self.eager_and_lazy(links, usize::MAX, usize::MAX);
+        actions.extend(self.eager_and_lazy(legacy, self.config.eager_max, self.config.fanout));
+        actions
+    }
+
+    /// Pushes to the eager ones of `peers` (between `eager_min` and `eager_max` of
+    /// them, eager ones first, at random), and offers to up to `offered` others.
+    fn eager_and_lazy(
+        &mut self,
+        mut peers: Vec<(PeerId, bool)>,
+        eager_max: usize,
+        offered: usize,
+    ) -> Vec<Action> {
+        self.rng.shuffle(&mut peers);
+        peers.sort_by_key(|(_, eager)| !*eager);
+        let eager = peers.iter().filter(|(_, e)| *e).count();
         let pushed = eager
-            .clamp(
-                self.config.eager_min,
-                self.config.eager_max.max(self.config.eager_min),
-            )
-            .min(up.len());
-        let offered = (up.len() - pushed).min(self.config.fanout);
-        up.iter()
+            .clamp(self.config.eager_min, eager_max.max(self.config.eager_min))
+            .min(peers.len());
+        let offered = (peers.len() - pushed).min(offered);
+        peers
+            .iter()
             .take(pushed)
             .map(|(p, _)| push(p, Spread::Forwarded))
             .chain(
-                up.iter()
+                peers
+                    .iter()
                     .skip(pushed)
                     .take(offered)
                     .map(|(p, _)| push(p, Spread::Offered)),
@@ -416,6 +706,15 @@ impl Core {
                     .take(self.config.partners_per_round)
                     .map(|(p, _)| p.clone()),
             );
+            if let Some(peer) = self.link_to_seek(&chosen, now_ms) {
+                chosen.push(peer);
+                // Rounds stay fast while a node has almost no link: it would
+                // otherwise get messages only from its own slow rounds. With a few,
+                // it seeks more at the pace of its rounds.
+                if self.links() < self.config.urgent_links {
+                    self.interval_ms = self.config.round_ms;
+                }
+            }
             self.next_round_ms = now_ms + self.jitter(self.interval_ms);
             self.interval_ms = (self.interval_ms * 2).min(self.config.round_max_ms);
         }
@@ -438,15 +737,25 @@ impl Core {
             }
             chosen.extend(retried);
         }
-        let mut actions = Vec::new();
-        for peer in chosen {
-            if let Some(slot) = self.peers.get_mut(&peer) {
-                slot.exchanging = true;
-            }
-            actions.push(Action::Exchange { peer });
-        }
+        let mut actions: Vec<Action> = chosen
+            .into_iter()
+            .map(|peer| self.exchange(peer, now_ms))
+            .collect();
         actions.push(self.wake());
         actions
+    }
+
+    /// While this node has room for links, a peer to ask for one this round (besides
+    /// `chosen`): one that is up, not linked, not asked and not refused lately.
+    fn link_to_seek(&mut self, chosen: &[PeerId], now_ms: u64) -> Option<PeerId> {
+        self.wanted_link()?;
+        let open: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(p, s)| !s.exchanging && open_for_link(s, now_ms) && !chosen.contains(p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        self.sample(open, 1).pop()
     }
 
     /// When the timer is next needed: the next round, or a down peer's retry if it
@@ -498,7 +807,21 @@ fn push(peer: &str, spread: Spread) -> Action {
     }
 }
 
+/// Whether a link may be asked of this peer now.
+fn open_for_link(slot: &Slot, now_ms: u64) -> bool {
+    !slot.linked
+        && !slot.link_asked
+        && !slot.legacy
+        && slot.liveness != Liveness::Down
+        && slot.refused_until_ms <= now_ms
+}
+
 fn mark_down(slot: &mut Slot, now_ms: u64, max_retry_ms: u64) {
+    // A link to a node that is down carries nothing: it is dropped (and the node
+    // told, if it answers again), and another sought.
+    slot.owes_drop |= slot.linked;
+    slot.linked = false;
+    slot.link_asked = false;
     if slot.liveness != Liveness::Down {
         slot.liveness = Liveness::Down;
     } else {

@@ -8,7 +8,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
-use super::{Action, Answer, Config, Core, Event, Rng, Spread};
+use super::super::deferred::OFFER_DELAY_MS;
+use super::super::holders::Holders;
+use super::{Action, Answer, Config, Core, Event, Link, Rng, Spread};
 use crate::message::AuthorId;
 
 /// A simulated network's settings.
@@ -23,6 +25,10 @@ pub struct SimConfig {
     pub loss: f64,
     pub fanout: usize,
     pub seed: u64,
+    /// Tables filled in joining order, as a real network forms through one invite:
+    /// each node knows up to `table` nodes that joined before it, and each of those
+    /// takes it back while its own table has room. Otherwise `table` random nodes.
+    pub joining: bool,
 }
 
 /// What a lost packet costs a TCP exchange: the minimum retransmission timeout.
@@ -41,6 +47,8 @@ pub enum Fed {
     Pushed(String, bool),
     Wanted(String),
     HeardFrom(String),
+    Proposed(String, Option<Link>),
+    LinkAnswered(String, Option<bool>),
     Timer,
 }
 
@@ -63,6 +71,11 @@ impl Fed {
             },
             Fed::Wanted(peer) => Event::Wanted { peer },
             Fed::HeardFrom(peer) => Event::HeardFrom { peer },
+            Fed::Proposed(peer, link) => Event::Proposed { peer, link: *link },
+            Fed::LinkAnswered(peer, linked) => Event::LinkAnswered {
+                peer,
+                linked: *linked,
+            },
             Fed::Timer => Event::Timer,
         }
     }
@@ -75,6 +88,9 @@ pub struct SimNode {
     /// Messages asked for after an offer: asked once, from the first offerer (the
     /// node keeps the same set, see `Replicator::on_offer`).
     pub asked: HashSet<u32>,
+    /// Peers known to hold a message: not pushed nor offered it (the node's own
+    /// table, `holders`).
+    holders: Holders,
     /// Every event fed and the actions returned, when tracing.
     pub trace: Option<Vec<(u64, Fed, Vec<Action>)>>,
 }
@@ -93,11 +109,13 @@ enum Happening {
     Greeted {
         to: usize,
         from: usize,
+        link: Option<Link>,
     },
     Answered {
         node: usize,
         peer: usize,
         reached: bool,
+        linked: bool,
     },
     /// A push's answer back at its sender: whether it brought something new.
     PushAnswered {
@@ -108,6 +126,13 @@ enum Happening {
     PushRefused {
         node: usize,
         peer: usize,
+    },
+    /// An offer of `message` from `node` to `to` comes due (offers wait
+    /// [`OFFER_DELAY_MS`], as the node's do).
+    OfferDue {
+        node: usize,
+        to: usize,
+        message: u32,
     },
     /// An offer of `message` arriving at `to`.
     Offer {
@@ -152,6 +177,47 @@ pub struct Sim {
     arrivals: Vec<Arrivals>,
 }
 
+/// Each node's `table` peers, drawn at random.
+fn random_tables(n: usize, table: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let want = table.min(n.saturating_sub(1));
+    (0..n)
+        .map(|i| {
+            if want + 1 >= n {
+                return (0..n).filter(|&j| j != i).collect();
+            }
+            let mut peers: Vec<usize> = Vec::new();
+            while peers.len() < want {
+                let j = usize::try_from(rng.below(n as u64)).unwrap_or(0);
+                if j != i && !peers.contains(&j) {
+                    peers.push(j);
+                }
+            }
+            peers
+        })
+        .collect()
+}
+
+/// Tables as a network joining one node at a time fills them: a node adopts up to
+/// `table` of the nodes before it, and each of those adopts it back while it has
+/// room, so the first nodes are in nearly every table and the last in few.
+fn joining_tables(n: usize, table: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut tables: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for i in 1..n {
+        let mut earlier: Vec<usize> = (0..i).collect();
+        rng.shuffle(&mut earlier);
+        for j in earlier.into_iter().take(table) {
+            if tables[i].len() >= table {
+                break;
+            }
+            tables[i].push(j);
+            if tables[j].len() < table {
+                tables[j].push(i);
+            }
+        }
+    }
+    tables
+}
+
 /// The address a simulated node is known by.
 pub fn name(i: usize) -> String {
     format!("n{i}")
@@ -159,6 +225,13 @@ pub fn name(i: usize) -> String {
 
 fn index(name: &str) -> usize {
     name[1..].parse().unwrap_or(0)
+}
+
+/// The id a simulated message is known by in a node's [`Holders`].
+fn id_of(message: u32) -> crate::hex::Hash {
+    let mut id = [0u8; 32];
+    id[..4].copy_from_slice(&message.to_le_bytes());
+    crate::hex::Hex(id)
 }
 
 /// The author id of node `i`.
@@ -179,6 +252,7 @@ impl Sim {
                 core: Core::new(Config::new(config.fanout), config.seed ^ (i as u64 + 1)),
                 held: HashSet::new(),
                 asked: HashSet::new(),
+                holders: Holders::default(),
                 trace: None,
             })
             .collect();
@@ -195,19 +269,12 @@ impl Sim {
             rng: Rng::new(rng.next_u64()),
             config,
         };
-        for i in 0..n {
-            let mut peers: Vec<usize> = Vec::new();
-            let want = sim.config.table.min(n.saturating_sub(1));
-            if want + 1 >= n {
-                peers.extend((0..n).filter(|&j| j != i));
-            } else {
-                while peers.len() < want {
-                    let j = usize::try_from(rng.below(n as u64)).unwrap_or(0);
-                    if j != i && !peers.contains(&j) {
-                        peers.push(j);
-                    }
-                }
-            }
+        let tables = if sim.config.joining {
+            joining_tables(n, sim.config.table, &mut rng)
+        } else {
+            random_tables(n, sim.config.table, &mut rng)
+        };
+        for (i, peers) in tables.into_iter().enumerate() {
             for j in peers {
                 sim.feed(i, Fed::Learned(name(j)));
             }
@@ -302,37 +369,27 @@ impl Sim {
                         continue;
                     };
                     if spread == Spread::Offered {
-                        self.counts.offers += 1;
-                        if self.reachable(i, to) {
-                            let delay = self.transit();
-                            self.at(
-                                delay,
-                                Happening::Offer {
-                                    to,
-                                    from: i,
-                                    message,
-                                },
-                            );
-                        }
-                        continue;
+                        self.at(
+                            OFFER_DELAY_MS,
+                            Happening::OfferDue {
+                                node: i,
+                                to,
+                                message,
+                            },
+                        );
+                    } else if !self.nodes[i].holders.holds(&id_of(message), &peer) {
+                        self.push(i, to, message, spread == Spread::ToEveryPeer);
                     }
-                    self.push(i, to, message, spread == Spread::ToEveryPeer);
                 }
                 Action::Exchange { peer } => {
                     let to = index(&peer);
                     self.counts.exchanges += 1;
+                    let link = self.nodes[i].core.stance(&peer);
                     if self.reachable(i, to) {
                         let delay = self.transit();
-                        self.at(delay, Happening::Greeted { to, from: i });
+                        self.at(delay, Happening::Greeted { to, from: i, link });
                     } else {
-                        self.at(
-                            REFUSED_MS,
-                            Happening::Answered {
-                                node: i,
-                                peer: to,
-                                reached: false,
-                            },
-                        );
+                        self.refused(i, to);
                     }
                 }
                 Action::Wake { at_ms } => self.at(
@@ -364,6 +421,41 @@ impl Sim {
 
     fn feed(&mut self, i: usize, fed: Fed) {
         self.feed_about(i, fed, None);
+    }
+
+    /// An exchange of `node` with `peer` that could not reach it.
+    fn refused(&mut self, node: usize, peer: usize) {
+        self.at(
+            REFUSED_MS,
+            Happening::Answered {
+                node,
+                peer,
+                reached: false,
+                linked: false,
+            },
+        );
+    }
+
+    /// Node `to` greeted by `from`, whose hello said `link`: what the node's
+    /// `Replicator::on_hello` does, a peer in the table told to the core, one outside
+    /// adopted for a link the core would take (the node first proves its address with
+    /// a probe, which the simulation skips). Whether `to` now holds a link with it.
+    fn greeted(&mut self, to: usize, from: usize, link: Option<Link>) -> bool {
+        let known = self.nodes[to].core.liveness(&name(from)).is_some();
+        if known {
+            self.feed(to, Fed::HeardFrom(name(from)));
+        } else {
+            let Some(asked) = link else {
+                return false;
+            };
+            let (core, now) = (&self.nodes[to].core, self.now);
+            if !core.takes_link(asked == Link::Urgent, now) {
+                return false;
+            }
+            self.feed(to, Fed::Learned(name(from)));
+        }
+        self.feed(to, Fed::Proposed(name(from), link));
+        self.nodes[to].core.linked(&name(from))
     }
 
     fn stored(&mut self, i: usize, message: u32, mine: bool) {
@@ -400,6 +492,7 @@ impl Sim {
                 if !self.reachable(from, to) {
                     return;
                 }
+                self.nodes[to].holders.note(id_of(message), &name(from));
                 let fresh = self.receive(to, message);
                 if !fresh {
                     self.counts.duplicates += 1;
@@ -426,7 +519,28 @@ impl Sim {
                     self.feed(node, Fed::PushFailed(name(peer)));
                 }
             }
+            Happening::OfferDue { node, to, message } => {
+                if self.stopped[node] || self.nodes[node].holders.holds(&id_of(message), &name(to))
+                {
+                    return;
+                }
+                self.counts.offers += 1;
+                if self.reachable(node, to) {
+                    let delay = self.transit();
+                    self.at(
+                        delay,
+                        Happening::Offer {
+                            to,
+                            from: node,
+                            message,
+                        },
+                    );
+                }
+            }
             Happening::Offer { to, from, message } => {
+                if self.reachable(from, to) {
+                    self.nodes[to].holders.note(id_of(message), &name(from));
+                }
                 if self.reachable(from, to)
                     && !self.nodes[to].held.contains(&message)
                     && self.nodes[to].asked.insert(message)
@@ -452,20 +566,13 @@ impl Sim {
                     self.push(node, peer, message, false);
                 }
             }
-            Happening::Greeted { to, from } => {
+            Happening::Greeted { to, from, link } => {
                 // A partition or a stop cuts an exchange in flight, too.
                 if !self.reachable(from, to) {
-                    self.at(
-                        REFUSED_MS,
-                        Happening::Answered {
-                            node: from,
-                            peer: to,
-                            reached: false,
-                        },
-                    );
+                    self.refused(from, to);
                     return;
                 }
-                self.feed(to, Fed::HeardFrom(name(from)));
+                let linked = self.greeted(to, from, link);
                 // Digest first: only a difference costs more; the greeted side gets
                 // what it lacks (pushed to it by the greeter) at once.
                 let missing: Vec<u32> = self.nodes[from]
@@ -486,6 +593,7 @@ impl Sim {
                         node: from,
                         peer: to,
                         reached: true,
+                        linked,
                     },
                 );
             }
@@ -493,6 +601,7 @@ impl Sim {
                 node,
                 peer,
                 reached,
+                linked,
             } => {
                 if self.stopped[node] {
                     return;
@@ -506,6 +615,7 @@ impl Sim {
                     .difference(&self.nodes[node].held)
                     .copied()
                     .collect();
+                self.feed(node, Fed::LinkAnswered(name(peer), Some(linked)));
                 let answer = Answer::Up { id: author(peer) };
                 self.feed(node, Fed::Exchanged(name(peer), answer));
                 for message in missing {
@@ -531,6 +641,7 @@ mod tests {
             loss: 0.01,
             fanout: 8,
             seed: 3,
+            joining: false,
         }
     }
 
@@ -554,6 +665,42 @@ mod tests {
                 actions,
                 "at {now}: {fed:?}"
             );
+        }
+    }
+
+    /// Tables filled in joining order hold the first nodes in nearly every table
+    /// and the last in few; links are symmetric and bounded whatever the tables, and
+    /// a message over them reaches every node within a second.
+    #[test]
+    fn in_a_network_that_joined_in_order_links_carry_a_message_to_every_node() {
+        let n = 200;
+        let mut sim = Sim::new(SimConfig {
+            joining: true,
+            ..config(n)
+        });
+        sim.run_until(20_000);
+        let links: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| sim.nodes[i].core.linked(&super::name(j)))
+                    .collect()
+            })
+            .collect();
+        for (i, held) in links.iter().enumerate() {
+            assert!(
+                (1..=super::super::LINKS).contains(&held.len()),
+                "node {i}: {held:?}"
+            );
+            for &j in held {
+                assert!(links[j].contains(&i), "{i} holds {j}, not back");
+            }
+        }
+        for author in [0, 7, 150, 199] {
+            let at = sim.now;
+            let m = sim.send(author);
+            sim.run_until(at + 1_000);
+            let missing = sim.arrivals(m).iter().filter(|a| a.is_none()).count();
+            assert_eq!(missing, 0, "from node {author}, within 1 s");
         }
     }
 

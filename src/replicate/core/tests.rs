@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Action, Answer, Config, Core, Event, Liveness, Spread};
+use super::{Action, Answer, Config, Core, Event, LINKS, Link, Liveness, Spread};
 use crate::message::AuthorId;
 
 fn author(n: u8) -> AuthorId {
@@ -334,4 +334,174 @@ fn the_same_seed_and_events_give_the_same_actions() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
+}
+
+/// Has `core` greeted by peer `i` with `link`; whether it holds a link with it then.
+fn proposed(core: &mut Core, i: usize, link: Option<Link>, now: u64) -> (bool, Vec<Action>) {
+    let actions = core.handle(
+        Event::Proposed {
+            peer: &peer(i),
+            link,
+        },
+        now,
+    );
+    (core.linked(&peer(i)), actions)
+}
+
+#[test]
+fn links_are_taken_while_there_is_room_and_urgent_ones_drop_one_a_second() {
+    let mut core = core_with(20, 3);
+    // core_with asked its first peers for links; none answered yet, so those asks
+    // hold the room.
+    for i in 1..=20 {
+        core.handle(
+            Event::LinkAnswered {
+                peer: &peer(i),
+                linked: Some(false),
+            },
+            0,
+        );
+    }
+    for i in 1..=LINKS {
+        assert!(proposed(&mut core, i, Some(Link::Want), 10).0, "room: {i}");
+    }
+    assert_eq!(core.links(), LINKS);
+    let (taken, _) = proposed(&mut core, 10, Some(Link::Want), 10);
+    assert!(!taken, "no room: a request is refused");
+    // Urgent: taken in the place of a link, which is greeted to learn it.
+    let (taken, actions) = proposed(&mut core, 11, Some(Link::Urgent), 10);
+    assert!(taken);
+    assert_eq!(core.links(), LINKS, "still at the bound");
+    let told = exchanges(&actions);
+    assert_eq!(told.len(), 1, "{actions:?}");
+    assert!(!core.linked(&told[0]));
+    assert_eq!(core.stance(&told[0]), Some(Link::Drop), "its hello says so");
+    // A second urgent request within the second is refused.
+    assert!(!proposed(&mut core, 12, Some(Link::Urgent), 500).0);
+    assert!(proposed(&mut core, 12, Some(Link::Urgent), 1_010).0);
+    assert_eq!(core.links(), LINKS);
+    // A hello that says nothing of a link leaves it (it may have been written
+    // before the link); one that says `drop` drops it.
+    assert!(proposed(&mut core, 11, None, 1_020).0);
+    assert!(!proposed(&mut core, 11, Some(Link::Drop), 1_020).0);
+    assert_eq!(core.links(), LINKS - 1);
+    // An unknown peer is not linked: it must be adopted first.
+    assert!(!proposed(&mut core, 99, Some(Link::Urgent), 3_000).0);
+}
+
+#[test]
+fn a_node_with_room_asks_for_links_urgently_first_and_not_again_of_a_refuser() {
+    let mut core = Core::new(Config::new(8), 9);
+    let first = core.handle(Event::Learned { peer: &peer(1) }, 0);
+    assert_eq!(exchanges(&first), [peer(1)]);
+    assert_eq!(core.stance(&peer(1)), Some(Link::Urgent), "no link yet");
+    core.handle(
+        Event::LinkAnswered {
+            peer: &peer(1),
+            linked: Some(true),
+        },
+        5,
+    );
+    assert!(core.linked(&peer(1)));
+    assert_eq!(core.stance(&peer(1)), Some(Link::Want));
+    // Asks go to at most the room left: LINKS - 1 more of many peers learned.
+    for i in 2..=30 {
+        core.handle(Event::Learned { peer: &peer(i) }, 10);
+    }
+    let asked: Vec<String> = (2..=30)
+        .map(peer)
+        .filter(|p| core.stance(p).is_some())
+        .collect();
+    assert_eq!(asked.len(), LINKS - 1);
+    // Those that refuse are not asked again for a while: the round asks another.
+    for i in 2..=30 {
+        let linked = Some(false);
+        core.handle(
+            Event::LinkAnswered {
+                peer: &peer(i),
+                linked,
+            },
+            20,
+        );
+        let answer = Answer::Up {
+            id: author(u8::try_from(i).unwrap()),
+        };
+        core.handle(
+            Event::Exchanged {
+                peer: &peer(i),
+                answer,
+            },
+            20,
+        );
+    }
+    let round = core.handle(Event::Timer, 30);
+    let asked_now: Vec<String> = exchanges(&round)
+        .into_iter()
+        .filter(|p| core.stance(p).is_some())
+        .collect();
+    assert!(!asked_now.is_empty(), "{round:?}");
+    assert!(
+        asked_now.iter().all(|p| !asked.contains(p)),
+        "{asked_now:?}"
+    );
+    let later = 40;
+    // A link to a peer found down is dropped.
+    core.handle(
+        Event::Member {
+            peer: &peer(1),
+            alive: false,
+        },
+        later,
+    );
+    assert_eq!(core.links(), 0);
+}
+
+#[test]
+fn past_the_fanout_a_batch_goes_over_the_links_only() {
+    let mut core = core_with(40, 4);
+    for i in 1..=40 {
+        let linked = Some(i <= 5);
+        core.handle(
+            Event::LinkAnswered {
+                peer: &peer(i),
+                linked,
+            },
+            0,
+        );
+    }
+    let stored = Event::Stored {
+        authors: &[author(99)],
+        mine: false,
+    };
+    let got = pushes(&core.handle(stored, 0));
+    let mut to: Vec<String> = got.iter().map(|(p, _)| p.clone()).collect();
+    to.sort();
+    let mut links: Vec<String> = (1..=5).map(peer).collect();
+    links.sort();
+    assert_eq!(to, links, "every link, no other peer");
+    assert!(
+        got.iter().all(|(_, s)| *s == Spread::Forwarded),
+        "all eager at first"
+    );
+    // A link that had it already turns lazy and is only offered it next time.
+    core.handle(
+        Event::Pushed {
+            peer: &peer(2),
+            fresh: false,
+        },
+        0,
+    );
+    let got = pushes(&core.handle(stored, 0));
+    assert!(got.contains(&(peer(2), Spread::Offered)), "{got:?}");
+    assert_eq!(got.len(), 5);
+    // A node that does not know links is pushed to like one.
+    core.handle(
+        Event::LinkAnswered {
+            peer: &peer(30),
+            linked: None,
+        },
+        0,
+    );
+    let got = pushes(&core.handle(stored, 0));
+    assert!(got.iter().any(|(p, _)| *p == peer(30)), "{got:?}");
 }

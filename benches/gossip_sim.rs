@@ -85,7 +85,10 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         digest: dshare::hex::Hex([2; 32]),
         peers: peers.clone(),
         reconcile: true,
-        link: Some(dshare::replicate::core::Link::Want),
+        link: Some(dshare::replicate::core::Word {
+            link: dshare::replicate::core::Link::Want,
+            seq: 1_764_000_000_000,
+        }),
     };
     let reply = HelloReply {
         node: me,
@@ -95,7 +98,10 @@ fn hello_bytes(ring: &Keyring, n: usize) -> (usize, usize, usize) {
         heads_next: None,
         proof: None,
         reconcile: true,
-        link: Some(true),
+        link: Some(dshare::replicate::core::Word {
+            link: dshare::replicate::core::Link::Want,
+            seq: 1_764_000_000_000,
+        }),
     };
     let head = Head {
         author: dshare::hex::Hex([4; 32]),

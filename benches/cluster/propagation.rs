@@ -21,6 +21,9 @@ use crate::util::encode;
 /// (on loopback every byte sent is also received, so this counts it once). The
 /// benchmark runs in a network namespace of its own when it can (see [`main`]), so
 /// only its own nodes' traffic is counted.
+/// How long a network larger than a table settles before propagation is measured.
+const LINKS_SETTLE: Duration = Duration::from_secs(60);
+
 pub(crate) fn loopback_bytes() -> f64 {
     fs::read_to_string("/proc/net/dev")
         .ok()
@@ -51,10 +54,12 @@ pub(crate) fn cpu_secs(pid: u32) -> f64 {
 pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
     for &n in &c.nodes {
         let nodes = network(&c.bin, &dir.join(format!("net{n}")), n);
-        // A large network is still adopting and catching up for a while after it
-        // formed: the fleet section's settling time first.
+        // A large network is still adopting, catching up and making its links for
+        // a while after it formed (at 200 nodes, 20 s after, a message took 0.6 s
+        // to reach every node and the network spent 7.7 kB/s a node; a minute
+        // after, see BENCHMARKS.md): a minute first.
         if n > 64 {
-            thread::sleep(crate::fleet::SETTLE);
+            thread::sleep(LINKS_SETTLE);
         }
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();

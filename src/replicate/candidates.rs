@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::core::Link;
+use super::core::Word;
 
 /// Most addresses waiting for a probe. Beyond it new ones are not taken; a real new
 /// node is heard of again at its next hello (every second) once there is room.
@@ -29,8 +29,8 @@ struct Candidate {
     due_ms: u64,
     /// It greeted this node: it holds this node in its own table.
     greeted: bool,
-    /// Its hello asked for a link (see [`Link`]).
-    link: Option<Link>,
+    /// Its hello asked for a link, in this word (see [`Word`]).
+    link: Option<Word>,
 }
 
 #[derive(Debug, Default)]
@@ -91,7 +91,7 @@ impl Candidates {
     /// As [`Candidates::offer_greeter`], for a greeter that asked for a link this
     /// node would take: taken even if it was set aside for want of room (it proved
     /// itself then; an address that failed its probes stays dropped).
-    pub fn offer_link(&mut self, url: &str, link: Link, now_ms: u64) -> bool {
+    pub fn offer_link(&mut self, url: &str, link: Word, now_ms: u64) -> bool {
         if self.dropped.get(url).is_some_and(|&(_, proven)| proven) {
             self.dropped.remove(url);
         }
@@ -107,8 +107,8 @@ impl Candidates {
         self.waiting.get(url).is_some_and(|c| c.greeted)
     }
 
-    /// The link the waiting address `url` asked for, if any.
-    pub fn link(&self, url: &str) -> Option<Link> {
+    /// The word in which the waiting address `url` asked for a link, if it did.
+    pub fn link(&self, url: &str) -> Option<Word> {
         self.waiting.get(url).and_then(|c| c.link)
     }
 
@@ -178,9 +178,8 @@ impl Candidates {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        Candidates, FIRST_BACKOFF_MS, FORGET_DROPPED_MS, Link, MAX_ATTEMPTS, MAX_CANDIDATES,
-    };
+    use super::{Candidates, FIRST_BACKOFF_MS, FORGET_DROPPED_MS, MAX_ATTEMPTS, MAX_CANDIDATES};
+    use crate::replicate::core::{Link, Word};
 
     #[test]
     fn the_queue_is_bounded_and_each_address_waits_once() {
@@ -237,9 +236,13 @@ mod tests {
         for _ in 0..MAX_ATTEMPTS {
             c.failed(silent, 0);
         }
-        assert!(c.offer_link(proven, Link::Want, 1));
-        assert_eq!(c.link(proven), Some(Link::Want));
+        let want = Word {
+            link: Link::Want,
+            seq: 7,
+        };
+        assert!(c.offer_link(proven, want, 1));
+        assert_eq!(c.link(proven), Some(want));
         assert!(c.greeted(proven));
-        assert!(!c.offer_link(silent, Link::Urgent, 1), "failed its probes");
+        assert!(!c.offer_link(silent, want, 1), "failed its probes");
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::message::Message;
 
 /// How long an offer waits: a few hops of a push on a loaded machine.
-pub const OFFER_DELAY_MS: u64 = 50;
+pub const OFFER_DELAY_MS: u64 = 100;
 /// Most offers waiting; past it an offer goes at once.
 pub const MAX_WAITING: usize = 16_384;
 

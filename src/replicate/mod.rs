@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use self::core::{Action, Answer, Core, Event, Link};
+use self::core::{Action, Answer, Core, Event, Link, Word};
 pub use self::core::{ORIGIN_FANOUT, Spread};
 pub use client::{CLOCK_SKEW_STATUS, PeerClient, REFUSED_KEY, answer_aad, request_aad};
 use drive::{Alarm, Lane, Lanes, Pool};
@@ -446,13 +446,14 @@ impl Replicator {
     /// A node not in the table greeted this one (so it holds this node in its own):
     /// it waits to be probed like any address heard of, and once proven it may take
     /// a peer's place if the table is full (see [`Replicator::make_room_for`]).
-    fn greeted_by(&self, url: &str, link: Option<Link>) {
-        self.take_candidate(url, Some(link));
+    fn greeted_by(&self, url: &str, word: Option<Word>) {
+        // Only a request is worth adopting it for.
+        self.take_candidate(url, Some(word.filter(|w| w.link != Link::Drop)));
     }
 
     /// `greeted`: `None` for an address heard of, else what the greeter's hello
     /// said of a link.
-    fn take_candidate(&self, url: &str, greeted: Option<Option<Link>>) {
+    fn take_candidate(&self, url: &str, greeted: Option<Option<Word>>) {
         let Ok(url) = crate::node_url::NodeUrl::parse(url).map(String::from) else {
             return;
         };
@@ -463,7 +464,7 @@ impl Replicator {
             let mut candidates = self.candidates.lock().expect("candidates lock");
             let now = crate::time::now_ms();
             match greeted {
-                Some(Some(link)) => candidates.offer_link(&url, link, now),
+                Some(Some(word)) => candidates.offer_link(&url, word, now),
                 Some(None) => candidates.offer_greeter(&url, now),
                 None => candidates.offer(&url, now),
             }
@@ -520,7 +521,7 @@ impl Replicator {
                 // Not under the candidates lock: adopting tells the core and SWIM.
                 drop(candidates);
                 let adopted = match link {
-                    Some(link) => self.adopt_for_link(url, link),
+                    Some(word) => self.adopt_for_link(url, word),
                     None => Some(
                         self.adopt(url) || (greeted && self.make_room_for(url, REPLACE_EVERY_MS)),
                     ),
@@ -582,29 +583,29 @@ impl Replicator {
     /// none.
     /// Whether it was adopted, or `None` when a place is to be made for it but
     /// not this second (it is probed again after [`LINK_ROOM_EVERY_MS`]).
-    fn adopt_for_link(&self, url: &str, link: Link) -> Option<bool> {
+    fn adopt_for_link(&self, url: &str, word: Word) -> Option<bool> {
         let now = crate::time::now_ms();
-        let urgent = link == Link::Urgent;
+        let urgent = word.link == Link::Urgent;
         if !self.core.lock().expect("core lock").takes_link(urgent, now) {
             return Some(self.adopt(url));
         }
         if !(self.adopt(url) || self.make_room_for(url, LINK_ROOM_EVERY_MS)) {
             return None;
         }
-        self.link_proposed(url, Some(link));
+        self.link_proposed(url, Some(word));
         Some(true)
     }
 
-    /// Tells the core what the hello of `url` said of a link: whether this node
-    /// holds one with it now (the answer says so).
-    fn link_proposed(&self, url: &str, link: Option<Link>) -> bool {
-        let (actions, linked) = {
+    /// Tells the core what the hello of `url` said of a link: this node's word for
+    /// the answer.
+    fn link_proposed(&self, url: &str, word: Option<Word>) -> Word {
+        let (actions, answer) = {
             let mut core = self.core.lock().expect("core lock");
-            let actions = core.handle(Event::Proposed { peer: url, link }, crate::time::now_ms());
-            (actions, core.linked(url))
+            let actions = core.handle(Event::Proposed { peer: url, word }, crate::time::now_ms());
+            (actions, core.word(url))
         };
         self.act(actions, None);
-        linked
+        answer.unwrap_or(Word::NONE)
     }
 
     /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]):
@@ -861,13 +862,13 @@ impl Replicator {
     /// Answers a hello sealed with `nonce`: this node's digest, its peers, the first
     /// page of its heads if the digests differ, and a proof of its id over the nonce.
     pub fn on_hello(self: &Arc<Self>, hello: Hello, nonce: &[u8]) -> HelloReply {
-        let mut linked = false;
+        let mut word = Word::NONE;
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {
             if self.peers.contains(url) {
                 self.feed(Event::HeardFrom { peer: url }, None);
-                linked = self.link_proposed(url, hello.link);
+                word = self.link_proposed(url, hello.link);
             } else {
                 self.greeted_by(url, hello.link);
             }
@@ -893,7 +894,7 @@ impl Replicator {
                     .sign(&protocol::proof_bytes(nonce, &self.me.id)),
             ),
             reconcile: true,
-            link: Some(linked),
+            link: Some(word),
         }
     }
 

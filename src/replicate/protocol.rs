@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::core::Link;
+use super::core::Word;
 use crate::chain::Head;
 use crate::hex::Hash;
 use crate::mbox::Outcome;
@@ -39,10 +39,10 @@ pub struct Hello {
     /// ignores it and sends heads as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
-    /// The sender holds a link with the greeted node or asks for one (see
-    /// [`Link`]); left out for none, which drops a link the greeted node holds.
+    /// The sender's word on a link with the greeted node (see [`Word`]); left out
+    /// by a node that does not know links, and in a probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link: Option<Link>,
+    pub link: Option<Word>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,10 +65,10 @@ pub struct HelloReply {
     /// says nothing, and is asked for pages of heads instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
-    /// Whether the answering node holds a link with the greeter now; left out by a
-    /// node that does not know links.
+    /// The answering node's word on a link with the greeter, after its hello;
+    /// left out by a node that does not know links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link: Option<bool>,
+    pub link: Option<Word>,
 }
 
 /// `/v1/reconcile`: the initiator's ranges, answered with the responder's (the

@@ -328,7 +328,7 @@ fn exchange(
 ) -> Result<crate::message::AuthorId, Failure> {
     let store = rep.writer.store();
     let mut hello = hello_of(rep);
-    hello.link = rep.core.lock().expect("core lock").stance(url);
+    hello.link = rep.core.lock().expect("core lock").word(url);
     let start = Instant::now();
     let (mut reply, nonce): (HelloReply, _) = match rep.client.call_with_nonce(url, "hello", &hello)
     {
@@ -359,7 +359,7 @@ fn exchange(
     rep.feed(
         Event::LinkAnswered {
             peer: url,
-            linked: reply.link,
+            word: reply.link,
         },
         None,
     );

@@ -35,22 +35,42 @@ pub enum Spread {
     Offered,
 }
 
-/// What a hello says of a link with the peer it greets (absent: none). Links are
-/// the few peers a node pushes to in a large network: symmetric (both ends hold
-/// the link, so a node is pushed to by as many as it pushes to, however late it
-/// joined) and bounded, as HyParView's active view, on which Plumtree runs.
+/// What a node says of a link with a peer, in a hello and in the answer to one, with
+/// the number of its word (see [`Word`]). Links are the few peers a node pushes to in
+/// a large network: a link is held when both ends want it, so a node is pushed to by
+/// as many as it pushes to, however late it joined, and a node holds few, as in
+/// HyParView's active view, on which Plumtree runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Link {
-    /// The sender holds a link with the peer, or asks for one.
+    /// The sender holds the link, or asks for it.
     Want,
-    /// The sender has fewer than [`Config::urgent_links`] links: the peer takes it
-    /// even with no room, in the place of one of its own.
+    /// As `Want`, from a node with fewer than [`Config::urgent_links`] links: the
+    /// peer takes it even with no room, in the place of one of its own.
     Urgent,
-    /// The sender dropped the link (for another, or it found the peer down). Only
-    /// this word drops a link: a hello that says nothing may have been written
-    /// before a link was taken, and overtaken by its answer.
+    /// The sender does not want the link (it never did, refuses it, dropped it for
+    /// another, or found the peer down).
     Drop,
+}
+
+/// A word on a link and its number. The numbers of a node's words to one peer go
+/// up (milliseconds since the epoch, or one more when that would not), so a word
+/// that took longer than a later one, on another connection, is known for older and
+/// left: two nodes then agree, whichever order their hellos and answers arrive in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Word {
+    #[serde(rename = "word")]
+    pub link: Link,
+    pub seq: u64,
+}
+
+impl Word {
+    /// The word of a node on a peer it does not hold: no link, numbered before any
+    /// other word of it.
+    pub const NONE: Word = Word {
+        link: Link::Drop,
+        seq: 0,
+    };
 }
 
 /// The policy's numbers. [`Config::new`] has the node's.
@@ -95,7 +115,7 @@ pub struct Config {
 /// Links a node holds (see [`Link`]): about the logarithm of the network's size
 /// plus one, as HyParView's active view. A message takes a tree over them, and each
 /// node offers it to its other links: about `links` requests a node a message.
-pub const LINKS: usize = 6;
+pub const LINKS: usize = 5;
 
 /// A node pushes the messages it writes itself to every peer while it knows at most
 /// this many, marked `sent_to_all` so that the receivers do not forward them: one push
@@ -174,13 +194,14 @@ pub enum Event<'a> {
     /// The peer greeted this node (a sealed hello from its address): it is alive and
     /// the pair is in step, so it need not be greeted back soon.
     HeardFrom { peer: &'a str },
-    /// The peer's hello said this of a link (see [`Link`]); [`Core::linked`] then
-    /// tells the answer. A peer that asks is taken while there is room, or, when
-    /// urgent, in the place of a link, which is greeted to learn it was dropped.
-    Proposed { peer: &'a str, link: Option<Link> },
-    /// The answer to this node's hello said whether the peer holds a link with it;
-    /// `None` from a node that does not know links (it is pushed to as before).
-    LinkAnswered { peer: &'a str, linked: Option<bool> },
+    /// The peer's hello said this of a link (`None`: nothing, as an older node's
+    /// or a probe's); [`Core::word`] then is the answer's. A peer that asks is
+    /// taken while there is room, or, when urgent, in the place of a link, which is
+    /// greeted to learn it was dropped.
+    Proposed { peer: &'a str, word: Option<Word> },
+    /// The answer to this node's hello said this; `None` from a node that does not
+    /// know links (it is pushed to as before links).
+    LinkAnswered { peer: &'a str, word: Option<Word> },
     /// Failure detection (SWIM) found the peer alive, or declared it down.
     Member { peer: &'a str, alive: bool },
     /// The time of the last [`Action::Wake`] came.
@@ -211,27 +232,41 @@ struct Slot {
     retry_wait_ms: u64,
     /// Forwarded batches are pushed to it (else only offered).
     eager: bool,
-    /// Both ends hold a link (see [`Link`]).
-    linked: bool,
-    /// This node asked it for a link, and the answer has not come.
+    /// This node wants a link with it (it holds one if the peer wants it too).
+    want: bool,
+    /// The peer's latest word said it wants the link.
+    their_want: bool,
+    /// The number of this node's word to it, and of the latest word from it.
+    my_seq: u64,
+    their_seq: u64,
+    /// This node asked it for a link, and no answer has come.
     link_asked: bool,
     /// It refused a link: not asked again before this time.
     refused_until_ms: u64,
     /// It answered without a word on links (an older node): pushed to as before
     /// links.
     legacy: bool,
-    /// Its hello came while this node's exchange with it was under way: the two
-    /// crossed, and the answer may be older than what its hello said (or the other
-    /// way round), so one more exchange confirms what both hold.
-    crossed: bool,
-    /// Its link was dropped here and it is to be told ([`Link::Drop`]).
-    owes_drop: bool,
-    /// It is to be told while an exchange with it is under way (whose hello said
-    /// otherwise): it is greeted again when that one ends.
+    /// It is to be told this node's word once the exchange under way ends (whose
+    /// hello said otherwise).
     owes_word: bool,
 }
 
 impl Slot {
+    fn linked(&self) -> bool {
+        self.want && self.their_want
+    }
+
+    /// This node's word to it changes: `want` or not, numbered after the last.
+    fn set_want(&mut self, want: bool, now_ms: u64) {
+        if want != self.want {
+            self.want = want;
+            self.my_seq = (self.my_seq + 1).max(now_ms);
+            if want {
+                self.eager = true;
+            }
+        }
+    }
+
     fn new(first_retry_ms: u64) -> Slot {
         Slot {
             id: None,
@@ -241,12 +276,13 @@ impl Slot {
             retry_at_ms: 0,
             retry_wait_ms: first_retry_ms,
             eager: true,
-            linked: false,
+            want: false,
+            their_want: false,
+            my_seq: 0,
+            their_seq: 0,
             link_asked: false,
             refused_until_ms: 0,
             legacy: false,
-            crossed: false,
-            owes_drop: false,
             owes_word: false,
         }
     }
@@ -284,11 +320,9 @@ impl Core {
     /// Handles one event at `now_ms` and says what to do about it.
     pub fn handle(&mut self, event: Event<'_>, now_ms: u64) -> Vec<Action> {
         match event {
-            Event::Learned { peer } => {
-                let mut actions = self.learned(peer, now_ms);
-                self.hurry(now_ms, &mut actions);
-                actions
-            }
+            // Greeted at once; rounds keep their pace (a table that turns over,
+            // as links are made, would otherwise keep a node at a round a second).
+            Event::Learned { peer } => self.learned(peer, now_ms),
             Event::Forgot { peer } => {
                 self.peers.remove(peer);
                 Vec::new()
@@ -344,11 +378,8 @@ impl Core {
                 }
                 actions
             }
-            Event::Proposed { peer, link } => self.proposed(peer, link, now_ms),
-            Event::LinkAnswered { peer, linked } => {
-                self.link_answered(peer, linked, now_ms);
-                Vec::new()
-            }
+            Event::Proposed { peer, word } => self.heard_word(peer, word, false, now_ms),
+            Event::LinkAnswered { peer, word } => self.heard_word(peer, word, true, now_ms),
             Event::Member { peer, alive } => {
                 let mut back = false;
                 if let Some(slot) = self.peers.get_mut(peer) {
@@ -392,30 +423,34 @@ impl Core {
 
     /// Whether both ends hold a link with `peer`.
     pub fn linked(&self, peer: &str) -> bool {
-        self.peers.get(peer).is_some_and(|s| s.linked)
+        self.peers.get(peer).is_some_and(Slot::linked)
     }
 
     /// Links held now.
     pub fn links(&self) -> usize {
-        self.peers.values().filter(|s| s.linked).count()
+        self.peers.values().filter(|s| s.linked()).count()
     }
 
-    /// What this node's hello to `peer` says of a link: `Want` for a link held, a
-    /// request if the core asked for one when it asked for this exchange (while it
-    /// holds fewer than [`Config::links`], counting those asked for and not answered
-    /// yet), else nothing.
-    pub fn stance(&self, peer: &str) -> Option<Link> {
+    /// This node's word on a link with `peer`, for a hello to it or the answer to
+    /// its hello: `Want` (`Urgent` while this node holds almost no link) when it
+    /// wants the link (holds it, or asked for it when it asked for the exchange),
+    /// else `Drop`. `None` for a peer that does not know links.
+    pub fn word(&self, peer: &str) -> Option<Word> {
         let slot = self.peers.get(peer)?;
-        if slot.linked {
-            Some(Link::Want)
-        } else if slot.link_asked {
-            let urgent = self.links() < self.config.urgent_links;
-            Some(if urgent { Link::Urgent } else { Link::Want })
-        } else if slot.owes_drop {
-            Some(Link::Drop)
-        } else {
-            None
+        if slot.legacy {
+            return None;
         }
+        let link = if !slot.want {
+            Link::Drop
+        } else if self.links() < self.config.urgent_links {
+            Link::Urgent
+        } else {
+            Link::Want
+        };
+        Some(Word {
+            link,
+            seq: slot.my_seq,
+        })
     }
 
     /// An exchange with `peer`, which asks it for a link if this node seeks one and
@@ -426,6 +461,7 @@ impl Core {
             slot.exchanging = true;
             if seeking && open_for_link(slot, now_ms) {
                 slot.link_asked = true;
+                slot.set_want(true, now_ms);
             }
         }
         Action::Exchange { peer }
@@ -450,65 +486,104 @@ impl Core {
         }
     }
 
+    /// Fewer links wanted (held or asked for) than [`Config::links`].
     fn has_link_room(&self) -> bool {
-        let taken = self
-            .peers
-            .values()
-            .filter(|s| s.linked || s.link_asked)
-            .count();
-        taken < self.config.links
+        self.peers.values().filter(|s| s.want).count() < self.config.links
     }
 
     fn may_evict(&self, now_ms: u64) -> bool {
         self.evicted_ms == 0 || now_ms.saturating_sub(self.evicted_ms) >= self.config.evict_every_ms
     }
 
-    /// A peer's hello said `link`: taken while there is room (a request of ours to
-    /// it, not answered yet, counts as room for it), in the place of a random link
-    /// when urgent, refused otherwise; a hello without it drops the link.
-    fn proposed(&mut self, peer: &str, link: Option<Link>, now_ms: u64) -> Vec<Action> {
+    /// The peer said `word`, in a hello (`answer` false) or in the answer to this
+    /// node's (true). A word numbered below one already heard is older and left.
+    /// Otherwise: a peer that wants the link is wanted back while there is room, or
+    /// when urgent in the place of a random link; a peer that does not want it, in
+    /// the answer to this node's request, refused it (not asked again for a while);
+    /// a link this node wants but the peer's answer says it cannot hold is dropped.
+    fn heard_word(
+        &mut self,
+        peer: &str,
+        word: Option<Word>,
+        answer: bool,
+        now_ms: u64,
+    ) -> Vec<Action> {
         let room = self.has_link_room();
         let may_evict = self.may_evict(now_ms);
-        let (Some(slot), Some(link)) = (self.peers.get_mut(peer), link) else {
+        let refused_ms = self.config.link_refused_ms;
+        let Some(slot) = self.peers.get_mut(peer) else {
             return Vec::new();
         };
-        slot.crossed |= slot.exchanging;
-        if link == Link::Drop {
-            slot.linked = false;
-            slot.owes_drop = false;
+        let pending = slot.link_asked;
+        let asked = answer && std::mem::take(&mut slot.link_asked);
+        let Some(word) = word else {
+            if answer {
+                slot.legacy = true;
+                slot.set_want(false, now_ms);
+            }
+            return Vec::new();
+        };
+        slot.legacy = false;
+        if word.seq < slot.their_seq {
             return Vec::new();
         }
-        if slot.linked || slot.link_asked || room {
-            self.link(peer);
+        slot.their_seq = word.seq;
+        slot.their_want = word.link != Link::Drop;
+        if !slot.their_want {
+            // Refused or dropped: not wanted here any more. A hello written before
+            // the peer saw this node's request is not its answer: the answer is.
+            if answer || !pending {
+                slot.set_want(false, now_ms);
+            }
+            if asked {
+                slot.refused_until_ms = now_ms + refused_ms;
+            }
             return Vec::new();
         }
-        if link != Link::Urgent || !may_evict {
+        if slot.want {
             return Vec::new();
+        }
+        if room {
+            slot.set_want(true, now_ms);
+            return self.told_if_answer(peer, answer);
+        }
+        if word.link != Link::Urgent || !may_evict {
+            // No room: it hears `Drop` in this answer, or in the next hello.
+            return self.told_if_answer(peer, answer);
         }
         let held: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(p, s)| s.linked && p.as_str() != peer)
+            .filter(|(p, s)| s.linked() && p.as_str() != peer)
             .map(|(p, _)| p.clone())
             .collect();
         let Some(dropped) = self.sample(held, 1).pop() else {
-            return Vec::new();
+            return self.told_if_answer(peer, answer);
         };
         self.evicted_ms = now_ms;
-        self.link(peer);
-        let mut actions = Vec::new();
-        actions.extend(self.drop_link(&dropped));
+        if let Some(slot) = self.peers.get_mut(peer) {
+            slot.set_want(true, now_ms);
+        }
+        let mut actions = self.told_if_answer(peer, answer);
+        if let Some(slot) = self.peers.get_mut(&dropped) {
+            slot.set_want(false, now_ms);
+        }
+        actions.extend(self.tell(&dropped));
         actions
     }
 
-    /// Drops the link with `peer` and tells it at once (this node's hello says
-    /// [`Link::Drop`]), so it seeks another; after the exchange under way, if one is.
-    fn drop_link(&mut self, peer: &str) -> Vec<Action> {
+    /// The peer learns this node's new word from the answer to its hello; after an
+    /// answer of its own, only from another exchange.
+    fn told_if_answer(&mut self, peer: &str, answer: bool) -> Vec<Action> {
+        if answer { self.tell(peer) } else { Vec::new() }
+    }
+
+    /// Greets `peer` to tell it this node's word: at once, or after the exchange
+    /// under way.
+    fn tell(&mut self, peer: &str) -> Vec<Action> {
         let Some(slot) = self.peers.get_mut(peer) else {
             return Vec::new();
         };
-        slot.linked = false;
-        slot.owes_drop = true;
         if slot.exchanging {
             slot.owes_word = true;
             return Vec::new();
@@ -517,61 +592,6 @@ impl Core {
         vec![Action::Exchange {
             peer: peer.to_string(),
         }]
-    }
-
-    fn link(&mut self, peer: &str) {
-        if let Some(slot) = self.peers.get_mut(peer) {
-            if !slot.linked {
-                slot.eager = true;
-            }
-            slot.linked = true;
-            slot.link_asked = false;
-            slot.owes_drop = false;
-            slot.legacy = false;
-        }
-    }
-
-    /// The answer to this node's hello said `linked`. An answer whose exchange
-    /// crossed a hello of the peer's changes nothing but asks for one more exchange;
-    /// otherwise the peer's word holds: a link it holds is held here too if there is
-    /// room (else it is told otherwise), one it does not is dropped.
-    fn link_answered(&mut self, peer: &str, linked: Option<bool>, now_ms: u64) {
-        let refused_ms = self.config.link_refused_ms;
-        let Some(slot) = self.peers.get_mut(peer) else {
-            return;
-        };
-        if linked.is_some() && std::mem::take(&mut slot.crossed) {
-            // Which of the two came first is not known: the next exchange says
-            // what this node holds (or wants) in so many words, and its answer is
-            // taken.
-            slot.owes_word = true;
-            slot.owes_drop = !slot.linked && !slot.link_asked;
-            return;
-        }
-        let asked = std::mem::take(&mut slot.link_asked);
-        // A drop it was told of, unless it holds the link still (below).
-        slot.owes_drop = false;
-        slot.legacy = linked.is_none();
-        let held = slot.linked;
-        let room = self.has_link_room();
-        let Some(slot) = self.peers.get_mut(peer) else {
-            return;
-        };
-        match linked {
-            None => slot.linked = false,
-            Some(true) if held => {}
-            Some(true) if asked || room => self.link(peer),
-            Some(true) => {
-                slot.owes_drop = true;
-                slot.owes_word = true;
-            }
-            Some(false) => {
-                slot.linked = false;
-                if asked {
-                    slot.refused_until_ms = now_ms + refused_ms;
-                }
-            }
-        }
     }
 
     /// A new peer is greeted at once: a joining node learns the network, and a
@@ -642,7 +662,7 @@ impl Core {
                 .map(|(p, s)| (p.clone(), s.eager))
                 .collect()
         };
-        let links = candidates(&|s| s.linked);
+        let links = candidates(&|s| s.linked());
         if links.is_empty() {
             let all = candidates(&|_| true);
             return self.eager_and_lazy(all, self.config.eager_max, self.config.fanout);
@@ -809,18 +829,13 @@ fn push(peer: &str, spread: Spread) -> Action {
 
 /// Whether a link may be asked of this peer now.
 fn open_for_link(slot: &Slot, now_ms: u64) -> bool {
-    !slot.linked
-        && !slot.link_asked
-        && !slot.legacy
-        && slot.liveness != Liveness::Down
-        && slot.refused_until_ms <= now_ms
+    !slot.want && !slot.legacy && slot.liveness != Liveness::Down && slot.refused_until_ms <= now_ms
 }
 
 fn mark_down(slot: &mut Slot, now_ms: u64, max_retry_ms: u64) {
-    // A link to a node that is down carries nothing: it is dropped (and the node
-    // told, if it answers again), and another sought.
-    slot.owes_drop |= slot.linked;
-    slot.linked = false;
+    // A link to a node that is down carries nothing: it is dropped (the node hears
+    // it in the next hello, if it answers again), and another sought.
+    slot.set_want(false, now_ms);
     slot.link_asked = false;
     if slot.liveness != Liveness::Down {
         slot.liveness = Liveness::Down;

@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashSet};
 
 use super::super::deferred::OFFER_DELAY_MS;
 use super::super::holders::Holders;
-use super::{Action, Answer, Config, Core, Event, Link, Rng, Spread};
+use super::{Action, Answer, Config, Core, Event, Link, Rng, Spread, Word};
 use crate::message::AuthorId;
 
 /// A simulated network's settings.
@@ -47,8 +47,8 @@ pub enum Fed {
     Pushed(String, bool),
     Wanted(String),
     HeardFrom(String),
-    Proposed(String, Option<Link>),
-    LinkAnswered(String, Option<bool>),
+    Proposed(String, Option<Word>),
+    LinkAnswered(String, Option<Word>),
     Timer,
 }
 
@@ -71,11 +71,8 @@ impl Fed {
             },
             Fed::Wanted(peer) => Event::Wanted { peer },
             Fed::HeardFrom(peer) => Event::HeardFrom { peer },
-            Fed::Proposed(peer, link) => Event::Proposed { peer, link: *link },
-            Fed::LinkAnswered(peer, linked) => Event::LinkAnswered {
-                peer,
-                linked: *linked,
-            },
+            Fed::Proposed(peer, word) => Event::Proposed { peer, word: *word },
+            Fed::LinkAnswered(peer, word) => Event::LinkAnswered { peer, word: *word },
             Fed::Timer => Event::Timer,
         }
     }
@@ -109,13 +106,13 @@ enum Happening {
     Greeted {
         to: usize,
         from: usize,
-        link: Option<Link>,
+        word: Option<Word>,
     },
     Answered {
         node: usize,
         peer: usize,
         reached: bool,
-        linked: bool,
+        word: Word,
     },
     /// A push's answer back at its sender: whether it brought something new.
     PushAnswered {
@@ -384,10 +381,10 @@ impl Sim {
                 Action::Exchange { peer } => {
                     let to = index(&peer);
                     self.counts.exchanges += 1;
-                    let link = self.nodes[i].core.stance(&peer);
+                    let word = self.nodes[i].core.word(&peer);
                     if self.reachable(i, to) {
                         let delay = self.transit();
-                        self.at(delay, Happening::Greeted { to, from: i, link });
+                        self.at(delay, Happening::Greeted { to, from: i, word });
                     } else {
                         self.refused(i, to);
                     }
@@ -431,31 +428,31 @@ impl Sim {
                 node,
                 peer,
                 reached: false,
-                linked: false,
+                word: Word::NONE,
             },
         );
     }
 
-    /// Node `to` greeted by `from`, whose hello said `link`: what the node's
+    /// Node `to` greeted by `from`, whose hello said `word`: what the node's
     /// `Replicator::on_hello` does, a peer in the table told to the core, one outside
     /// adopted for a link the core would take (the node first proves its address with
-    /// a probe, which the simulation skips). Whether `to` now holds a link with it.
-    fn greeted(&mut self, to: usize, from: usize, link: Option<Link>) -> bool {
+    /// a probe, which the simulation skips). The word of the answer.
+    fn greeted(&mut self, to: usize, from: usize, word: Option<Word>) -> Word {
         let known = self.nodes[to].core.liveness(&name(from)).is_some();
         if known {
             self.feed(to, Fed::HeardFrom(name(from)));
         } else {
-            let Some(asked) = link else {
-                return false;
+            let Some(asked) = word.filter(|w| w.link != Link::Drop) else {
+                return Word::NONE;
             };
             let (core, now) = (&self.nodes[to].core, self.now);
-            if !core.takes_link(asked == Link::Urgent, now) {
-                return false;
+            if !core.takes_link(asked.link == Link::Urgent, now) {
+                return Word::NONE;
             }
             self.feed(to, Fed::Learned(name(from)));
         }
-        self.feed(to, Fed::Proposed(name(from), link));
-        self.nodes[to].core.linked(&name(from))
+        self.feed(to, Fed::Proposed(name(from), word));
+        self.nodes[to].core.word(&name(from)).unwrap_or(Word::NONE)
     }
 
     fn stored(&mut self, i: usize, message: u32, mine: bool) {
@@ -566,13 +563,13 @@ impl Sim {
                     self.push(node, peer, message, false);
                 }
             }
-            Happening::Greeted { to, from, link } => {
+            Happening::Greeted { to, from, word } => {
                 // A partition or a stop cuts an exchange in flight, too.
                 if !self.reachable(from, to) {
                     self.refused(from, to);
                     return;
                 }
-                let linked = self.greeted(to, from, link);
+                let answer = self.greeted(to, from, word);
                 // Digest first: only a difference costs more; the greeted side gets
                 // what it lacks (pushed to it by the greeter) at once.
                 let missing: Vec<u32> = self.nodes[from]
@@ -593,7 +590,7 @@ impl Sim {
                         node: from,
                         peer: to,
                         reached: true,
-                        linked,
+                        word: answer,
                     },
                 );
             }
@@ -601,7 +598,7 @@ impl Sim {
                 node,
                 peer,
                 reached,
-                linked,
+                word,
             } => {
                 if self.stopped[node] {
                     return;
@@ -615,7 +612,7 @@ impl Sim {
                     .difference(&self.nodes[node].held)
                     .copied()
                     .collect();
-                self.feed(node, Fed::LinkAnswered(name(peer), Some(linked)));
+                self.feed(node, Fed::LinkAnswered(name(peer), Some(word)));
                 let answer = Answer::Up { id: author(peer) };
                 self.feed(node, Fed::Exchanged(name(peer), answer));
                 for message in missing {

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Action, Answer, Config, Core, Event, LINKS, Link, Liveness, Spread};
+use super::{Action, Answer, Config, Core, Event, LINKS, Link, Liveness, Spread, Word};
 use crate::message::AuthorId;
 
 fn author(n: u8) -> AuthorId {
@@ -129,31 +129,25 @@ fn a_quiet_round_waits_twice_as_long_as_the_last_until_something_is_stored() {
     assert!((800..=1_200).contains(&soon), "{stored:?}");
     let next = core.handle(Event::Timer, at + soon);
     assert!(wait_after(&next, at + soon) <= 1_200, "{next:?}");
-    // So do a peer learned and a member back.
-    for event in [
-        Event::Learned { peer: &peer(9) },
-        Event::Member {
-            peer: &peer(2),
-            alive: true,
-        },
-    ] {
-        let (mut round, mut next) = (at + soon, at + soon);
-        for _ in 0..5 {
-            round = next;
-            let actions = core.handle(Event::Timer, round);
-            answer_all(&mut core, &actions, Answer::Up { id: author(1) }, round);
-            next = round + wait_after(&actions, round);
-        }
-        assert!(next - round >= 6_400, "at rest again");
-        if let Event::Member { peer, .. } = event {
-            core.handle(Event::PushFailed { peer }, round);
-        }
-        let actions = core.handle(event, round + 1);
-        assert!(
-            wait_after(&actions, round + 1) <= 1_200,
-            "{event:?}: {actions:?}"
-        );
+    // So does a member back (a peer learned is greeted at once, and the rounds
+    // keep their pace: links turn a table over now and then).
+    let (mut round, mut next) = (at + soon, at + soon);
+    for _ in 0..5 {
+        round = next;
+        let actions = core.handle(Event::Timer, round);
+        answer_all(&mut core, &actions, Answer::Up { id: author(1) }, round);
+        next = round + wait_after(&actions, round);
     }
+    assert!(next - round >= 6_400, "at rest again");
+    let learned = core.handle(Event::Learned { peer: &peer(9) }, round + 1);
+    assert_eq!(exchanges(&learned), [peer(9)], "{learned:?}");
+    core.handle(Event::PushFailed { peer: &peer(2) }, round);
+    let back = Event::Member {
+        peer: &peer(2),
+        alive: true,
+    };
+    let actions = core.handle(back, round + 1);
+    assert!(wait_after(&actions, round + 1) <= 1_200, "{actions:?}");
 }
 
 #[test]
@@ -336,57 +330,95 @@ fn the_same_seed_and_events_give_the_same_actions() {
     assert_ne!(run(42), run(43));
 }
 
-/// Has `core` greeted by peer `i` with `link`; whether it holds a link with it then.
-fn proposed(core: &mut Core, i: usize, link: Option<Link>, now: u64) -> (bool, Vec<Action>) {
+/// A word numbered `seq`.
+fn word(link: Link, seq: u64) -> Option<Word> {
+    Some(Word { link, seq })
+}
+
+/// Has `core` greeted by peer `i` saying `w`; whether it holds a link with it then.
+fn proposed(core: &mut Core, i: usize, w: Option<Word>, now: u64) -> (bool, Vec<Action>) {
     let actions = core.handle(
         Event::Proposed {
             peer: &peer(i),
-            link,
+            word: w,
         },
         now,
     );
     (core.linked(&peer(i)), actions)
 }
 
+/// Answers `core`'s hello to peer `i` with `w`.
+fn answered(core: &mut Core, i: usize, w: Option<Word>, now: u64) -> Vec<Action> {
+    core.handle(
+        Event::LinkAnswered {
+            peer: &peer(i),
+            word: w,
+        },
+        now,
+    )
+}
+
+/// Whether `core`'s word to `p` wants a link.
+fn wants(core: &Core, p: &str) -> bool {
+    core.word(p).is_some_and(|w| w.link != Link::Drop)
+}
+
 #[test]
 fn links_are_taken_while_there_is_room_and_urgent_ones_drop_one_a_second() {
     let mut core = core_with(20, 3);
-    // core_with asked its first peers for links; none answered yet, so those asks
-    // hold the room.
+    // core_with asked its first peers for links; they refuse, freeing the room.
     for i in 1..=20 {
-        core.handle(
-            Event::LinkAnswered {
-                peer: &peer(i),
-                linked: Some(false),
-            },
-            0,
+        answered(&mut core, i, word(Link::Drop, 1), 0);
+    }
+    assert_eq!(core.links(), 0);
+    for i in 1..=LINKS {
+        assert!(
+            proposed(&mut core, i, word(Link::Want, 2), 10).0,
+            "room: {i}"
         );
     }
-    for i in 1..=LINKS {
-        assert!(proposed(&mut core, i, Some(Link::Want), 10).0, "room: {i}");
-    }
     assert_eq!(core.links(), LINKS);
-    let (taken, _) = proposed(&mut core, 10, Some(Link::Want), 10);
+    let (taken, _) = proposed(&mut core, 10, word(Link::Want, 2), 10);
     assert!(!taken, "no room: a request is refused");
+    assert_eq!(core.word(&peer(10)).map(|w| w.link), Some(Link::Drop));
     // Urgent: taken in the place of a link, which is greeted to learn it.
-    let (taken, actions) = proposed(&mut core, 11, Some(Link::Urgent), 10);
+    let (taken, actions) = proposed(&mut core, 11, word(Link::Urgent, 2), 10);
     assert!(taken);
     assert_eq!(core.links(), LINKS, "still at the bound");
     let told = exchanges(&actions);
     assert_eq!(told.len(), 1, "{actions:?}");
     assert!(!core.linked(&told[0]));
-    assert_eq!(core.stance(&told[0]), Some(Link::Drop), "its hello says so");
+    assert_eq!(core.word(&told[0]).map(|w| w.link), Some(Link::Drop));
     // A second urgent request within the second is refused.
-    assert!(!proposed(&mut core, 12, Some(Link::Urgent), 500).0);
-    assert!(proposed(&mut core, 12, Some(Link::Urgent), 1_010).0);
+    assert!(!proposed(&mut core, 12, word(Link::Urgent, 2), 500).0);
+    assert!(proposed(&mut core, 12, word(Link::Urgent, 3), 1_010).0);
     assert_eq!(core.links(), LINKS);
-    // A hello that says nothing of a link leaves it (it may have been written
-    // before the link); one that says `drop` drops it.
+    // A hello that says nothing leaves a link; an older word too; `drop` drops it.
     assert!(proposed(&mut core, 11, None, 1_020).0);
-    assert!(!proposed(&mut core, 11, Some(Link::Drop), 1_020).0);
+    assert!(
+        proposed(&mut core, 11, word(Link::Drop, 1), 1_020).0,
+        "older"
+    );
+    assert!(!proposed(&mut core, 11, word(Link::Drop, 5), 1_020).0);
     assert_eq!(core.links(), LINKS - 1);
     // An unknown peer is not linked: it must be adopted first.
-    assert!(!proposed(&mut core, 99, Some(Link::Urgent), 3_000).0);
+    assert!(!proposed(&mut core, 99, word(Link::Urgent, 9), 3_000).0);
+}
+
+#[test]
+fn words_numbered_out_of_order_leave_both_ends_agreeing() {
+    // Node b drops a, then takes it back on a's next request; the drop, on
+    // another connection, arrives after the answer that took it back.
+    let mut a = core_with(3, 1);
+    for i in 1..=3 {
+        answered(&mut a, i, word(Link::Drop, 1), 0);
+    }
+    proposed(&mut a, 1, word(Link::Want, 10), 5);
+    assert!(a.linked(&peer(1)));
+    answered(&mut a, 1, word(Link::Want, 30), 40);
+    assert!(a.linked(&peer(1)));
+    proposed(&mut a, 1, word(Link::Drop, 20), 50);
+    assert!(a.linked(&peer(1)), "the drop is older than the answer");
 }
 
 #[test]
@@ -394,35 +426,23 @@ fn a_node_with_room_asks_for_links_urgently_first_and_not_again_of_a_refuser() {
     let mut core = Core::new(Config::new(8), 9);
     let first = core.handle(Event::Learned { peer: &peer(1) }, 0);
     assert_eq!(exchanges(&first), [peer(1)]);
-    assert_eq!(core.stance(&peer(1)), Some(Link::Urgent), "no link yet");
-    core.handle(
-        Event::LinkAnswered {
-            peer: &peer(1),
-            linked: Some(true),
-        },
-        5,
-    );
+    assert_eq!(core.word(&peer(1)).map(|w| w.link), Some(Link::Urgent));
+    answered(&mut core, 1, word(Link::Want, 5), 5);
     assert!(core.linked(&peer(1)));
-    assert_eq!(core.stance(&peer(1)), Some(Link::Want));
+    assert_eq!(
+        core.word(&peer(1)).map(|w| w.link),
+        Some(Link::Urgent),
+        "1 < 2"
+    );
     // Asks go to at most the room left: LINKS - 1 more of many peers learned.
     for i in 2..=30 {
         core.handle(Event::Learned { peer: &peer(i) }, 10);
     }
-    let asked: Vec<String> = (2..=30)
-        .map(peer)
-        .filter(|p| core.stance(p).is_some())
-        .collect();
+    let asked: Vec<String> = (2..=30).map(peer).filter(|p| wants(&core, p)).collect();
     assert_eq!(asked.len(), LINKS - 1);
     // Those that refuse are not asked again for a while: the round asks another.
     for i in 2..=30 {
-        let linked = Some(false);
-        core.handle(
-            Event::LinkAnswered {
-                peer: &peer(i),
-                linked,
-            },
-            20,
-        );
+        answered(&mut core, i, word(Link::Drop, 6), 20);
         let answer = Answer::Up {
             id: author(u8::try_from(i).unwrap()),
         };
@@ -437,21 +457,20 @@ fn a_node_with_room_asks_for_links_urgently_first_and_not_again_of_a_refuser() {
     let round = core.handle(Event::Timer, 30);
     let asked_now: Vec<String> = exchanges(&round)
         .into_iter()
-        .filter(|p| core.stance(p).is_some())
+        .filter(|p| wants(&core, p))
         .collect();
     assert!(!asked_now.is_empty(), "{round:?}");
     assert!(
         asked_now.iter().all(|p| !asked.contains(p)),
         "{asked_now:?}"
     );
-    let later = 40;
     // A link to a peer found down is dropped.
     core.handle(
         Event::Member {
             peer: &peer(1),
             alive: false,
         },
-        later,
+        40,
     );
     assert_eq!(core.links(), 0);
 }
@@ -460,14 +479,10 @@ fn a_node_with_room_asks_for_links_urgently_first_and_not_again_of_a_refuser() {
 fn past_the_fanout_a_batch_goes_over_the_links_only() {
     let mut core = core_with(40, 4);
     for i in 1..=40 {
-        let linked = Some(i <= 5);
-        core.handle(
-            Event::LinkAnswered {
-                peer: &peer(i),
-                linked,
-            },
-            0,
-        );
+        answered(&mut core, i, word(Link::Drop, 1), 0);
+    }
+    for i in 1..=5 {
+        proposed(&mut core, i, word(Link::Want, 2), 0);
     }
     let stored = Event::Stored {
         authors: &[author(99)],
@@ -494,14 +509,8 @@ fn past_the_fanout_a_batch_goes_over_the_links_only() {
     let got = pushes(&core.handle(stored, 0));
     assert!(got.contains(&(peer(2), Spread::Offered)), "{got:?}");
     assert_eq!(got.len(), 5);
-    // A node that does not know links is pushed to like one.
-    core.handle(
-        Event::LinkAnswered {
-            peer: &peer(30),
-            linked: None,
-        },
-        0,
-    );
+    // A node that does not know links is pushed to as before links.
+    answered(&mut core, 30, None, 0);
     let got = pushes(&core.handle(stored, 0));
     assert!(got.iter().any(|(p, _)| *p == peer(30)), "{got:?}");
 }

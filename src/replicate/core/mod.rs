@@ -474,18 +474,6 @@ impl Core {
         self.has_link_room() || (urgent && self.may_evict(now_ms))
     }
 
-    /// The request this node would make now, if it seeks links.
-    fn wanted_link(&self) -> Option<Link> {
-        let held = self.links();
-        if !self.has_link_room() {
-            None
-        } else if held < self.config.urgent_links {
-            Some(Link::Urgent)
-        } else {
-            Some(Link::Want)
-        }
-    }
-
     /// Fewer links wanted (held or asked for) than [`Config::links`].
     fn has_link_room(&self) -> bool {
         self.peers.values().filter(|s| s.want).count() < self.config.links
@@ -768,7 +756,9 @@ impl Core {
     /// While this node has room for links, a peer to ask for one this round (besides
     /// `chosen`): one that is up, not linked, not asked and not refused lately.
     fn link_to_seek(&mut self, chosen: &[PeerId], now_ms: u64) -> Option<PeerId> {
-        self.wanted_link()?;
+        if !self.has_link_room() {
+            return None;
+        }
         let open: Vec<PeerId> = self
             .peers
             .iter()

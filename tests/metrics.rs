@@ -139,6 +139,54 @@ fn a_catch_up_moves_the_repair_counters_and_the_peer_gauges() {
     });
 }
 
+/// What a node pulled is not pushed or offered back to the peer that served it: the
+/// source of a catch-up receives about nothing of its own history back. The history
+/// is a third node's, which a push would otherwise carry back to its holder.
+#[test]
+fn a_catch_up_sends_nothing_back_to_its_source() {
+    let s = Scratch::new();
+    let a = Node::start(&s.home("a"), &[]);
+    let invite = ok(&a.home, &["invite"]);
+    ok(&s.home("c"), &["init", "--join", invite.trim()]);
+    let c = Node::start(&s.home("c"), &[]);
+    let body = "x".repeat(1_000);
+    for i in 0..100 {
+        ok(&c.home, &["send", &format!("{i} {body}")]);
+    }
+    wait_for("a to hold what c sent", DEADLINE, || {
+        (a.metric("dshare_messages") == 100.0).then_some(())
+    });
+    c.stop();
+    let before = received_pushes_and_offers(&scrape(&a).1);
+    ok(&s.home("b"), &["init", "--join", invite.trim()]);
+    let b = Node::start(&s.home("b"), &[]);
+    wait_for("b to pull what a holds", DEADLINE, || {
+        (b.metric("dshare_messages") == 100.0).then_some(())
+    });
+    // b's own message travels to a after anything b queued for it before.
+    ok(&b.home, &["send", "b caught up"]);
+    let text = wait_for("a to hold b's message", DEADLINE, || {
+        let (_, text) = scrape(&a);
+        (sample(&text, "dshare_messages") == Some(101.0)).then_some(text)
+    });
+    let received = received_pushes_and_offers(&text) - before;
+    assert!(
+        received < 20_000.0,
+        "a received {received} bytes of pushes and offers from b, which pulled 100 kB from it"
+    );
+}
+
+/// Bytes a node received on the push and offer routes of its peer API.
+fn received_pushes_and_offers(metrics: &str) -> f64 {
+    ["push", "offer"]
+        .iter()
+        .map(|r| {
+            let series = format!("dshare_peer_bytes_total{{route=\"{r}\",direction=\"in\"}}");
+            sample(metrics, &series).unwrap()
+        })
+        .sum()
+}
+
 #[test]
 fn cookbook_alert_rules_pass_promtool() {
     if !have("promtool") {

@@ -22,7 +22,12 @@ pub(crate) fn prefix(from: &Path, to: &Path, lines: usize) {
         out.write_all(&line.expect("read")).expect("write");
         out.write_all(b"\n").expect("write");
     }
-    out.flush().expect("flush");
+    // On disk before anything is timed: gigabytes of a copy still being written back
+    // would slow the fsyncs of the node measured next.
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .expect("sync the box");
 }
 
 pub(crate) fn count_lines(path: &Path) -> usize {

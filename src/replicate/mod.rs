@@ -360,7 +360,7 @@ impl Replicator {
     }
 
     /// `from` (a peer's own word, in a push or an offer) holds these messages.
-    fn held_by(&self, from: Option<&str>, ids: impl Iterator<Item = Hash>) {
+    pub(super) fn held_by(&self, from: Option<&str>, ids: impl Iterator<Item = Hash>) {
         if let Some(from) = from {
             let mut holders = self.holders.lock().expect("holders lock");
             for id in ids {

@@ -360,7 +360,7 @@ impl Replicator {
     }
 
     /// `from` (a peer's own word, in a push or an offer) holds these messages.
-    pub(super) fn held_by(&self, from: Option<&str>, ids: impl Iterator<Item = Hash>) {
+    fn held_by(&self, from: Option<&str>, ids: impl Iterator<Item = Hash>) {
         if let Some(from) = from {
             let mut holders = self.holders.lock().expect("holders lock");
             for id in ids {
@@ -756,9 +756,12 @@ impl Replicator {
         }
     }
 
-    /// Checks messages from a peer (limits, id, signature) and offers the good ones to
-    /// the store. Returns how many were stored or already held.
-    pub fn accept(&self, messages: Vec<Message>) -> Result<usize> {
+    /// Checks messages `from` a peer served (limits, id, signature) and offers the good
+    /// ones to the store. Returns how many were stored or already held.
+    pub fn accept(&self, from: &str, messages: Vec<Message>) -> Result<usize> {
+        // Before they are stored, as for a push: storing forwards them to the other
+        // links only, not back to the peer they came from.
+        self.held_by(Some(from), messages.iter().map(|m| m.id));
         let outcomes = self.offer(messages)?;
         count_stored(crate::metrics::Origin::Pull, &outcomes);
         Ok(outcomes

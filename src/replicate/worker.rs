@@ -648,10 +648,7 @@ fn pull_author(
             let received = page.len();
             let bytes: usize = page.iter().map(|m| m.body.len() + MESSAGE_OVERHEAD).sum();
             crate::metrics::METRICS.repair_bytes.add(bytes as u64);
-            // The peer holds what it served: the store's dispatch then pushes and
-            // offers it to the other links only, not back to where it came from.
-            rep.held_by(Some(url), page.iter().map(|m| m.id));
-            let stored = rep.accept(page)?;
+            let stored = rep.accept(url, page)?;
             if let Some(bar) = bar {
                 bar.inc(received as u64);
             }

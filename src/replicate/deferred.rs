@@ -6,6 +6,7 @@
 //! a message set off. Constant delay, so the queue is in due order; bounded.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub type Due = (u64, String, Arc<Vec<Message>>);
 pub struct Deferred {
     queue: Mutex<VecDeque<Due>>,
     wake: Condvar,
+    /// Set by [`Deferred::stop`]; read under the queue's lock, so the waiting thread
+    /// cannot miss it between its check and its wait.
+    stopped: AtomicBool,
 }
 
 impl Deferred {
@@ -49,6 +53,9 @@ impl Deferred {
     /// Waits (at most `longest`) for offers to come due and takes those that are.
     pub fn take_due(&self, longest: Duration, now: impl Fn() -> u64) -> Vec<Due> {
         let mut queue = self.queue.lock().expect("deferred lock");
+        if self.stopped.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
         let wait = match queue.front() {
             None => longest,
             Some((at, _, _)) => Duration::from_millis(at.saturating_sub(now())).min(longest),
@@ -65,8 +72,11 @@ impl Deferred {
         queue.drain(..due).collect()
     }
 
-    /// Wakes the thread waiting in [`Deferred::take_due`] (the node stops).
-    pub fn wake(&self) {
+    /// The node stops: the thread waiting in [`Deferred::take_due`] returns at once,
+    /// and so does every later call.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let _queue = self.queue.lock().expect("deferred lock");
         self.wake.notify_all();
     }
 }
@@ -97,5 +107,17 @@ mod tests {
             assert!(d.hold("c", &batch, 3_000).is_none());
         }
         assert!(d.hold("c", &batch, 3_000).is_some(), "full: given back");
+    }
+
+    #[test]
+    fn stop_ends_a_long_wait_at_once_and_every_later_one() {
+        let d = Arc::new(Deferred::default());
+        let waiter = Arc::clone(&d);
+        let started = std::time::Instant::now();
+        let t = std::thread::spawn(move || waiter.take_due(Duration::from_secs(60), || 0));
+        d.stop();
+        assert!(t.join().unwrap().is_empty());
+        assert!(d.take_due(Duration::from_secs(60), || 0).is_empty());
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -5,9 +5,8 @@
 //! once, and a peer with nothing to do costs no thread at all (it had one each).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -146,47 +145,112 @@ impl Pool {
 /// The lanes by peer address.
 pub type Lanes = Mutex<HashMap<String, Arc<Lane>>>;
 
-/// When the core asked to be woken, in ms since the Unix epoch; read by the timer.
+/// When the core asked to be woken, in ms since the Unix epoch. The timer thread
+/// sleeps until then; a wake asked for earlier, or the node stopping, rouses it, so
+/// a node at rest wakes when its core has something due and not on a slice.
 #[derive(Default)]
 pub struct Alarm {
-    at_ms: AtomicU64,
+    state: Mutex<AlarmState>,
+    rung: Condvar,
+}
+
+#[derive(Default)]
+struct AlarmState {
+    at_ms: u64,
+    stopped: bool,
 }
 
 impl Alarm {
     pub fn set(&self, at_ms: u64) {
-        self.at_ms.store(at_ms, Ordering::Relaxed);
+        let mut state = self.state.lock().expect("alarm lock");
+        let sooner = at_ms < state.at_ms;
+        state.at_ms = at_ms;
+        if sooner {
+            self.rung.notify_one();
+        }
+    }
+
+    /// Ends the timer thread at once.
+    pub fn stop(&self) {
+        self.state.lock().expect("alarm lock").stopped = true;
+        self.rung.notify_all();
+    }
+
+    fn due(&self, now_ms: u64) -> bool {
+        now_ms >= self.state.lock().expect("alarm lock").at_ms
+    }
+
+    /// Sleeps until the alarm is due (at least a millisecond), or an earlier one is
+    /// set; `false` once stopped.
+    fn sleep(&self) -> bool {
+        let state = self.state.lock().expect("alarm lock");
+        if state.stopped {
+            return false;
+        }
+        let wait = Duration::from_millis(state.at_ms.saturating_sub(crate::time::now_ms()));
+        let (state, _) = self
+            .rung
+            .wait_timeout(state, wait.max(Duration::from_millis(1)))
+            .expect("alarm lock");
+        !state.stopped
     }
 }
 
-/// Most time the timer sleeps, whatever the core asked: a bound on how late a wake
-/// set while it slept can be.
-const TIMER_SLICE: Duration = Duration::from_secs(1);
-
 /// The timer thread: feeds the core [`super::core::Event::Timer`] when its alarm
-/// comes, until the replicator is gone or `stop` says so.
-pub fn start_timer(rep: &Weak<Replicator>, stop: mpsc::Receiver<()>) {
+/// comes, until the replicator is gone or the alarm is stopped.
+pub fn start_timer(rep: &Weak<Replicator>, alarm: Arc<Alarm>) {
     let rep = Weak::clone(rep);
     thread::Builder::new()
         .name("rounds".into())
         .spawn(move || {
             loop {
-                let wait = {
+                {
                     let Some(rep) = rep.upgrade() else { return };
                     if rep.stopping() {
                         return;
                     }
-                    let now = crate::time::now_ms();
-                    if now >= rep.alarm.at_ms.load(Ordering::Relaxed) {
+                    if alarm.due(crate::time::now_ms()) {
                         rep.timer_fired();
                     }
-                    let at = rep.alarm.at_ms.load(Ordering::Relaxed);
-                    Duration::from_millis(at.saturating_sub(crate::time::now_ms()))
-                };
-                match stop.recv_timeout(wait.clamp(Duration::from_millis(1), TIMER_SLICE)) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
+                }
+                if !alarm.sleep() {
+                    return;
                 }
             }
         })
         .expect("spawn the timer");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::Alarm;
+
+    /// The timer sleeps until its alarm and no longer needs a slice to notice a
+    /// sooner one: setting it, or stopping, wakes the sleeper at once.
+    #[test]
+    fn a_sooner_alarm_or_a_stop_wakes_the_sleeper_at_once() {
+        let alarm = Arc::new(Alarm::default());
+        let far = crate::time::now_ms() + 600_000;
+        alarm.set(far);
+        let sleeper = Arc::clone(&alarm);
+        let started = Instant::now();
+        let t = std::thread::spawn(move || sleeper.sleep());
+        // However the two threads interleave, the sleeper sees the sooner alarm:
+        // before its wait (it then waits a millisecond) or by the notification.
+        alarm.set(crate::time::now_ms());
+        assert!(t.join().unwrap(), "not stopped");
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert!(alarm.due(crate::time::now_ms()));
+
+        alarm.set(far);
+        let sleeper = Arc::clone(&alarm);
+        let t = std::thread::spawn(move || sleeper.sleep());
+        alarm.stop();
+        assert!(!t.join().unwrap(), "stopped");
+        assert!(!alarm.sleep(), "stays stopped");
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
 }

@@ -115,11 +115,9 @@ pub struct Replicator {
     core: Mutex<Core>,
     lanes: Lanes,
     pool: Pool,
-    alarm: Alarm,
+    alarm: Arc<Alarm>,
     /// Tells the membership thread whom to join through; `None` without one.
     swim: Mutex<Option<swim::Handle>>,
-    /// Dropped at shutdown, which ends the timer thread at once.
-    timer_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// Local sends wait here while a peer is too far behind (see [`outbox`]).
     pace: Arc<outbox::Pace>,
     /// Addresses heard of, waiting to prove themselves before they are adopted.
@@ -160,7 +158,6 @@ impl Replicator {
             policy.round_max_ms = policy.round_ms;
         }
         let core = Core::new(policy, u64::from_le_bytes(seed));
-        let (timer_stop, timer_stopped) = mpsc::channel();
         let rep = Arc::new_cyclic(|me| Replicator {
             client: PeerClient::new(
                 Arc::clone(&keyring),
@@ -176,8 +173,7 @@ impl Replicator {
             core: Mutex::new(core),
             lanes: Mutex::default(),
             pool: Pool::start(me, worker::serve),
-            alarm: Alarm::default(),
-            timer_stop: Mutex::new(Some(timer_stop)),
+            alarm: Arc::default(),
             swim: Mutex::new(None),
             pace: Arc::default(),
             candidates: Mutex::default(),
@@ -224,7 +220,7 @@ impl Replicator {
         for url in rep.peers.urls() {
             rep.add_lane(&url);
         }
-        drive::start_timer(&Arc::downgrade(&rep), timer_stopped);
+        drive::start_timer(&Arc::downgrade(&rep), Arc::clone(&rep.alarm));
         let prober = Arc::clone(&rep);
         thread::Builder::new()
             .name("prober".into())
@@ -237,9 +233,11 @@ impl Replicator {
                 while let Some(rep) = offerer.upgrade()
                     && !rep.stopping()
                 {
+                    // A new offer and the shutdown wake it: the bound is only a
+                    // backstop, long enough that an idle node does not wake for it.
                     let due = rep
                         .deferred
-                        .take_due(Duration::from_secs(1), crate::time::now_ms);
+                        .take_due(Duration::from_secs(60), crate::time::now_ms);
                     for (_, peer, batch) in due {
                         rep.offer_now(&peer, &batch);
                     }
@@ -274,8 +272,8 @@ impl Replicator {
             self.candidate_taken.notify_all();
         }
         self.pool.stop();
-        self.deferred.wake();
-        self.timer_stop.lock().expect("timer lock").take();
+        self.deferred.stop();
+        self.alarm.stop();
         self.lanes.lock().expect("lanes lock").clear();
     }
 

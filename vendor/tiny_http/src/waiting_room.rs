@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+/// The token of the room's waker; connections count up from 0 and never reach it.
+const WAKE: Token = Token(usize::MAX);
 
 /// Keyed by arrival number, so the first entry is the one that has waited longest.
 type Waiting = Arc<Mutex<BTreeMap<usize, (mio::net::TcpStream, Instant)>>>;
@@ -24,6 +27,15 @@ pub struct WaitingRoom {
     /// one that has waited longest is closed to make room for the newcomer.
     capacity: usize,
     next: AtomicUsize,
+    /// Rouses the watcher: when the room stops being empty (it then waits for no
+    /// deadline) and when the room is dropped (the server closes).
+    waker: Waker,
+}
+
+impl Drop for WaitingRoom {
+    fn drop(&mut self) {
+        let _ = self.waker.wake();
+    }
 }
 
 /// The map survives a panic of the thread that held its lock: every entry in it is
@@ -52,23 +64,20 @@ impl WaitingRoom {
             waiting: Arc::new(Mutex::new(BTreeMap::new())),
             capacity: capacity.max(1),
             next: AtomicUsize::new(0),
+            waker: Waker::new(poll.registry(), WAKE)?,
         });
         let waiting = Arc::clone(&room.waiting);
         thread::Builder::new()
             .name("waiting-room".into())
             .spawn(move || {
                 let mut events = Events::with_capacity(1024);
-                let mut last_sweep = Instant::now();
                 // Supervised: a panic in one round (none is known) is logged and the
                 // next round goes on with the same connections; without this thread
                 // no waiting connection would ever be served.
                 while !close.load(Relaxed) {
                     let round = catch_unwind(AssertUnwindSafe(|| {
-                        watch_once(&mut poll, &mut events, &waiting, &on_ready);
-                        if last_sweep.elapsed() > Duration::from_millis(500) {
-                            last_sweep = Instant::now();
-                            sweep(poll.registry(), &waiting, idle);
-                        }
+                        watch_once(&mut poll, &mut events, &waiting, &on_ready, idle);
+                        sweep(poll.registry(), &waiting, idle);
                     }));
                     if round.is_err() {
                         log::error!("waiting room: a round panicked; going on");
@@ -107,23 +116,30 @@ impl WaitingRoom {
             .register(&mut stream, Token(key), Interest::READABLE)
             .is_ok()
         {
+            if waiting.is_empty() {
+                // The watcher waits for no deadline while the room is empty.
+                let _ = self.waker.wake();
+            }
             waiting.insert(key, (stream, Instant::now()));
         }
     }
 }
 
-/// Waits a little for readable connections and hands each to `on_ready`.
+/// Waits for readable connections, at most until the one that has waited longest
+/// is due to be closed, and hands each to `on_ready`. An empty room waits for its
+/// waker alone: an idle server does not wake on a clock.
 fn watch_once<F: Fn(TcpStream)>(
     poll: &mut Poll,
     events: &mut Events,
     waiting: &Waiting,
     on_ready: &F,
+    idle: Duration,
 ) {
-    // Short while connections wait (their idle timeouts are swept between polls),
-    // long while none does: an idle server wakes once a second, not five times.
-    let empty = lock(waiting).is_empty();
-    let timeout = Duration::from_millis(if empty { 1000 } else { 200 });
-    if poll.poll(events, Some(timeout)).is_err() {
+    let timeout = lock(waiting).first_key_value().map(|(_, (_, since))| {
+        // A millisecond past the deadline, so that the sweep after it finds it due.
+        (*since + idle + Duration::from_millis(1)).saturating_duration_since(Instant::now())
+    });
+    if poll.poll(events, timeout).is_err() {
         return;
     }
     for event in events.iter() {

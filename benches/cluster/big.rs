@@ -11,7 +11,7 @@ use crate::boxes::{count_lines, prefix};
 use crate::config::Config;
 use crate::harness::{Node, dshare, init};
 use crate::limits::{Limits, batch_verify_rate};
-use crate::propagation::cpu_secs;
+use crate::procfs::cpu_secs;
 use crate::table::{Goal, Table, ms, num, stats};
 
 pub(crate) fn big(c: &Config, l: &Limits, t: &mut Table, source: &Path) {

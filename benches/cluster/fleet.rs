@@ -8,7 +8,7 @@
 //! that many up ([`network`]). Propagation at these sizes is the `propagation`
 //! section with `DSHARE_BENCH_NODES=100,200`.
 
-use std::fs;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,7 +17,8 @@ use crate::bare::private_net;
 use crate::client::Conn;
 use crate::config::{Config, env_or, list};
 use crate::harness::{Node, dshare, network, run_ok};
-use crate::propagation::{cpu_secs, loopback_bytes};
+use crate::procfs::{by_thread, cpu_per_wake, cpu_secs, threads};
+use crate::propagation::loopback_bytes;
 use crate::table::{Goal, Table, num};
 
 /// Time for the rounds to slow down after the network formed (to one every 8 s at
@@ -25,17 +26,6 @@ use crate::table::{Goal, Table, num};
 pub(crate) const SETTLE: Duration = Duration::from_secs(20);
 /// The at-rest window: several rounds of 8 s.
 const AT_REST: Duration = Duration::from_secs(32);
-
-fn threads(pid: u32) -> f64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
-}
 
 /// What `/peers` shows, or `None` when the node did not answer (the kept connection
 /// may have been closed as idle: the caller connects again and asks later).
@@ -60,9 +50,23 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let downs0 = sum_of(&nodes, "dshare_peers_shown_down_total");
         let cpu0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();
+        let (by_thread0, routes0) = (by_thread(&pids), peer_bytes_by_route(&nodes));
         let (bytes0, t0) = (loopback_bytes(), Instant::now());
         thread::sleep(AT_REST);
         let secs = t0.elapsed().as_secs_f64();
+        let threads_after = by_thread(&pids);
+        let wakes = threads_after.values().map(|(_, w)| w).sum::<f64>()
+            - by_thread0.values().map(|(_, w)| w).sum::<f64>();
+        let wakes = wakes / secs / n as f64;
+        let wake_cpu = cpu_per_wake();
+        t.notes.push(where_rest_goes(
+            n,
+            secs,
+            &by_thread0,
+            &threads_after,
+            &routes0,
+            &peer_bytes_by_route(&nodes),
+        ));
         let bytes = (loopback_bytes() - bytes0) / secs / n as f64;
         let cpu = (pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0) / secs / n as f64;
         let mean_threads = pids.iter().map(|&p| threads(p)).sum::<f64>() / n as f64;
@@ -86,7 +90,13 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             cpu * 100.0,
             "%",
             Goal::AtMost(0.1),
-            None,
+            Some((
+                wakes * wake_cpu * 100.0,
+                &format!(
+                    "{wakes:.2} wakes/s a node × {:.1} µs, the CPU of a wake here with nothing done",
+                    wake_cpu * 1e6
+                ),
+            )),
         );
         t.rate(
             "fleet",
@@ -240,6 +250,72 @@ fn metric(node: &Node, name: &str) -> Option<f64> {
             .filter(|l| l.split([' ', '{']).next() == Some(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum(),
+    )
+}
+
+/// Sealed bytes the nodes' peer APIs served, by route (requests and answers), summed
+/// over `nodes`.
+fn peer_bytes_by_route(nodes: &[Node]) -> BTreeMap<String, f64> {
+    let mut by_route = BTreeMap::new();
+    for node in nodes {
+        let Ok(r) = node.conn().get(&node.target("/metrics", "")) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&r.body).lines() {
+            let Some(labels) = line.strip_prefix("dshare_peer_bytes_total{route=\"") else {
+                continue;
+            };
+            let route = labels.split('"').next().unwrap_or_default().to_string();
+            let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+            *by_route.entry(route).or_insert(0.0) += value.unwrap_or(0.0);
+        }
+    }
+    by_route
+}
+
+/// A note saying where the at-rest window went, per node: CPU and wakes by thread
+/// name, and the peer API's bytes by route, largest first.
+fn where_rest_goes(
+    n: usize,
+    secs: f64,
+    threads_before: &BTreeMap<String, (f64, f64)>,
+    threads_after: &BTreeMap<String, (f64, f64)>,
+    bytes_before: &BTreeMap<String, f64>,
+    bytes_after: &BTreeMap<String, f64>,
+) -> String {
+    let rate = |after: f64, before: Option<f64>| (after - before.unwrap_or(0.0)) / secs / n as f64;
+    let mut threads: Vec<(&String, f64, f64)> = threads_after
+        .iter()
+        .map(|(name, (cpu, wakes))| {
+            let before = threads_before.get(name);
+            (
+                name,
+                rate(*cpu, before.map(|b| b.0)),
+                rate(*wakes, before.map(|b| b.1)),
+            )
+        })
+        .filter(|(_, cpu, wakes)| *cpu > 0.0 || *wakes > 0.0)
+        .collect();
+    threads.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let wakes: f64 = threads.iter().map(|t| t.2).sum();
+    let threads: Vec<String> = threads
+        .iter()
+        .map(|(name, cpu, wakes)| format!("{name} {:.4}% {wakes:.2}/s", cpu * 100.0))
+        .collect();
+    let mut bytes: Vec<(&String, f64)> = bytes_after
+        .iter()
+        .map(|(route, b)| (route, rate(*b, bytes_before.get(route).copied())))
+        .filter(|(_, b)| *b > 0.0)
+        .collect();
+    bytes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let bytes: Vec<String> = bytes
+        .iter()
+        .map(|(route, b)| format!("{route} {} B/s", num(*b)))
+        .collect();
+    format!(
+        "fleet of {n} at rest, per node: {wakes:.2} wakes/s; CPU (% of a core, ticks of 10 ms) and wakes by thread: {}; peer API bytes by route: {} (SWIM datagrams are not among them)",
+        threads.join(", "),
+        bytes.join(", ")
     )
 }
 

@@ -29,6 +29,7 @@ mod harness;
 mod ingest;
 mod latency;
 mod limits;
+mod procfs;
 mod propagation;
 mod table;
 

@@ -14,6 +14,7 @@ use crate::client::{body, connect};
 use crate::config::Config;
 use crate::harness::network;
 use crate::limits::{Limits, probe};
+use crate::procfs::cpu_secs;
 use crate::table::{Goal, Table, ms, stats};
 use crate::util::encode;
 
@@ -34,21 +35,6 @@ pub(crate) fn loopback_bytes() -> f64 {
                 .and_then(|b| b.parse().ok())
         })
         .unwrap_or(0.0)
-}
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat; readable
-/// until the process is reaped.
-pub(crate) fn cpu_secs(pid: u32) -> f64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    let ticks = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / 100.0
 }
 
 pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {

@@ -731,3 +731,52 @@ fn a_message_goes_back_neither_to_its_pusher_nor_to_its_offerer() {
     assert_eq!(reached(&fakes[0]), 0, "the pusher");
     assert_eq!(reached(&fakes[1]), 0, "the offerer");
 }
+
+/// Context switches so far (each a sleep and a wake) of each thread of `pid` named
+/// `name`, summed.
+fn wakes_of(pid: u32, name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// An idle node's threads sleep until something is due: the offers thread and the
+/// HTTP waiting room woke once a second each with nothing to do (a wake costs tens
+/// of microseconds of CPU on a virtual machine, and at rest the wakes were most of
+/// a node's CPU). Over four seconds with no request, no peer and no offer, each
+/// wakes at most once.
+#[test]
+fn an_idle_node_does_not_wake_on_a_clock() {
+    let s = Scratch::new();
+    let node = Node::start(&s.home("a"), &[]);
+    let pid = node.pid();
+    let names = ["offers", "waiting-room"];
+    wait_for("the node's threads to start", DEADLINE, || {
+        names.iter().all(|n| wakes_of(pid, n) > 0).then_some(())
+    });
+    let before: Vec<u64> = names.iter().map(|n| wakes_of(pid, n)).collect();
+    std::thread::sleep(Duration::from_secs(4));
+    let woke: Vec<u64> = names
+        .iter()
+        .zip(&before)
+        .map(|(n, b)| wakes_of(pid, n) - b)
+        .collect();
+    eprintln!("wakes over 4 s: {names:?} {woke:?}");
+    assert!(woke[0] <= 1, "offers woke {} times", woke[0]);
+    assert!(woke[1] <= 1, "the waiting room woke {} times", woke[1]);
+}

@@ -62,6 +62,7 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         t.notes.push(where_rest_goes(
             n,
             secs,
+            wakes,
             &by_thread0,
             &threads_after,
             &routes0,
@@ -278,6 +279,7 @@ fn peer_bytes_by_route(nodes: &[Node]) -> BTreeMap<String, f64> {
 fn where_rest_goes(
     n: usize,
     secs: f64,
+    wakes: f64,
     threads_before: &BTreeMap<String, (f64, f64)>,
     threads_after: &BTreeMap<String, (f64, f64)>,
     bytes_before: &BTreeMap<String, f64>,
@@ -297,7 +299,6 @@ fn where_rest_goes(
         .filter(|(_, cpu, wakes)| *cpu > 0.0 || *wakes > 0.0)
         .collect();
     threads.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let wakes: f64 = threads.iter().map(|t| t.2).sum();
     let threads: Vec<String> = threads
         .iter()
         .map(|(name, cpu, wakes)| format!("{name} {:.4}% {wakes:.2}/s", cpu * 100.0))

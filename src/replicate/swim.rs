@@ -359,13 +359,11 @@ impl Membership {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Seal);
             return;
         };
-        let Some(packet) = self.admitted(&opened, from) else {
+        let Some((packet, header)) = self.admitted(&opened, from) else {
             return;
         };
         let _ = self.foca.handle_data(&packet, &mut self.runtime);
-        if let Ok(header) = Codec::<SwimId>::decode_header(&mut PostcardCodec, &mut &packet[..])
-            && matches!(header.message, Message::Ack { .. })
-        {
+        if matches!(header.message, Message::Ack(_)) {
             self.acked(&header.src);
         }
         self.earn_membership();
@@ -528,13 +526,16 @@ impl Membership {
     /// replay) or comes from a member this node has not adopted (foca would hold
     /// every such sender for [`REMOVE_DOWN_AFTER`], and a member forging senders
     /// would fill it); otherwise the packet less its news of members not adopted,
-    /// whose addresses are heard of instead, as every address heard of is.
-    fn admitted(&mut self, opened: &Opened, from: SocketAddr) -> Option<Vec<u8>> {
+    /// whose addresses are heard of instead, as every address heard of is, with its
+    /// header (decoded once here for all that reads it).
+    fn admitted(&mut self, opened: &Opened, from: SocketAddr) -> Option<(Vec<u8>, Header<SwimId>)> {
         if self.replay.check(opened, crate::time::now_ms()).is_err() {
             crate::metrics::METRICS.refused(crate::metrics::Refusal::Replay);
             return None;
         }
-        self.note_sender(&opened.plaintext, from);
+        // Undecodable: the screen below would drop it too.
+        let header: Header<SwimId> = PostcardCodec.decode_header(&opened.plaintext[..]).ok()?;
+        self.note_sender(&header.src.url, from);
         let rep = self.rep.upgrade()?;
         let me = self.foca.identity().url.clone();
         let known = |url: &str| url == me || rep.peers.contains(url) || self.spoke_lately(url);
@@ -549,7 +550,7 @@ impl Membership {
                 for url in &strangers {
                     rep.heard_of(url);
                 }
-                Some(packet)
+                Some((packet, header))
             }
         }
     }
@@ -561,24 +562,19 @@ impl Membership {
     /// for it (any network larger than the peer table) must have its probes
     /// answered, or it would suspect this node, and this node would tell it it is
     /// down at each probe, making it take a new identity each time.
-    fn note_sender(&mut self, plaintext: &[u8], from: SocketAddr) {
-        let decoded: Result<Header<SwimId>, _> = PostcardCodec.decode_header(plaintext);
-        let Ok(header) = decoded else {
-            return;
-        };
-        let url = header.src.url;
-        if self.resolver.known_addr(&url) != Some(from) {
+    fn note_sender(&mut self, url: &str, from: SocketAddr) {
+        if self.resolver.known_addr(url) != Some(from) {
             return;
         }
         let now = Instant::now();
-        if self.spoke.len() >= MAX_MEMBERS && !self.spoke.contains_key(&url) {
+        if self.spoke.len() >= MAX_MEMBERS && !self.spoke.contains_key(url) {
             self.spoke
                 .retain(|_, at| now.duration_since(*at) < SPOKE_REMEMBERED);
             if self.spoke.len() >= MAX_MEMBERS {
                 return;
             }
         }
-        self.spoke.insert(url, now);
+        self.spoke.insert(url.to_string(), now);
     }
 
     /// Whether the member at `url` spoke to this node lately from its own address.
@@ -883,6 +879,8 @@ mod tests {
         url == "http://me" || url.starts_with("http://peer")
     }
 
+    const TRIO: [&str; 3] = ["http://a", "http://b", "http://c"];
+
     /// Three foca members wired together in memory; datagrams are delivered by hand.
     struct Trio {
         nodes: Vec<(Swim, AccumulatingRuntime<SwimId>)>,
@@ -891,7 +889,7 @@ mod tests {
 
     impl Trio {
         fn new() -> Trio {
-            let nodes = ["http://a", "http://b", "http://c"]
+            let nodes = TRIO
                 .iter()
                 .enumerate()
                 .map(|(i, url)| {
@@ -906,10 +904,7 @@ mod tests {
         }
 
         fn index(url: &str) -> usize {
-            ["http://a", "http://b", "http://c"]
-                .iter()
-                .position(|u| *u == url)
-                .unwrap()
+            TRIO.iter().position(|u| *u == url).unwrap()
         }
 
         /// What node `from` has to send, taken out (its timers kept).

@@ -184,3 +184,66 @@ fn request_heads_split_or_pipelined_anywhere_are_read_exactly() {
     assert_eq!(statuses, ["200", "200", "200"], "{answer}");
     assert!(answer.contains("\"peers\""), "{answer}");
 }
+
+/// Reads one answer from a kept-alive connection: its status and body.
+fn read_answer(c: &mut TcpStream) -> (u16, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(std::io::Read::read(c, &mut byte).unwrap(), 1, "closed");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0u8; length];
+    std::io::Read::read_exact(c, &mut body).unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        String::from_utf8(body).unwrap(),
+    )
+}
+
+/// A kept-alive connection waits for its next request in the waiting room, not on a
+/// thread: 40 connections that were each answered and kept open cost the node no
+/// thread while silent (they held 40), and each is served again when it speaks.
+#[test]
+fn kept_alive_connections_hold_no_thread_between_requests() {
+    let s = Scratch::new();
+    let home = s.home("a");
+    let node = Node::start(&home, &[]);
+    let addr = node.url.strip_prefix("http://").unwrap();
+    let request = format!(
+        "GET /status?token={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        node.token
+    );
+    let (before, _) = crate::attack_peers::threads_and_rss(node.pid());
+    let mut kept: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(request.as_bytes()).unwrap();
+            assert_eq!(read_answer(&mut c).0, 200);
+            c
+        })
+        .collect();
+    let (held, _) = crate::attack_peers::threads_and_rss(node.pid());
+    assert!(
+        held < before + 5,
+        "{held} threads with 40 connections kept open between requests, {before} before"
+    );
+    for c in &mut kept {
+        c.write_all(request.as_bytes()).unwrap();
+        let (status, body) = read_answer(c);
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"messages\""), "{body}");
+    }
+}

@@ -159,8 +159,9 @@ pub struct Limits {
 impl Limits {
     /// Lowers the connection caps so that connections can never take every file
     /// descriptor under `fd_limit` (the soft `RLIMIT_NOFILE`): a talking connection
-    /// holds two (tiny_http reads and writes through separate handles), a waiting one
-    /// holds one, and [`FD_RESERVE`] stay free for the box, peers and hooks. Running
+    /// holds three (tiny_http reads and writes through separate handles, and keeps a
+    /// third to hand the connection back to the waiting room between requests), a
+    /// waiting one holds one, and [`FD_RESERVE`] stay free for the box, peers and hooks. Running
     /// out once made accept() fail for good; now the caps close the excess instead.
     #[must_use]
     pub fn fit_to(mut self, fd_limit: u64) -> Limits {
@@ -169,7 +170,7 @@ impl Limits {
         self.max_connections = self.max_connections.min(available / 4).max(1);
         self.max_waiting = self
             .max_waiting
-            .min(available - 2 * self.max_connections)
+            .min(available - 3 * self.max_connections)
             .max(1);
         self
     }
@@ -560,13 +561,13 @@ mod tests {
         assert_eq!(head("").unwrap().content_length, None);
     }
 
-    /// Two descriptors a talking connection, one a waiting one, and the reserve: the
+    /// Three descriptors a talking connection, one a waiting one, and the reserve: the
     /// caps never add up to more than the limit, however low it is.
     #[test]
     fn connection_caps_fit_under_the_open_files_limit() {
         for fd_limit in [0u64, 64, 256, 1024, 4096, 20_000, 1 << 20] {
             let fitted = limits(65_536).fit_to(fd_limit);
-            let used = 2 * fitted.max_connections + fitted.max_waiting + super::FD_RESERVE;
+            let used = 3 * fitted.max_connections + fitted.max_waiting + super::FD_RESERVE;
             let limit = usize::try_from(fd_limit).unwrap();
             assert!(
                 limit < super::FD_RESERVE + 64 || used <= limit,

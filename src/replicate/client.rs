@@ -23,8 +23,17 @@ pub const REFUSED_KEY: &str = "refused our network key";
 /// (the peer API's server side answers it, this side reads it).
 pub const CLOCK_SKEW_STATUS: u16 = 409;
 
-/// How long a connection to a peer is kept for reuse once idle.
+/// How long a connection to a peer is kept for reuse once idle: well inside the
+/// time a peer keeps a silent connection open, so that a reused one is never
+/// closed under a request.
 const IDLE_AGE: Duration = Duration::from_secs(1);
+
+/// Connections kept for reuse, to all peers together (ureq keeps 10 by default). A
+/// node pushes a batch to as many as [`super::ORIGIN_FANOUT`] peers at once: with
+/// fewer kept, each push opened a connection of its own (30 a message at 30 nodes).
+/// A kept connection costs the peer a file descriptor in its waiting room and no
+/// thread.
+const IDLE_CONNECTIONS: usize = 64;
 
 /// Most bytes read from a peer's answer: a range page is capped near 1 MiB.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;
@@ -96,11 +105,8 @@ impl PeerClient {
             .http_status_as_error(false)
             .max_redirects(0)
             .no_delay(true)
+            .max_idle_connections(IDLE_CONNECTIONS)
             .max_idle_connections_per_host(2)
-            // An idle connection holds a thread at the peer: with one exchange a
-            // round spread over many peers, connections kept 15 s (the default)
-            // held 18 threads at a node of a 40-node network. A burst of pushes
-            // still reuses its connection.
             .max_idle_age(IDLE_AGE)
             .build();
         let agent =

@@ -74,6 +74,13 @@ impl ClientConnection {
         }
     }
 
+    /// dshare patch: whether the last request has been answered, no byte of a next
+    /// one is read yet, and the client may send one: the connection can then wait
+    /// for it in the waiting room rather than on a thread.
+    pub fn between_requests(&mut self) -> bool {
+        !self.no_more_requests && self.next_header_source.nothing_buffered()
+    }
+
     /// Reads the next line from self.next_header_source.
     ///
     /// Reads until `CRLF` is reached. The next read will start

@@ -98,7 +98,7 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -122,6 +122,7 @@ mod request;
 mod response;
 mod util;
 mod waiting_room;
+mod workers;
 
 /// The main class of this library.
 ///
@@ -253,6 +254,8 @@ impl Server {
             sink,
             limits,
             open: Arc::new(AtomicUsize::new(0)),
+            room: Arc::new(OnceLock::new()),
+            workers: Arc::default(),
         };
         let (close, errors) = (close_trigger.clone(), messages.clone());
         thread::Builder::new()
@@ -446,37 +449,42 @@ struct Connections {
     sink: Sink,
     limits: Limits,
     open: Arc<AtomicUsize>,
+    /// Where a connection between requests waits for its next one; set once the room
+    /// has started (weak: the room's own thread holds these `Connections`).
+    room: Arc<OnceLock<Weak<waiting_room::WaitingRoom>>>,
+    workers: Arc<workers::Workers>,
 }
 
 impl Connections {
-    /// Serves `connection` on a thread of its own, up to `max_connections` at once;
-    /// past the cap, or without a second file descriptor for it, the connection is
-    /// closed at once (stock 0.12 panicked on the missing descriptor).
+    /// Serves `connection` on a thread of its own (one of [`workers::Workers`]), up to
+    /// `max_connections` at once; past the cap, or without a second file descriptor
+    /// for it, the connection is closed at once (stock 0.12 panicked on the missing
+    /// descriptor).
     fn serve(&self, connection: Connection) {
         let Some(slot) = ConnectionSlot::try_take(&self.open, self.limits.max_connections) else {
             return;
         };
-        let Ok((read, write)) = util::RefinedTcpStream::new(connection) else {
+        // A third handle on a TCP connection, to hand it back to the waiting room.
+        let spare = match &connection {
+            Connection::Tcp(tcp) => tcp.try_clone().ok(),
+            #[cfg(unix)]
+            Connection::Unix(_) => None,
+        };
+        let handed_back = Arc::new(AtomicBool::new(false));
+        let Ok((read, write)) = util::RefinedTcpStream::new(connection, &handed_back) else {
             return;
         };
         let client = ClientConnection::new(write, read, self.limits.head_deadline);
         let sink = self.sink.clone();
-        // A thread that cannot be started leaves the connection to be closed.
-        let _ = thread::Builder::new()
-            .name("http-conn".into())
-            .spawn(move || {
+        let room = self.room.get().cloned();
+        self.workers.run(
+            "http-conn",
+            Box::new(move || {
                 let _slot = slot;
                 match sink {
-                    // The request is answered (and dropped) before the next one is
-                    // read. `serve` says whether the connection goes on; after a
-                    // refusal it does not, since where the next request starts is
-                    // unknown.
                     Sink::Serve(serve) => {
-                        for rq in client {
-                            if !serve(rq) {
-                                break;
-                            }
-                        }
+                        let back = spare.zip(room.as_ref().and_then(Weak::upgrade));
+                        serve_until_idle(client, &*serve, back, &handed_back);
                     }
                     Sink::Queue(messages) => {
                         for rq in client {
@@ -484,7 +492,33 @@ impl Connections {
                         }
                     }
                 }
-            });
+            }),
+        );
+    }
+}
+
+/// dshare patch: serves the requests of one connection, each answered (and dropped)
+/// before the next is read; `serve` says whether the connection goes on (after a
+/// refusal it does not, since where the next request starts is unknown). A kept-alive
+/// connection with nothing more to read goes back to the waiting room, through
+/// `back`, instead of holding its thread until the client speaks again: an idle
+/// connection a peer keeps for reuse costs a file descriptor, not a thread.
+fn serve_until_idle(
+    mut client: ClientConnection,
+    serve: &(dyn Fn(Request) -> bool + Send + Sync),
+    mut back: Option<(TcpStream, Arc<waiting_room::WaitingRoom>)>,
+    handed_back: &AtomicBool,
+) {
+    while let Some(rq) = client.next() {
+        if !serve(rq) {
+            return;
+        }
+        if let Some((spare, room)) = back.take_if(|_| client.between_requests()) {
+            handed_back.store(true, Relaxed);
+            drop(client);
+            room.admit(spare);
+            return;
+        }
     }
 }
 
@@ -498,6 +532,9 @@ fn accept_supervised(
     errors: &MessagesQueue<Message>,
 ) {
     let room = start_waiting_room(connections, close);
+    if let Some(room) = &room {
+        let _ = connections.room.set(Arc::downgrade(room));
+    }
     log::debug!("Running accept thread");
     while !close.load(Relaxed) {
         let round = catch_unwind(AssertUnwindSafe(|| {

@@ -147,6 +147,11 @@ fn watch_once<F: Fn(TcpStream)>(
         if let Some((mut stream, _)) = entry {
             let _ = poll.registry().deregister(&mut stream);
             let stream: TcpStream = stream.into();
+            // A client that closed a connection it kept for reuse needs no thread
+            // to be seen gone.
+            if matches!(stream.peek(&mut [0u8]), Ok(0)) {
+                continue;
+            }
             if stream.set_nonblocking(false).is_ok() {
                 on_ready(stream);
             }

@@ -1,6 +1,8 @@
 use std::io::Result as IoResult;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 
 use crate::connection::Connection;
 
@@ -10,6 +12,10 @@ pub struct RefinedTcpStream {
     stream: Connection,
     close_read: bool,
     close_write: bool,
+    /// dshare patch: set when the connection is handed back to the waiting room
+    /// through a third handle: the halves then close their handles and leave the
+    /// socket open.
+    handed_back: Arc<AtomicBool>,
 }
 
 impl RefinedTcpStream {
@@ -18,17 +24,24 @@ impl RefinedTcpStream {
     /// dshare patch: fails (and the connection is closed) when the second handle
     /// cannot be made, `EMFILE` when the process is out of file descriptors. Stock 0.12
     /// unwrapped it, so running out of descriptors panicked the thread that accepted.
-    pub(crate) fn new(stream: Connection) -> IoResult<(RefinedTcpStream, RefinedTcpStream)> {
+    ///
+    /// dshare patch: with `handed_back` set, dropping a half shuts nothing down.
+    pub(crate) fn new(
+        stream: Connection,
+        handed_back: &Arc<AtomicBool>,
+    ) -> IoResult<(RefinedTcpStream, RefinedTcpStream)> {
         let read = RefinedTcpStream {
             stream: stream.try_clone()?,
             close_read: true,
             close_write: false,
+            handed_back: Arc::clone(handed_back),
         };
 
         let write = RefinedTcpStream {
             stream,
             close_read: false,
             close_write: true,
+            handed_back: Arc::clone(handed_back),
         };
 
         Ok((read, write))
@@ -41,6 +54,9 @@ impl RefinedTcpStream {
 
 impl Drop for RefinedTcpStream {
     fn drop(&mut self) {
+        if self.handed_back.load(Relaxed) {
+            return;
+        }
         if self.close_read {
             self.stream.shutdown(Shutdown::Read).ok();
         }

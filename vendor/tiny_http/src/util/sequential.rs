@@ -145,6 +145,21 @@ impl<R: BufRead + Send> BufRead for SequentialReader<R> {
     }
 }
 
+/// dshare patch: whether a connection is between requests.
+impl<T: Read + Send> SequentialReader<std::io::BufReader<T>> {
+    /// Whether it is this reader's turn and it holds no byte read from the stream
+    /// and not yet consumed: `false` while an earlier reader still holds the stream.
+    pub fn nothing_buffered(&mut self) -> bool {
+        if let SequentialReaderInner::Waiting(ref recv) = self.inner {
+            match recv.try_recv() {
+                Ok(reader) => self.inner = SequentialReaderInner::MyTurn(reader),
+                Err(_) => return false,
+            }
+        }
+        matches!(self.inner, SequentialReaderInner::MyTurn(ref reader) if reader.buffer().is_empty())
+    }
+}
+
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
         if let Some(v) = self.trigger.as_mut() {

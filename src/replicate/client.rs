@@ -32,8 +32,9 @@ const IDLE_AGE: Duration = Duration::from_secs(1);
 /// node pushes a batch to as many as [`super::ORIGIN_FANOUT`] peers at once: with
 /// fewer kept, each push opened a connection of its own (30 a message at 30 nodes).
 /// A kept connection costs the peer a file descriptor in its waiting room and no
-/// thread.
-const IDLE_CONNECTIONS: usize = 64;
+/// thread. Not more: ureq's pool is searched in time quadratic in its size on
+/// every call (with 64 it was the node's costliest function while messages flowed).
+const IDLE_CONNECTIONS: usize = super::ORIGIN_FANOUT;
 
 /// Most bytes read from a peer's answer: a range page is capped near 1 MiB.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;

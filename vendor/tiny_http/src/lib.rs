@@ -93,6 +93,7 @@
 
 use std::error::Error;
 use std::io::Error as IoError;
+use std::io::ErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -497,28 +498,72 @@ impl Connections {
     }
 }
 
+/// dshare patch: how long a connection between requests keeps its thread before it
+/// goes back to the waiting room. A peer reuses a connection for a second at most, so
+/// a burst of pushes or pages stays on one thread (going through the room and another
+/// thread for each request cost more CPU than it saved at 200 nodes), and a
+/// connection kept open longer, by a peer or a browser, holds no thread once silent.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// dshare patch: serves the requests of one connection, each answered (and dropped)
 /// before the next is read; `serve` says whether the connection goes on (after a
 /// refusal it does not, since where the next request starts is unknown). A kept-alive
-/// connection with nothing more to read goes back to the waiting room, through
-/// `back`, instead of holding its thread until the client speaks again: an idle
-/// connection a peer keeps for reuse costs a file descriptor, not a thread.
+/// connection silent for [`LINGER`] with nothing left to read goes back to the
+/// waiting room, through `back`, instead of holding its thread until the client
+/// speaks again: an idle connection a peer keeps for reuse costs a file descriptor,
+/// not a thread.
 fn serve_until_idle(
     mut client: ClientConnection,
     serve: &(dyn Fn(Request) -> bool + Send + Sync),
-    mut back: Option<(TcpStream, Arc<waiting_room::WaitingRoom>)>,
+    back: Option<(TcpStream, Arc<waiting_room::WaitingRoom>)>,
     handed_back: &AtomicBool,
 ) {
     while let Some(rq) = client.next() {
         if !serve(rq) {
             return;
         }
-        if let Some((spare, room)) = back.take_if(|_| client.between_requests()) {
-            handed_back.store(true, Relaxed);
-            drop(client);
-            room.admit(spare);
-            return;
+        let next = match &back {
+            Some((spare, _)) if client.between_requests() => after_linger(spare),
+            _ => Next::Bytes,
+        };
+        match next {
+            Next::Bytes => {}
+            Next::Closed => return,
+            Next::Silent => {
+                if let Some((spare, room)) = back {
+                    handed_back.store(true, Relaxed);
+                    drop(client);
+                    room.admit(spare);
+                }
+                return;
+            }
         }
+    }
+}
+
+/// dshare patch: what came on a connection between requests.
+enum Next {
+    Bytes,
+    Closed,
+    Silent,
+}
+
+/// Waits up to [`LINGER`] for the next bytes on `stream`, leaving them unread.
+fn after_linger(stream: &TcpStream) -> Next {
+    let timeout = stream.read_timeout().ok().flatten();
+    if stream.set_read_timeout(Some(LINGER)).is_err() {
+        return Next::Bytes;
+    }
+    let peeked = stream.peek(&mut [0u8]);
+    // The timeout is the socket's, shared by the handles the request reader uses.
+    if stream.set_read_timeout(timeout).is_err() {
+        return Next::Closed;
+    }
+    match peeked {
+        Ok(0) => Next::Closed,
+        Ok(_) => Next::Bytes,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Next::Silent,
+        Err(_) => Next::Closed,
     }
 }
 

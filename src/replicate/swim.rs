@@ -74,12 +74,6 @@ const MAX_TRANSMISSIONS: u8 = 48;
 /// reaching a verdict. By the time another start is allowed, the down members of
 /// the last one have been forgotten anyway.
 const AFRESH_AT_MOST_EVERY: Duration = REMOVE_DOWN_AFTER;
-
-/// How often the members foca holds are checked for ones this node has not adopted.
-/// No datagram brings such a member in (see `Membership::admitted`): one appears when
-/// a peer leaves the table or a sender is no longer remembered, so a check a second
-/// is as good as one a datagram, which cost a lookup per member each time.
-const STRANGERS_EVERY: Duration = Duration::from_secs(1);
 /// Most datagram nonces remembered against replays (8 bytes each, about 5 MiB with
 /// the tables' slack). A node at rest opens a few datagrams a second per peer, a
 /// few thousand in the two-minute span of accepted timestamps: the bound is met
@@ -270,7 +264,6 @@ pub fn start(
         seen: HashMap::new(),
         replay: ReplayGuard::with_limit(MAX_NONCES),
         last_afresh: None,
-        strangers_checked: None,
         spoke: HashMap::new(),
         started_ms,
     };
@@ -304,7 +297,6 @@ struct Membership {
     replay: ReplayGuard,
     /// When foca was last started afresh, to bound how often it is.
     last_afresh: Option<Instant>,
-    strangers_checked: Option<Instant>,
     /// Members whose sealed datagrams came from the address their URL names, and
     /// when they last did, at most [`MAX_MEMBERS`] (see [`Membership::note_sender`]).
     spoke: HashMap<String, Instant>,
@@ -393,9 +385,9 @@ impl Membership {
         }
     }
 
-    /// Membership is earned: a member foca holds that this node has not adopted (it
-    /// answered a sealed hello proving its id) is declared down here within
-    /// [`STRANGERS_EVERY`], without telling anyone, so it is not probed;
+    /// Membership is earned: a member foca heard of from another member, but that
+    /// this node has not adopted (it answered a sealed hello proving its id), is
+    /// declared down here at once, without telling anyone, so it is never probed;
     /// its address goes the way of every address heard of (probed by a hello at a
     /// bounded rate, adopted once it proves an id, then announced to). A member that
     /// names a third party's ports makes this node send them no datagram.
@@ -403,16 +395,6 @@ impl Membership {
         let Some(rep) = self.rep.upgrade() else {
             return;
         };
-        if self.foca.iter_membership_state().len() > MAX_MEMBERS {
-            self.start_afresh(&rep);
-        }
-        if self
-            .strangers_checked
-            .is_some_and(|at| at.elapsed() < STRANGERS_EVERY)
-        {
-            return;
-        }
-        self.strangers_checked = Some(Instant::now());
         let strangers: Vec<SwimId> = self
             .foca
             .iter_members()
@@ -425,6 +407,9 @@ impl Membership {
         if !strangers.is_empty() {
             let down = strangers.into_iter().map(Member::down);
             let _ = self.foca.apply_many(down, false, &mut self.runtime);
+        }
+        if self.foca.iter_membership_state().len() > MAX_MEMBERS {
+            self.start_afresh(&rep);
         }
     }
 

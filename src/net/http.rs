@@ -161,8 +161,9 @@ impl Limits {
     /// descriptor under `fd_limit` (the soft `RLIMIT_NOFILE`): a talking connection
     /// holds three (tiny_http reads and writes through separate handles, and keeps a
     /// third to hand the connection back to the waiting room between requests), a
-    /// waiting one holds one, and [`FD_RESERVE`] stay free for the box, peers and hooks. Running
-    /// out once made accept() fail for good; now the caps close the excess instead.
+    /// waiting one holds one, and [`FD_RESERVE`] stay free for the box, peers and
+    /// hooks. Running out once made accept() fail for good; now the caps close the
+    /// excess instead.
     #[must_use]
     pub fn fit_to(mut self, fd_limit: u64) -> Limits {
         let limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);

@@ -482,8 +482,9 @@ impl Membership {
         }
         // Suspicion has no notification: the states of the active members (alive or
         // suspect; leaving them is `MemberDown`) are compared with those reported,
-        // and only a change costs a copy of the URL. Not every member's: with the
-        // down ones kept for `REMOVE_DOWN_AFTER` that was most of the thread's work.
+        // and only a change costs a copy of the URL. Not every member's: the down
+        // ones are kept for `REMOVE_DOWN_AFTER`, and past a table's size of nodes
+        // they outnumber the active ones, each looked up at every datagram.
         let suspects: Vec<(String, Seen)> = self
             .foca
             .iter_members()

@@ -518,12 +518,16 @@ fn serve_until_idle(
     back: Option<(TcpStream, Arc<waiting_room::WaitingRoom>)>,
     handed_back: &AtomicBool,
 ) {
+    // Read once: only the linger below changes it, and it puts it back.
+    let timeout = back
+        .as_ref()
+        .and_then(|(spare, _)| spare.read_timeout().ok().flatten());
     while let Some(rq) = client.next() {
         if !serve(rq) {
             return;
         }
         let next = match &back {
-            Some((spare, _)) if client.between_requests() => after_linger(spare),
+            Some((spare, _)) if client.between_requests() => after_linger(spare, timeout),
             _ => Next::Bytes,
         };
         match next {
@@ -548,9 +552,9 @@ enum Next {
     Silent,
 }
 
-/// Waits up to [`LINGER`] for the next bytes on `stream`, leaving them unread.
-fn after_linger(stream: &TcpStream) -> Next {
-    let timeout = stream.read_timeout().ok().flatten();
+/// Waits up to [`LINGER`] for the next bytes on `stream`, leaving them unread, then
+/// gives the socket back its read `timeout`.
+fn after_linger(stream: &TcpStream, timeout: Option<Duration>) -> Next {
     if stream.set_read_timeout(Some(LINGER)).is_err() {
         return Next::Bytes;
     }

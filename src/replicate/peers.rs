@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +148,9 @@ pub const MAX_PEERS: usize = 64;
 pub struct PeerTable {
     path: PathBuf,
     peers: Mutex<BTreeMap<String, PeerView>>,
+    /// Bumped whenever a URL is added or forgotten, so that a reader holding a view
+    /// of who is in the table can tell it went stale without comparing the table.
+    changes: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -167,6 +171,7 @@ impl PeerTable {
         PeerTable {
             path,
             peers: Mutex::new(peers),
+            changes: AtomicU64::new(0),
         }
     }
 
@@ -182,6 +187,7 @@ impl PeerTable {
             }
         };
         if added {
+            self.changes.fetch_add(1, Ordering::Relaxed);
             self.save();
         }
         added
@@ -190,7 +196,14 @@ impl PeerTable {
     /// Forgets `url` (it turned out to be this node itself).
     pub fn remove(&self, url: &str) {
         self.peers.lock().expect("peers lock").remove(url);
+        self.changes.fetch_add(1, Ordering::Relaxed);
         self.save();
+    }
+
+    /// How many times a URL was added or forgotten: unchanged, the table holds the
+    /// same URLs as when it was last read.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
     }
 
     pub fn contains(&self, url: &str) -> bool {

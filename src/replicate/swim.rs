@@ -74,6 +74,11 @@ const MAX_TRANSMISSIONS: u8 = 48;
 /// reaching a verdict. By the time another start is allowed, the down members of
 /// the last one have been forgotten anyway.
 const AFRESH_AT_MOST_EVERY: Duration = REMOVE_DOWN_AFTER;
+/// Longest a look over every active member is put off while nothing seems to have
+/// changed (see [`Looked`]): a backstop, so that what the cheap checks could miss
+/// (a member no longer remembered as having spoken, two changes that cancel out in
+/// a fingerprint) is caught within this long.
+const LOOK_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 /// Most datagram nonces remembered against replays (8 bytes each, about 5 MiB with
 /// the tables' slack). A node at rest opens a few datagrams a second per peer, a
 /// few thousand in the two-minute span of accepted timestamps: the bound is met
@@ -266,6 +271,8 @@ pub fn start(
         last_afresh: None,
         spoke: HashMap::new(),
         started_ms,
+        strangers_looked: None,
+        states_looked: None,
     };
     thread::Builder::new()
         .name("membership".into())
@@ -303,6 +310,37 @@ struct Membership {
     /// This node's identity as last seen: foca renews it when the network holds
     /// the old one down.
     started_ms: u64,
+    /// The last look for members not adopted ([`Membership::earn_membership`]).
+    strangers_looked: Option<Looked>,
+    /// The last look for changes of state to report ([`Membership::flush`]).
+    states_looked: Option<Looked>,
+}
+
+/// When the active members were last looked over one by one, and what cheap
+/// checks said then. A look costs a lookup per member (a string compared or
+/// hashed, at every datagram and twice a wake: about a third of the membership
+/// thread's time at rest); most datagrams are probes and acks of members that
+/// stay alive, and change nothing a look would find.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Looked {
+    at: Instant,
+    /// What the look's answer depends on, summed up cheaply.
+    basis: (usize, u64, u64),
+}
+
+impl Looked {
+    /// Whether a look made now would find what the last one found: the same basis,
+    /// and the backstop not yet due.
+    fn still_holds(last: Option<Looked>, basis: (usize, u64, u64)) -> bool {
+        last.is_some_and(|l| l.basis == basis && l.at.elapsed() < LOOK_AT_LEAST_EVERY)
+    }
+
+    fn now(basis: (usize, u64, u64)) -> Option<Looked> {
+        Some(Looked {
+            at: Instant::now(),
+            basis,
+        })
+    }
 }
 
 impl Membership {
@@ -395,6 +433,18 @@ impl Membership {
         let Some(rep) = self.rep.upgrade() else {
             return;
         };
+        if self.foca.iter_membership_state().len() > MAX_MEMBERS {
+            self.start_afresh(&rep);
+        }
+        // No datagram brings in a member not adopted (the screen, see
+        // [`Membership::admitted`]): one appears when a peer leaves the table or a
+        // member is no longer remembered as having spoken, so a look is due when the
+        // table or the active members change, and otherwise at the backstop.
+        let basis = (self.foca.num_members(), rep.peers.changes(), 0);
+        if Looked::still_holds(self.strangers_looked, basis) {
+            return;
+        }
+        self.strangers_looked = Looked::now(basis);
         let strangers: Vec<SwimId> = self
             .foca
             .iter_members()
@@ -407,9 +457,6 @@ impl Membership {
         if !strangers.is_empty() {
             let down = strangers.into_iter().map(Member::down);
             let _ = self.foca.apply_many(down, false, &mut self.runtime);
-        }
-        if self.foca.iter_membership_state().len() > MAX_MEMBERS {
-            self.start_afresh(&rep);
         }
     }
 
@@ -434,6 +481,8 @@ impl Membership {
         self.foca = Foca::new(renewed, config(), SwimRng::new(seed), PostcardCodec);
         self.timers.clear();
         self.gossip_held = None;
+        self.strangers_looked = None;
+        self.states_looked = None;
         self.runtime = AccumulatingRuntime::new();
         for url in rep.peers.urls() {
             let to = SwimId { url, started_ms: 0 };
@@ -484,7 +533,14 @@ impl Membership {
         // suspect; leaving them is `MemberDown`) are compared with those reported,
         // and only a change costs a copy of the URL. Not every member's: the down
         // ones are kept for `REMOVE_DOWN_AFTER`, and past a table's size of nodes
-        // they outnumber the active ones, each looked up at every datagram.
+        // they outnumber the active ones. And only when the active members or the
+        // suspects among them changed since the last look, which a pass without a
+        // lookup tells.
+        let basis = self.states_basis();
+        if Looked::still_holds(self.states_looked, basis) {
+            return;
+        }
+        self.states_looked = Looked::now(basis);
         let suspects: Vec<(String, Seen)> = self
             .foca
             .iter_members()
@@ -503,6 +559,25 @@ impl Membership {
         }
     }
 
+    /// What the states to report depend on, summed up without a lookup: how many
+    /// members are active, their identities (a renewed member has a later start),
+    /// and which of them are suspect (only those URLs are hashed; at rest, none).
+    fn states_basis(&self) -> (usize, u64, u64) {
+        let mut started = 0u64;
+        let mut suspects = 0u64;
+        let mut active = 0;
+        for m in self.foca.iter_members() {
+            active += 1;
+            started = started.wrapping_add(m.id().started_ms);
+            if m.state() == State::Suspect {
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&m.id().url, &mut h);
+                suspects = suspects.wrapping_add(std::hash::Hasher::finish(&h));
+            }
+        }
+        (active, started, suspects)
+    }
+
     /// A member's state changed: the replicator is told if it is a peer, and a member
     /// it does not know is heard of (it is adopted only once it proves an id).
     fn report(&mut self, rep: &Replicator, url: &str, seen: Seen) {
@@ -511,6 +586,7 @@ impl Membership {
         }
         if self.seen.len() >= 2 * MAX_MEMBERS && !self.seen.contains_key(url) {
             self.seen.retain(|u, _| rep.peers.contains(u));
+            self.states_looked = None;
         }
         self.seen.insert(url.to_string(), seen);
         if seen == Seen::Suspect {

@@ -178,6 +178,9 @@ pub struct Metrics {
     /// route as in [`PEER_ROUTES`]: what each operation costs the side that serves it.
     pub peer_api_bytes_in: [Counter; PEER_ROUTES.len()],
     pub peer_api_bytes_out: [Counter; PEER_ROUTES.len()],
+    /// Requests this node's peer API answered, by route: each costs a request and
+    /// an answer on both sides whatever its size, which bytes alone do not show.
+    pub peer_api_requests: [Counter; PEER_ROUTES.len()],
     /// Bytes of node-to-node traffic, both ways, each request and answer counted with
     /// [`PEER_HTTP_HEAD`] for its HTTP head: a node's cost on the wire at rest.
     pub peer_bytes_out: Counter,
@@ -220,6 +223,7 @@ impl Metrics {
             repair_bytes: Counter::new(),
             peer_api_bytes_in: [const { Counter::new() }; PEER_ROUTES.len()],
             peer_api_bytes_out: [const { Counter::new() }; PEER_ROUTES.len()],
+            peer_api_requests: [const { Counter::new() }; PEER_ROUTES.len()],
             peer_bytes_out: Counter::new(),
             peer_bytes_in: Counter::new(),
             member_suspicions: Counter::new(),
@@ -246,6 +250,7 @@ impl Metrics {
         if let Some(i) = PEER_ROUTES.iter().position(|&r| r == route) {
             self.peer_api_bytes_in[i].add(received as u64);
             self.peer_api_bytes_out[i].add(sent as u64);
+            self.peer_api_requests[i].inc();
         }
     }
 }
@@ -422,6 +427,18 @@ pub fn render(m: &Metrics, s: &Snapshot) -> String {
                 c.get() as f64,
             );
         }
+    }
+    out.family(
+        "dshare_peer_requests_total",
+        "counter",
+        "Requests this node's peer API answered, by route.",
+    );
+    for (i, route) in PEER_ROUTES.iter().enumerate() {
+        out.sample(
+            "dshare_peer_requests_total",
+            &[("route", route)],
+            m.peer_api_requests[i].get() as f64,
+        );
     }
     out.single(
         "dshare_peer_bytes_sent_total",

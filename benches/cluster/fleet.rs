@@ -257,13 +257,19 @@ fn metric(node: &Node, name: &str) -> Option<f64> {
 /// Sealed bytes the nodes' peer APIs served, by route (requests and answers), summed
 /// over `nodes`.
 fn peer_bytes_by_route(nodes: &[Node]) -> BTreeMap<String, f64> {
+    by_route(nodes, "dshare_peer_bytes_total")
+}
+
+/// A peer-API metric `family` (labelled by route first), summed by route over `nodes`.
+pub(crate) fn by_route(nodes: &[Node], family: &str) -> BTreeMap<String, f64> {
+    let prefix = format!("{family}{{route=\"");
     let mut by_route = BTreeMap::new();
     for node in nodes {
         let Ok(r) = node.conn().get(&node.target("/metrics", "")) else {
             continue;
         };
         for line in String::from_utf8_lossy(&r.body).lines() {
-            let Some(labels) = line.strip_prefix("dshare_peer_bytes_total{route=\"") else {
+            let Some(labels) = line.strip_prefix(prefix.as_str()) else {
                 continue;
             };
             let route = labels.split('"').next().unwrap_or_default().to_string();

@@ -1,7 +1,7 @@
 //! Section `propagation`: a message reaching every node of networks of several sizes,
 //! with the bytes and CPU it costs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::bare::private_net;
 use crate::client::{body, connect};
 use crate::config::Config;
+use crate::fleet::by_route;
 use crate::harness::network;
 use crate::limits::{Limits, probe};
 use crate::procfs::cpu_secs;
@@ -95,6 +96,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             .collect();
         drop(tx);
         let (held_by, mut links) = held_by(&nodes);
+        let requests_from = by_route(&nodes, "dshare_peer_requests_total");
         let cpu_from = cpu_of_all();
         let mut sender = nodes[0].conn();
         let busy_from = loopback_bytes();
@@ -163,6 +165,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         // (about 1 kB per node per message, counted in `watch_bytes`).
         let busy = loopback_bytes() - busy_from - idle_rate * busy_t.elapsed().as_secs_f64();
         let cpu = cpu_of_all() - cpu_from - idle_cpu_rate * busy_t.elapsed().as_secs_f64();
+        let requests = by_route(&nodes, "dshare_peer_requests_total");
         let mut after = probe(dir, 100);
         after.extend(before);
         let fsync = stats(after);
@@ -237,6 +240,12 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             Goal::None,
             None,
         );
+        t.notes.push(requests_note(
+            &format!("propagation over {n} nodes{label}"),
+            &requests_from,
+            &requests,
+            (n * (warmup + c.samples)) as f64,
+        ));
         if lost > 0 {
             t.notes.push(format!(
                 "propagation over {n} nodes{label}: {lost} message(s) not seen on every node within 10 s"
@@ -296,4 +305,27 @@ fn arrivals(seen: &[Option<Instant>], t0: Instant) -> Vec<(f64, usize)> {
         .collect();
     arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
     arrivals
+}
+
+/// The peer-API requests the nodes answered while messages spread, by route, per
+/// node and message (`per`: nodes × messages), rests included: each is a request and
+/// an answer on both sides, the unit of a message's cost on the wire.
+fn requests_note(
+    what: &str,
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    per: f64,
+) -> String {
+    let routes: Vec<String> = after
+        .iter()
+        .map(|(route, v)| (route, (v - before.get(route).copied().unwrap_or(0.0)) / per))
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(route, v)| format!("{route} {v:.2}"))
+        .collect();
+    let total: f64 = after.values().sum::<f64>() - before.values().sum::<f64>();
+    format!(
+        "{what}: peer requests answered per node per message, {:.2} in all: {}",
+        total / per,
+        routes.join(", ")
+    )
 }

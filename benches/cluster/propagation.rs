@@ -9,10 +9,12 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dshare::replicate::peers::MAX_PEERS;
+
 use crate::bare::private_net;
 use crate::client::{body, connect};
 use crate::config::Config;
-use crate::fleet::by_route;
+use crate::fleet::{by_route, settle};
 use crate::harness::network;
 use crate::limits::{Limits, probe};
 use crate::procfs::cpu_secs;
@@ -23,9 +25,6 @@ use crate::util::encode;
 /// (on loopback every byte sent is also received, so this counts it once). The
 /// benchmark runs in a network namespace of its own when it can (see [`main`]), so
 /// only its own nodes' traffic is counted.
-/// How long a network larger than a table settles before propagation is measured.
-const LINKS_SETTLE: Duration = Duration::from_secs(60);
-
 pub(crate) fn loopback_bytes() -> f64 {
     fs::read_to_string("/proc/net/dev")
         .ok()
@@ -41,12 +40,10 @@ pub(crate) fn loopback_bytes() -> f64 {
 pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
     for &n in &c.nodes {
         let nodes = network(&c.bin, &dir.join(format!("net{n}")), n);
-        // A large network is still adopting, catching up and making its links for
-        // a while after it formed (at 200 nodes, 20 s after, a message took 0.6 s
-        // to reach every node and the network spent 7.7 kB/s a node; a minute
-        // after, see BENCHMARKS.md): a minute first.
-        if n > 64 {
-            thread::sleep(LINKS_SETTLE);
+        // A large network is still proving addresses and making its links for a
+        // while after it formed (see [`settle`]).
+        if n > MAX_PEERS {
+            thread::sleep(settle(n));
         }
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();

@@ -132,6 +132,24 @@ fn a_catch_up_moves_the_repair_counters_and_the_peer_gauges() {
     assert!(sample(&text, "dshare_repair_rounds_total").unwrap() >= 1.0);
     let bytes = sample(&text, "dshare_repair_bytes_total").unwrap();
     assert!(bytes >= 20.0 * 20.0, "{bytes} bytes for 20 messages");
+    // a answered b's requests: its hello, then the pull (by range or reconciliation);
+    // b, which a cannot call back, answered none.
+    let (_, served) = scrape(&a);
+    let requests = |text: &str, route: &str| {
+        sample(
+            text,
+            &format!("dshare_peer_requests_total{{route=\"{route}\"}}"),
+        )
+        .unwrap()
+    };
+    assert!(requests(&served, "hello") >= 1.0, "{served}");
+    assert!(
+        requests(&served, "range") + requests(&served, "reconcile") >= 1.0,
+        "{served}"
+    );
+    for route in dshare::metrics::PEER_ROUTES {
+        assert_eq!(requests(&text, route), 0.0, "b answered a {route}: {text}");
+    }
     // Behind is what the last exchange found: 20 before the pull, 0 at the next one.
     wait_for("b to count a up and nothing behind", DEADLINE, || {
         let (_, text) = scrape(&b);

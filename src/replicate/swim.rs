@@ -324,18 +324,21 @@ struct Membership {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Looked {
     at: Instant,
-    /// What the look's answer depends on, summed up cheaply.
-    basis: (usize, u64, u64),
+    basis: Basis,
 }
+
+/// What a look's answer depends on, summed up cheaply: a count and two sums (each
+/// look says which; an unused one is 0).
+type Basis = (usize, u64, u64);
 
 impl Looked {
     /// Whether a look made now would find what the last one found: the same basis,
     /// and the backstop not yet due.
-    fn still_holds(last: Option<Looked>, basis: (usize, u64, u64)) -> bool {
+    fn still_holds(last: Option<Looked>, basis: Basis) -> bool {
         last.is_some_and(|l| l.basis == basis && l.at.elapsed() < LOOK_AT_LEAST_EVERY)
     }
 
-    fn now(basis: (usize, u64, u64)) -> Option<Looked> {
+    fn now(basis: Basis) -> Option<Looked> {
         Some(Looked {
             at: Instant::now(),
             basis,
@@ -440,7 +443,7 @@ impl Membership {
         // [`Membership::admitted`]): one appears when a peer leaves the table or a
         // member is no longer remembered as having spoken, so a look is due when the
         // table or the active members change, and otherwise at the backstop.
-        let basis = (self.foca.num_members(), rep.peers.changes(), 0);
+        let basis: Basis = (self.foca.num_members(), rep.peers.changes(), 0);
         if Looked::still_holds(self.strangers_looked, basis) {
             return;
         }
@@ -562,7 +565,7 @@ impl Membership {
     /// What the states to report depend on, summed up without a lookup: how many
     /// members are active, their identities (a renewed member has a later start),
     /// and which of them are suspect (only those URLs are hashed; at rest, none).
-    fn states_basis(&self) -> (usize, u64, u64) {
+    fn states_basis(&self) -> Basis {
         let mut started = 0u64;
         let mut suspects = 0u64;
         let mut active = 0;

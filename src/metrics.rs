@@ -243,8 +243,9 @@ impl Metrics {
         self.refused[why.index()].inc();
     }
 
-    /// Counts one peer-API exchange on `path` (`/v1/hello`…): what travels between
-    /// nodes, the figure repair is judged by. Other paths count nothing.
+    /// Counts one peer-API exchange on `path` (`/v1/hello`…), and its bytes: what
+    /// travels between nodes, the figure repair is judged by. Other paths count
+    /// nothing.
     pub fn peer_bytes(&self, path: &str, received: usize, sent: usize) {
         let route = path.strip_prefix("/v1/").unwrap_or_default();
         if let Some(i) = PEER_ROUTES.iter().position(|&r| r == route) {

@@ -27,19 +27,21 @@ use crate::table::{Goal, Table, num};
 /// rest, after 1 + 2 + 4 s), before the at-rest window.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// How long a network of `n` nodes settles before it is measured at rest or under
-/// messages. Past a table's size a node is still proving the addresses it heard of
-/// (up to 10 a second, the prober; at 200 nodes each hears of about 136 it has no
-/// room for) and making its links for a while after the network formed (at 200
-/// nodes, 20 s after, a message took 0.6 s to reach every node and the network
-/// spent 7.7 kB/s a node; a minute after, see BENCHMARKS.md): a minute then.
-pub(crate) fn settle(n: usize) -> Duration {
+/// How long a network of `n` nodes settles past forming before it is measured, at
+/// rest or under messages, on top of anything else it waits for. Past a table's size
+/// a node is still proving the addresses it heard of (up to 10 a second, the prober;
+/// at 200 nodes each hears of about 136 it has no room for) and making its links for
+/// a while after the network formed (at 200 nodes, 20 s after, a message took 0.6 s
+/// to reach every node and the network spent 7.7 kB/s a node; a minute after, see
+/// BENCHMARKS.md): a minute then, nothing below.
+pub(crate) fn formation_settle(n: usize) -> Duration {
     if n > MAX_PEERS {
         Duration::from_secs(60)
     } else {
-        SETTLE
+        Duration::ZERO
     }
 }
+
 /// The at-rest window: several rounds of 8 s.
 const AT_REST: Duration = Duration::from_secs(32);
 
@@ -62,7 +64,7 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
     for n in list(&env_or("DSHARE_BENCH_FLEET", "100,200")) {
         let mut nodes = network(&c.bin, &dir.join(format!("fleet{n}")), n);
         // Settle, then at rest.
-        thread::sleep(settle(n));
+        thread::sleep(SETTLE.max(formation_settle(n)));
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let downs0 = sum_of(&nodes, "dshare_peers_shown_down_total");
         let cpu0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();

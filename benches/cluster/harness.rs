@@ -182,8 +182,8 @@ pub(crate) fn wait<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Most peers a node's table holds (`replicate::peers::MAX_PEERS`).
-const TABLE: usize = 64;
+/// Most peers a node's table holds.
+const TABLE: usize = dshare::replicate::peers::MAX_PEERS;
 /// How long a network of hundreds of nodes may take to form.
 const FORMING: Duration = Duration::from_secs(600);
 

@@ -9,12 +9,10 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dshare::replicate::peers::MAX_PEERS;
-
 use crate::bare::private_net;
 use crate::client::{body, connect};
 use crate::config::Config;
-use crate::fleet::{by_route, settle};
+use crate::fleet::{by_route, formation_settle};
 use crate::harness::network;
 use crate::limits::{Limits, probe};
 use crate::procfs::cpu_secs;
@@ -40,11 +38,7 @@ pub(crate) fn loopback_bytes() -> f64 {
 pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, label: &str) {
     for &n in &c.nodes {
         let nodes = network(&c.bin, &dir.join(format!("net{n}")), n);
-        // A large network is still proving addresses and making its links for a
-        // while after it formed (see [`settle`]).
-        if n > MAX_PEERS {
-            thread::sleep(settle(n));
-        }
+        thread::sleep(formation_settle(n));
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();
         // Anti-entropy alone: the network at rest.

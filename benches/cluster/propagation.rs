@@ -86,7 +86,11 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
             })
             .collect();
         drop(tx);
-        let (held_by, mut links) = held_by(&nodes);
+        let Tables {
+            held_by,
+            mut links,
+            one_sided,
+        } = tables(&nodes);
         let requests_from = by_route(&nodes, "dshare_peer_requests_total");
         let cpu_from = cpu_of_all();
         let mut sender = nodes[0].conn();
@@ -179,7 +183,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         links.sort_unstable();
         let holding = if n > 64 {
             format!(
-                "; tables holding a node: fewest {}, a tenth at most {}, median {}; links a node holds: fewest {}, median {}, most {}",
+                "; tables holding a node: fewest {}, a tenth at most {}, median {}; links a node holds: fewest {}, median {}, most {}, {one_sided} held at one end only",
                 tables[0],
                 tables[n / 10],
                 tables[n / 2],
@@ -265,11 +269,20 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
     }
 }
 
-/// How many of the nodes' tables hold each node, and how many links each node
-/// holds.
-fn held_by(nodes: &[crate::harness::Node]) -> (Vec<usize>, Vec<usize>) {
+/// What the nodes' tables say of each other, read from every node's `/peers`.
+struct Tables {
+    /// How many tables hold each node.
+    held_by: Vec<usize>,
+    /// How many links each node holds, by its own account.
+    links: Vec<usize>,
+    /// Links one end holds and the other does not: nothing is pushed to a node over
+    /// a link only it believes in, and it waits for an offer or a repair.
+    one_sided: usize,
+}
+
+fn tables(nodes: &[crate::harness::Node]) -> Tables {
     let mut held_by = vec![0; nodes.len()];
-    let mut links = vec![0; nodes.len()];
+    let mut linked: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         let r = node
             .conn()
@@ -277,15 +290,24 @@ fn held_by(nodes: &[crate::harness::Node]) -> (Vec<usize>, Vec<usize>) {
             .expect("GET /peers");
         let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON peers");
         for p in v["peers"].as_array().into_iter().flatten() {
-            if let Some(j) = nodes.iter().position(|n| p["url"] == n.url.as_str()) {
-                held_by[j] += 1;
-            }
+            let Some(j) = nodes.iter().position(|n| p["url"] == n.url.as_str()) else {
+                continue;
+            };
+            held_by[j] += 1;
             if p["link"] == true {
-                links[i] += 1;
+                linked[i].push(j);
             }
         }
     }
-    (held_by, links)
+    let one_sided = (linked.iter().enumerate())
+        .flat_map(|(i, to)| to.iter().map(move |&j| (i, j)))
+        .filter(|&(i, j)| !linked[j].contains(&i))
+        .count();
+    Tables {
+        held_by,
+        links: linked.iter().map(Vec::len).collect(),
+        one_sided,
+    }
 }
 
 /// When each node that holds a message stored it, in ms after `t0`, soonest first,

@@ -599,11 +599,12 @@ impl Replicator {
     fn link_proposed(&self, url: &str, word: Option<Word>) -> Word {
         let (actions, answer) = {
             let mut core = self.core.lock().expect("core lock");
-            let actions = core.handle(Event::Proposed { peer: url, word }, crate::time::now_ms());
-            (actions, core.word(url))
+            let now = crate::time::now_ms();
+            let actions = core.handle(Event::Proposed { peer: url, word }, now);
+            (actions, core.answer_word(url, now))
         };
         self.act(actions, None);
-        answer.unwrap_or(Word::NONE)
+        answer
     }
 
     /// Gives `url` a lane, unless the table is full (see [`peers::MAX_PEERS`]):
@@ -863,7 +864,7 @@ impl Replicator {
     /// Answers a hello sealed with `nonce`: this node's digest, its peers, the first
     /// page of its heads if the digests differ, and a proof of its id over the nonce.
     pub fn on_hello(self: &Arc<Self>, hello: Hello, nonce: &[u8]) -> HelloReply {
-        let mut word = Word::NONE;
+        let mut word = Word::unheld(crate::time::now_ms());
         if hello.from.id != self.me.id
             && let Some(url) = &hello.from.url
         {

@@ -65,12 +65,24 @@ pub struct Word {
 }
 
 impl Word {
-    /// The word of a node on a peer it does not hold: no link, numbered before any
-    /// other word of it.
+    /// No link, numbered before any other word: what an exchange that reached
+    /// nobody says.
     pub const NONE: Word = Word {
         link: Link::Drop,
         seq: 0,
     };
+
+    /// The word of a node on a peer it does not hold (never adopted, or forgotten to
+    /// make room): no link, numbered with the node's clock, so newer than any word
+    /// it said before it forgot the peer. Numbered before everything, a peer that
+    /// held a link with it took it for old news and kept the link for ever, pushing
+    /// into it while nothing came back the other way.
+    pub fn unheld(now_ms: u64) -> Word {
+        Word {
+            link: Link::Drop,
+            seq: now_ms,
+        }
+    }
 }
 
 /// The policy's numbers. [`Config::new`] has the node's.
@@ -267,7 +279,9 @@ impl Slot {
         }
     }
 
-    fn new(first_retry_ms: u64) -> Slot {
+    /// A peer learned at `now_ms`: its words are numbered from then, after any word
+    /// this node said to it before it forgot it.
+    fn new(first_retry_ms: u64, now_ms: u64) -> Slot {
         Slot {
             id: None,
             liveness: Liveness::Unknown,
@@ -278,7 +292,7 @@ impl Slot {
             eager: true,
             want: false,
             their_want: false,
-            my_seq: 0,
+            my_seq: now_ms,
             their_seq: 0,
             link_asked: false,
             refused_until_ms: 0,
@@ -435,6 +449,12 @@ impl Core {
     /// its hello: `Want` (`Urgent` while this node holds almost no link) when it
     /// wants the link (holds it, or asked for it when it asked for the exchange),
     /// else `Drop`. `None` for a peer that does not know links.
+    /// The word of the answer to `peer`'s hello: a peer not held hears
+    /// [`Word::unheld`].
+    pub fn answer_word(&self, peer: &str, now_ms: u64) -> Word {
+        self.word(peer).unwrap_or(Word::unheld(now_ms))
+    }
+
     pub fn word(&self, peer: &str) -> Option<Word> {
         let slot = self.peers.get(peer)?;
         if slot.legacy {
@@ -588,7 +608,7 @@ impl Core {
         if self.peers.contains_key(peer) {
             return Vec::new();
         }
-        let slot = Slot::new(self.config.first_retry_ms);
+        let slot = Slot::new(self.config.first_retry_ms, now_ms);
         self.peers.insert(peer.to_string(), slot);
         vec![self.exchange(peer.to_string(), now_ms)]
     }

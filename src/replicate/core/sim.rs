@@ -443,16 +443,16 @@ impl Sim {
             self.feed(to, Fed::HeardFrom(name(from)));
         } else {
             let Some(asked) = word.filter(|w| w.link != Link::Drop) else {
-                return Word::NONE;
+                return Word::unheld(self.now);
             };
             let (core, now) = (&self.nodes[to].core, self.now);
             if !core.takes_link(asked.link == Link::Urgent, now) {
-                return Word::NONE;
+                return Word::unheld(now);
             }
             self.feed(to, Fed::Learned(name(from)));
         }
         self.feed(to, Fed::Proposed(name(from), word));
-        self.nodes[to].core.word(&name(from)).unwrap_or(Word::NONE)
+        self.nodes[to].core.answer_word(&name(from), self.now)
     }
 
     fn stored(&mut self, i: usize, message: u32, mine: bool) {

@@ -514,3 +514,59 @@ fn past_the_fanout_a_batch_goes_over_the_links_only() {
     let got = pushes(&core.handle(stored, 0));
     assert!(got.iter().any(|(p, _)| *p == peer(30)), "{got:?}");
 }
+
+#[test]
+fn a_link_whose_other_end_forgot_this_node_is_let_go_at_the_next_exchange() {
+    // a and b hold a link; b forgets a (to make room in its table). a must hear a
+    // word newer than the one that made the link, or it pushes into it for ever.
+    let mut a = core_with(3, 5);
+    for i in 1..=3 {
+        answered(&mut a, i, word(Link::Drop, 1), 0);
+    }
+    let mut b = core_with(8, 6);
+    for i in 1..=8 {
+        answered(&mut b, i, word(Link::Drop, 1), 0);
+    }
+    let a_at_b = 20;
+    b.handle(
+        Event::Learned {
+            peer: &peer(a_at_b),
+        },
+        1_000,
+    );
+    proposed(&mut a, 1, b.word(&peer(a_at_b)), 1_000);
+    answered(&mut b, a_at_b, Some(a.answer_word(&peer(1), 1_000)), 1_000);
+    assert!(a.linked(&peer(1)) && b.linked(&peer(a_at_b)));
+    b.handle(
+        Event::Forgot {
+            peer: &peer(a_at_b),
+        },
+        2_000,
+    );
+    answered(&mut a, 1, Some(b.answer_word(&peer(a_at_b), 3_000)), 3_000);
+    assert!(!a.linked(&peer(1)), "b holds a no more: a lets the link go");
+    assert_eq!(a.links(), 0);
+    // Linked again; b forgets a, fills its links with others, then learns a again
+    // with no room: its first word, no link, is newer than the one a holds.
+    proposed(&mut a, 1, word(Link::Want, 4_000), 4_000);
+    assert!(a.linked(&peer(1)));
+    b.handle(
+        Event::Forgot {
+            peer: &peer(a_at_b),
+        },
+        4_500,
+    );
+    for i in 1..=LINKS {
+        proposed(&mut b, i, word(Link::Want, 4_600), 4_600);
+    }
+    b.handle(
+        Event::Learned {
+            peer: &peer(a_at_b),
+        },
+        5_000,
+    );
+    let relearned = b.word(&peer(a_at_b));
+    assert_eq!(relearned.map(|w| w.link), Some(Link::Drop), "{relearned:?}");
+    answered(&mut a, 1, relearned, 5_000);
+    assert!(!a.linked(&peer(1)));
+}

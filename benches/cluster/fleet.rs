@@ -25,7 +25,7 @@ use crate::table::{Goal, Table, num};
 
 /// Time for the rounds to slow down after the network formed (to one every 8 s at
 /// rest, after 1 + 2 + 4 s), before the at-rest window.
-const SETTLE: Duration = Duration::from_secs(20);
+pub(crate) const SETTLE: Duration = Duration::from_secs(20);
 
 /// How long a network of `n` nodes settles past forming before it is measured, at
 /// rest or under messages, on top of anything else it waits for. Past a table's size
@@ -43,7 +43,7 @@ pub(crate) fn formation_settle(n: usize) -> Duration {
 }
 
 /// The at-rest window: several rounds of 8 s.
-const AT_REST: Duration = Duration::from_secs(32);
+pub(crate) const AT_REST: Duration = Duration::from_secs(32);
 
 /// What `/peers` shows, or `None` when the node did not answer (the kept connection
 /// may have been closed as idle: the caller connects again and asks later).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::bare::private_net;
 use crate::client::{body, connect};
 use crate::config::Config;
-use crate::fleet::{by_route, formation_settle};
+use crate::fleet::{AT_REST, SETTLE, by_route, formation_settle};
 use crate::harness::network;
 use crate::limits::{Limits, probe};
 use crate::procfs::cpu_secs;
@@ -41,7 +41,8 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         thread::sleep(formation_settle(n));
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();
-        // Anti-entropy alone: the network at rest.
+        // The rate taken from the messages' cost: the network between messages, its
+        // rounds still at one a second.
         let (idle_from, idle_cpu_from) = (loopback_bytes(), cpu_of_all());
         let idle_t = Instant::now();
         thread::sleep(Duration::from_secs(3));
@@ -168,6 +169,21 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         for w in watchers {
             let _ = w.join();
         }
+        // On the disk pass, the network at rest once its rounds slowed down, measured
+        // as the fleet section measures it, after the messages: measured before them,
+        // the rest made the next few messages slower (at 3 nodes, 1.2–1.5 ms to all
+        // instead of 0.9), which would make the rows above incomparable with earlier
+        // runs. Why the rest slows them is not known.
+        let at_rest = label.is_empty().then(|| {
+            thread::sleep(SETTLE);
+            let (bytes, cpu, t) = (loopback_bytes(), cpu_of_all(), Instant::now());
+            thread::sleep(AT_REST);
+            let secs = t.elapsed().as_secs_f64() * n as f64;
+            (
+                (loopback_bytes() - bytes) / secs,
+                (cpu_of_all() - cpu) / secs,
+            )
+        });
         let fanout = 8;
         let hops = if n - 1 <= fanout { 1.0 } else { 2.0 };
         let goal = match n {
@@ -246,15 +262,27 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
                 "propagation over {n} nodes{label}: {lost} message(s) not seen on every node within 10 s"
             ));
         }
-        if label.is_empty() && private_net() {
+        if let Some((bytes, cpu)) = at_rest {
             t.rate(
                 "scaling",
-                format!("loopback bytes per second per node, {n} nodes at rest (anti-entropy)"),
-                idle_rate / n as f64,
-                "B/s",
-                Goal::None,
+                format!("CPU per node at rest, {n} nodes (% of a core)"),
+                cpu * 100.0,
+                "%",
+                Goal::AtMost(0.1),
                 None,
             );
+            if private_net() {
+                t.rate(
+                    "scaling",
+                    format!("loopback bytes per second per node, {n} nodes at rest"),
+                    bytes,
+                    "B/s",
+                    Goal::AtMost(2000.0),
+                    None,
+                );
+            }
+        }
+        if label.is_empty() && private_net() {
             t.rate(
                 "scaling",
                 format!(

@@ -445,16 +445,16 @@ impl Core {
         self.peers.values().filter(|s| s.linked()).count()
     }
 
-    /// This node's word on a link with `peer`, for a hello to it or the answer to
-    /// its hello: `Want` (`Urgent` while this node holds almost no link) when it
-    /// wants the link (holds it, or asked for it when it asked for the exchange),
-    /// else `Drop`. `None` for a peer that does not know links.
     /// The word of the answer to `peer`'s hello: a peer not held hears
     /// [`Word::unheld`].
     pub fn answer_word(&self, peer: &str, now_ms: u64) -> Word {
         self.word(peer).unwrap_or(Word::unheld(now_ms))
     }
 
+    /// This node's word on a link with `peer`, for a hello to it or the answer to
+    /// its hello: `Want` (`Urgent` while this node holds almost no link) when it
+    /// wants the link (holds it, or asked for it when it asked for the exchange),
+    /// else `Drop`. `None` for a peer that does not know links.
     pub fn word(&self, peer: &str) -> Option<Word> {
         let slot = self.peers.get(peer)?;
         if slot.legacy {

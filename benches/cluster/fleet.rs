@@ -72,6 +72,10 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         let (bytes0, t0) = (loopback_bytes(), Instant::now());
         thread::sleep(AT_REST);
         let secs = t0.elapsed().as_secs_f64();
+        // Read before the scrape of every node's /metrics below, whose bytes and
+        // answers are the benchmark's, not the network's.
+        let bytes = (loopback_bytes() - bytes0) / secs / n as f64;
+        let cpu = (pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0) / secs / n as f64;
         let threads_after = by_thread(&pids);
         let wakes = threads_after.values().map(|(_, w)| w).sum::<f64>()
             - by_thread0.values().map(|(_, w)| w).sum::<f64>();
@@ -86,8 +90,6 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
             &routes0,
             &peer_bytes_by_route(&nodes),
         ));
-        let bytes = (loopback_bytes() - bytes0) / secs / n as f64;
-        let cpu = (pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0) / secs / n as f64;
         let mean_threads = pids.iter().map(|&p| threads(p)).sum::<f64>() / n as f64;
         let max_threads = pids.iter().map(|&p| threads(p)).fold(0.0, f64::max);
         let false_downs = sum_of(&nodes, "dshare_peers_shown_down_total") - downs0;

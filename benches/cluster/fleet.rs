@@ -43,7 +43,33 @@ pub(crate) fn formation_settle(n: usize) -> Duration {
 }
 
 /// The at-rest window: several rounds of 8 s.
-pub(crate) const AT_REST: Duration = Duration::from_secs(32);
+const AT_REST: Duration = Duration::from_secs(32);
+
+/// What a settled network costs per node over the at-rest window.
+pub(crate) struct AtRest {
+    /// Bytes a second through the loopback interface.
+    pub(crate) bytes: f64,
+    /// Share of a core.
+    pub(crate) cpu: f64,
+    /// The window's length, in seconds.
+    pub(crate) secs: f64,
+}
+
+/// Measures the nodes `pids` over [`AT_REST`]. Nothing the benchmark asks of the
+/// nodes (a scrape of their `/metrics`, say) may fall inside: its bytes and answers
+/// would be counted as the network's.
+pub(crate) fn at_rest(pids: &[u32]) -> AtRest {
+    let cpu_of_all = || pids.iter().map(|&p| cpu_secs(p)).sum::<f64>();
+    let (bytes0, cpu0, t0) = (loopback_bytes(), cpu_of_all(), Instant::now());
+    thread::sleep(AT_REST);
+    let secs = t0.elapsed().as_secs_f64();
+    let per_node = secs * pids.len() as f64;
+    AtRest {
+        bytes: (loopback_bytes() - bytes0) / per_node,
+        cpu: (cpu_of_all() - cpu0) / per_node,
+        secs,
+    }
+}
 
 /// What `/peers` shows, or `None` when the node did not answer (the kept connection
 /// may have been closed as idle: the caller connects again and asks later).
@@ -67,15 +93,8 @@ pub(crate) fn fleet(c: &Config, t: &mut Table, dir: &Path) {
         thread::sleep(SETTLE.max(formation_settle(n)));
         let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
         let downs0 = sum_of(&nodes, "dshare_peers_shown_down_total");
-        let cpu0: f64 = pids.iter().map(|&p| cpu_secs(p)).sum();
         let (by_thread0, routes0) = (by_thread(&pids), peer_bytes_by_route(&nodes));
-        let (bytes0, t0) = (loopback_bytes(), Instant::now());
-        thread::sleep(AT_REST);
-        let secs = t0.elapsed().as_secs_f64();
-        // Read before the scrape of every node's /metrics below, whose bytes and
-        // answers are the benchmark's, not the network's.
-        let bytes = (loopback_bytes() - bytes0) / secs / n as f64;
-        let cpu = (pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0) / secs / n as f64;
+        let AtRest { bytes, cpu, secs } = at_rest(&pids);
         let threads_after = by_thread(&pids);
         let wakes = threads_after.values().map(|(_, w)| w).sum::<f64>()
             - by_thread0.values().map(|(_, w)| w).sum::<f64>();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::bare::private_net;
 use crate::client::{body, connect};
 use crate::config::Config;
-use crate::fleet::{AT_REST, SETTLE, by_route, formation_settle};
+use crate::fleet::{AtRest, SETTLE, at_rest, by_route, formation_settle};
 use crate::harness::network;
 use crate::limits::{Limits, probe};
 use crate::procfs::cpu_secs;
@@ -176,13 +176,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
         // runs. Why the rest slows them is not known.
         let at_rest = label.is_empty().then(|| {
             thread::sleep(SETTLE);
-            let (bytes, cpu, t) = (loopback_bytes(), cpu_of_all(), Instant::now());
-            thread::sleep(AT_REST);
-            let secs = t.elapsed().as_secs_f64() * n as f64;
-            (
-                (loopback_bytes() - bytes) / secs,
-                (cpu_of_all() - cpu) / secs,
-            )
+            at_rest(&pids)
         });
         let fanout = 8;
         let hops = if n - 1 <= fanout { 1.0 } else { 2.0 };
@@ -262,7 +256,7 @@ pub(crate) fn propagation(c: &Config, l: &Limits, t: &mut Table, dir: &Path, lab
                 "propagation over {n} nodes{label}: {lost} message(s) not seen on every node within 10 s"
             ));
         }
-        if let Some((bytes, cpu)) = at_rest {
+        if let Some(AtRest { bytes, cpu, .. }) = at_rest {
             t.rate(
                 "scaling",
                 format!("CPU per node at rest, {n} nodes (% of a core)"),
